@@ -1,0 +1,5 @@
+export * from './trainingswarm.ts';
+export * from './env.ts';
+export * from './subjects.ts';
+export * from './protocols.ts';
+export * from './telemetry.ts';

@@ -1,0 +1,54 @@
+/**
+ * The report every trainer publishes on its swarm's telemetry subject; the
+ * operator turns the reports into TrainingSwarm status.
+ */
+export const TELEMETRY_VERSION = 1;
+/** Reports larger than this are dropped unread. */
+export const TELEMETRY_MAX_BYTES = 16 * 1024;
+
+export interface TelemetryReport {
+  v: typeof TELEMETRY_VERSION;
+  peerId: string;
+  pod: string;
+  cluster?: string;
+  epoch: number;
+  samplesAccumulated: number;
+  samplesPerSecond: number;
+  loss?: number;
+  backend?: string;
+  paramChecksum?: string;
+  /** Unix milliseconds when the report was made. */
+  time: number;
+}
+
+export type TelemetryParse = { ok: true; report: TelemetryReport } | { ok: false; error: string };
+
+function finiteNonNegative(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+/** Strict decoder: names the first bad field. Never throws. */
+export function parseTelemetry(bytes: Uint8Array): TelemetryParse {
+  if (bytes.byteLength > TELEMETRY_MAX_BYTES) return { ok: false, error: `report is ${bytes.byteLength} bytes, limit ${TELEMETRY_MAX_BYTES}` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    return { ok: false, error: `not JSON: ${(e as Error).message}` };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, error: 'report must be an object' };
+  const r = raw as Record<string, unknown>;
+  if (r['v'] !== TELEMETRY_VERSION) return { ok: false, error: `field v: unsupported version ${String(r['v'])}` };
+  for (const f of ['peerId', 'pod'] as const) {
+    if (typeof r[f] !== 'string' || (r[f] as string).length === 0 || (r[f] as string).length > 256) return { ok: false, error: `field ${f}: must be a non-empty string` };
+  }
+  for (const f of ['epoch', 'samplesAccumulated', 'samplesPerSecond', 'time'] as const) {
+    if (!finiteNonNegative(r[f])) return { ok: false, error: `field ${f}: must be a finite number >= 0` };
+  }
+  if (!Number.isInteger(r['epoch'])) return { ok: false, error: 'field epoch: must be an integer' };
+  if (r['loss'] !== undefined && (typeof r['loss'] !== 'number' || !Number.isFinite(r['loss']))) return { ok: false, error: 'field loss: must be a finite number' };
+  for (const f of ['cluster', 'backend', 'paramChecksum'] as const) {
+    if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 256)) return { ok: false, error: `field ${f}: must be a string` };
+  }
+  return { ok: true, report: r as unknown as TelemetryReport };
+}

@@ -1,0 +1,227 @@
+/**
+ * The TrainingSwarm custom resource: the contract between a user, the
+ * operator and the trainer. crds/trainingswarm.yaml is the single source of
+ * the schema; these types mirror it, and api/trainingswarm.test.ts keeps the
+ * two in step by validating every example against both.
+ */
+
+export const GROUP = 'kubeswarm.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'TrainingSwarm';
+export const PLURAL = 'trainingswarms';
+
+/** PriorityClass shipped beside the CRD; below cluster-autoscaler's −10 cutoff. */
+export const DEFAULT_PRIORITY_CLASS = 'kubeswarm-preemptible';
+export const DEFAULT_PRIORITY_VALUE = -100;
+/** The extended resource that GPU device plugins advertise. */
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+
+/** Labels the operator puts on every pod it creates. */
+export const LABEL_SWARM = 'kubeswarm.io/swarm';
+export const LABEL_SWARM_UID = 'kubeswarm.io/swarm-uid';
+export const LABEL_ROLE = 'kubeswarm.io/role';
+export const ROLE_TRAINER = 'trainer';
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+  finalizers?: string[];
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: Record<string, unknown>;
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+export interface TrainerResources {
+  /** GPUs (nvidia.com/gpu) each peer requests. 0 runs on CPU. */
+  gpus: number;
+  /** CPU request and limit per peer, as a Kubernetes quantity. */
+  cpu?: string;
+  /** Memory request and limit per peer, as a Kubernetes quantity. */
+  memory?: string;
+}
+
+export interface TrainerSpec {
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  resources: TrainerResources;
+}
+
+export interface PeersSpec {
+  /** Fewest peers the swarm keeps placed. */
+  min: number;
+  /** Most peers the swarm places; the scale subresource drives this field. */
+  max: number;
+}
+
+export type ModelPreset = 'tiny' | 'base' | 'large' | 'xlarge';
+
+export interface ModelSpec {
+  /** Architecture; only the LeanALBERT encoder exists today. */
+  architecture: 'lean-albert';
+  /** Size preset, see trainer-image/src/model for the numbers. */
+  size: ModelPreset;
+  /** Sequence length in tokens. */
+  seqLength: number;
+}
+
+export interface DataSpec {
+  /** Text files or http(s) URLs, read line by line and sharded across peers. */
+  urls: string[];
+  /** A tokenizer.json path or URL; empty trains one from the data. */
+  tokenizer?: string;
+  /** Fraction of words masked for MLM. */
+  maskProbability: number;
+  /** Sequences per local micro-batch. */
+  microBatchSize: number;
+}
+
+export type OptimizerName = 'lamb' | 'adam';
+
+export interface OptimizerSpec {
+  name: OptimizerName;
+  learningRate: number;
+  warmupEpochs: number;
+  totalEpochs?: number;
+  weightDecay: number;
+  clipGradNorm?: number;
+}
+
+export type AveragingMode = 'gradient' | 'diloco';
+export type Compression = 'auto' | 'none' | 'fp16' | 'int8';
+
+export interface AveragingSpec {
+  mode: AveragingMode;
+  /** Largest all-reduce group; larger swarms split into several groups. */
+  maxGroupSize: number;
+  compression: Compression;
+  /** Seconds before the ETA at which peers start forming groups. */
+  matchmakingWindowSeconds: number;
+  /** Hard upper bound on one all-reduce round. */
+  timeoutSeconds: number;
+  /** DiLoCo inner steps between outer steps (mode diloco only). */
+  innerSteps?: number;
+  /** Average parameters every N epochs to stop drift (0 = never). */
+  stateAveragingEvery?: number;
+}
+
+export interface TrainingSpec {
+  model: ModelSpec;
+  data: DataSpec;
+  optimizer: OptimizerSpec;
+  /** Samples the whole swarm accumulates per optimizer step (one epoch). */
+  targetBatchSize: number;
+  averaging: AveragingSpec;
+  /** Write a checkpoint every N epochs. */
+  checkpointEvery: number;
+}
+
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface NatsSpec {
+  /** nats:// URL the trainers connect to. */
+  url: string;
+  /** Secret holding the swarm's NATS credentials (a .creds file or a token). */
+  credentialsSecretRef?: SecretKeyRef;
+}
+
+export interface StopAfterSpec {
+  /** Stop when the swarm reaches this epoch. */
+  epochs: number;
+}
+
+export interface TrainingSwarmSpec {
+  trainer: TrainerSpec;
+  peers: PeersSpec;
+  priorityClassName: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  training: TrainingSpec;
+  nats: NatsSpec;
+  stopAfter?: StopAfterSpec;
+}
+
+export type Phase = 'Pending' | 'Running' | 'Degraded' | 'Succeeded' | 'Failed';
+
+export const CONDITION_READY = 'Ready';
+export const CONDITION_PROGRESSING = 'Progressing';
+export const CONDITION_DEGRADED = 'Degraded';
+export type ConditionType = typeof CONDITION_READY | typeof CONDITION_PROGRESSING | typeof CONDITION_DEGRADED;
+
+/** Condition reasons, a closed set so that tools can match on them. */
+export const Reasons = {
+  MinPeersRunning: 'MinPeersRunning',
+  WaitingForPeers: 'WaitingForPeers',
+  Scaling: 'Scaling',
+  Stable: 'Stable',
+  PeersFailing: 'PeersFailing',
+  AsExpected: 'AsExpected',
+  Completed: 'Completed',
+} as const;
+export type Reason = (typeof Reasons)[keyof typeof Reasons];
+
+/** metav1.Condition. */
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface PeerCounts {
+  desired: number;
+  scheduled: number;
+  running: number;
+}
+
+export interface TrainingSwarmStatus {
+  phase?: Phase;
+  observedGeneration?: number;
+  peers?: PeerCounts;
+  preemptions?: number;
+  failures?: number;
+  conditions?: Condition[];
+  selector?: string;
+  epoch?: number;
+  samplesPerSecond?: number;
+  loss?: number;
+}
+
+export interface TrainingSwarm {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: TrainingSwarmSpec;
+  status?: TrainingSwarmStatus;
+}
+
+/** The label selector string of a swarm's pods, as the scale subresource wants it. */
+export function podSelector(swarmName: string): string {
+  return `${LABEL_SWARM}=${swarmName},${LABEL_ROLE}=${ROLE_TRAINER}`;
+}
