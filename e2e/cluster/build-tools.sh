@@ -2,8 +2,13 @@
 # Builds the real control-plane tools from the Go module proxy into a cache
 # outside the repo, keyed by version, so a second run only checks stamps.
 #
-#   e2e/cluster/build-tools.sh            # build what is missing, print the bin dir
-#   KUBESWARM_CACHE=/somewhere e2e/...    # use another cache root
+#   e2e/cluster/build-tools.sh              # build what is missing, print the bin dir
+#   e2e/cluster/build-tools.sh nats-server  # only these components (etcd,
+#                                           # nats-server, helm, kubernetes)
+#   KUBESWARM_CACHE=/somewhere e2e/...      # use another cache root
+#
+# Each component builds under its own lock, so concurrent callers wait for
+# one build instead of racing it.
 #
 # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces every staging
 # module with a local path), so it is built from a wrapper module that requires
@@ -111,17 +116,33 @@ go_install() {
     env GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$module@$version"
 }
 
-build_etcd
-go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" nats-server
-go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm
-build_kubernetes
+# Runs a component's build while holding that component's lock.
+locked() {
+  local lock="$TOOLS/.lock-$1"; shift
+  exec {fd}>"$lock"
+  flock "$fd"
+  "$@"
+  exec {fd}>&-
+}
+
+wanted=("$@")
+[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes)
+for c in "${wanted[@]}"; do
+  case "$c" in
+    etcd) locked "etcd-$ETCD_VERSION" build_etcd ;;
+    nats-server) locked "nats-$NATS_VERSION" go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" nats-server ;;
+    helm) locked "helm-$HELM_VERSION" go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
+    kubernetes) locked "kubernetes-$K8S_VERSION" build_kubernetes ;;
+    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes)" ;;
+  esac
+done
 
 # One directory of symlinks, keyed by the whole version set, for PATH use.
 set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION"
 mkdir -p "$set_dir"
 for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server"; do
-  [[ "$f" == *.tmp ]] && continue
+  [[ -x "$f" && "$f" != *.tmp ]] || continue
   ln -sf "$f" "$set_dir/$(basename "$f")"
 done
-log "all tools ready in $set_dir"
+log "tools (${wanted[*]}) ready in $set_dir"
 echo "$set_dir"
