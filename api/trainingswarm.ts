@@ -61,7 +61,7 @@ export interface TrainerResources {
 
 export interface TrainerSpec {
   image: string;
-  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   command?: string[];
   args?: string[];
   env?: EnvVar[];
@@ -123,7 +123,7 @@ export interface AveragingSpec {
   /** DiLoCo inner steps between outer steps (mode diloco only). */
   innerSteps?: number;
   /** Average parameters every N epochs to stop drift (0 = never). */
-  stateAveragingEvery?: number;
+  stateAveragingEvery: number;
 }
 
 export interface TrainingSpec {
@@ -198,6 +198,8 @@ export interface PeerCounts {
   desired: number;
   scheduled: number;
   running: number;
+  /** "running/desired", for the Peers printer column. */
+  summary: string;
 }
 
 export interface TrainingSwarmStatus {
