@@ -176,6 +176,7 @@ export type ConditionType = typeof CONDITION_READY | typeof CONDITION_PROGRESSIN
 export const Reasons = {
   MinPeersRunning: 'MinPeersRunning',
   WaitingForPeers: 'WaitingForPeers',
+  BelowMinPeers: 'BelowMinPeers',
   Scaling: 'Scaling',
   Stable: 'Stable',
   PeersFailing: 'PeersFailing',
@@ -208,6 +209,11 @@ export interface TrainingSwarmStatus {
   peers?: PeerCounts;
   preemptions?: number;
   failures?: number;
+  /** Trainer failures since the last pod that ran healthily; drives the backoff. */
+  consecutiveFailures?: number;
+  lastFailureTime?: string;
+  /** UIDs of ended pods already counted whose accounting finalizer is being released. */
+  accountedPods?: string[];
   conditions?: Condition[];
   selector?: string;
   epoch?: number;

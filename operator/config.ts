@@ -1,0 +1,83 @@
+/**
+ * Operator options: parsed once from the environment and flags, validated
+ * (errors name the variable), then frozen.
+ */
+import { hostname } from 'node:os';
+
+export interface OperatorConfig {
+  /** Path of a kubeconfig; unset means in-cluster service account. @env KUBECONFIG */
+  kubeconfig?: string;
+  /** Name of this cluster in placements and pod env. @env KUBESWARM_CLUSTER_NAME @default local */
+  clusterName: string;
+  /** Namespace of the leader-election Lease. @env POD_NAMESPACE @default kubeswarm-system */
+  leaseNamespace: string;
+  /** @env KUBESWARM_LEASE_NAME @default kubeswarm-operator */
+  leaseName: string;
+  /** Unique identity of this replica. @env POD_NAME @default hostname-pid */
+  identity: string;
+  /** Turn leader election off (single replica, development). @env KUBESWARM_LEADER_ELECT @default true */
+  leaderElect: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** Port for /metrics, /healthz and /readyz; 0 picks a free one. @env KUBESWARM_METRICS_PORT @default 8080 */
+  metricsPort: number;
+  /** @env KUBESWARM_METRICS_HOST @default 0.0.0.0 */
+  metricsHost: string;
+  /** Swarms reconciled at once. @env KUBESWARM_CONCURRENCY @default 4 */
+  concurrency: number;
+  logFormat: 'json' | 'text';
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: Record<string, string | undefined>, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name}=${raw}: must be an integer in [${min}, ${max}]`);
+  return v;
+}
+
+function bool(env: Record<string, string | undefined>, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name}=${raw}: must be true or false`);
+}
+
+export function parseConfig(env: Record<string, string | undefined>, isTTY: boolean): Readonly<OperatorConfig> {
+  const logFormat = env['KUBESWARM_LOG_FORMAT'] ?? (isTTY ? 'text' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`KUBESWARM_LOG_FORMAT=${logFormat}: must be json or text`);
+  const logLevel = env['KUBESWARM_LOG_LEVEL'] ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new ConfigError(`KUBESWARM_LOG_LEVEL=${logLevel}: must be error, warn, info or debug`);
+  const leaseDurationMs = int(env, 'KUBESWARM_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000;
+  const renewDeadlineMs = int(env, 'KUBESWARM_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000;
+  const retryPeriodMs = int(env, 'KUBESWARM_RETRY_PERIOD_SECONDS', 2, 1, 600) * 1000;
+  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new ConfigError('KUBESWARM_RETRY_PERIOD_SECONDS < KUBESWARM_RENEW_DEADLINE_SECONDS < KUBESWARM_LEASE_DURATION_SECONDS must hold');
+  }
+  const clusterName = env['KUBESWARM_CLUSTER_NAME'] ?? 'local';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(`KUBESWARM_CLUSTER_NAME=${clusterName}: must be a DNS label`);
+  const kubeconfig = env['KUBECONFIG'] || undefined;
+  return Object.freeze({
+    ...(kubeconfig ? { kubeconfig } : {}),
+    clusterName,
+    leaseNamespace: env['POD_NAMESPACE'] ?? 'kubeswarm-system',
+    leaseName: env['KUBESWARM_LEASE_NAME'] ?? 'kubeswarm-operator',
+    identity: env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
+    leaderElect: bool(env, 'KUBESWARM_LEADER_ELECT', true),
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+    metricsPort: int(env, 'KUBESWARM_METRICS_PORT', 8080, 0, 65535),
+    metricsHost: env['KUBESWARM_METRICS_HOST'] ?? '0.0.0.0',
+    concurrency: int(env, 'KUBESWARM_CONCURRENCY', 4, 1, 256),
+    logFormat,
+    logLevel,
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * The swarm controller: informers feed a work queue; each key is reconciled
+ * by the pure reconciler, and this file applies the result to the cluster.
+ * It fetches from caches, computes, writes status only when it changed
+ * (optimistically, by resourceVersion), then releases, deletes and creates.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import {
+  ApiException, PatchStrategy, setHeaderOptions,
+  type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  GROUP, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, PLURAL, ROLE_TRAINER, VERSION, type TrainingSwarm,
+} from '../../api/index.ts';
+import type { Logger } from '../log.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { trainerPod } from '../reconcile/pod-template.ts';
+import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
+import { reconcile } from '../reconcile/reconcile.ts';
+import { WorkQueue } from '../workqueue.ts';
+import type { EventRecorder } from './events.ts';
+import { ResilientInformer } from './informer.ts';
+
+/** How long a create or delete we made may stay invisible in the cache. */
+const EXPECTATION_TTL_MS = 60_000;
+/** Level-based safety net: every swarm is reconciled at least this often. */
+const RESYNC_MS = 60_000;
+
+export interface ControllerDeps {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  log: Logger;
+  cluster: string;
+  concurrency: number;
+  now?: () => Date;
+}
+
+/** Custom objects arrive as plain JSON; the informer wants a KubernetesObject. */
+type SwarmObject = TrainingSwarm & KubernetesObject;
+
+interface Expectations {
+  created: Map<string, number>;
+  deleted: Map<string, number>;
+}
+
+export class SwarmController {
+  readonly #d: ControllerDeps;
+  readonly #queue: WorkQueue;
+  readonly #swarms: ResilientInformer<SwarmObject>;
+  readonly #pods: ResilientInformer<V1Pod>;
+  readonly #expect = new Map<string, Expectations>();
+  #resync: NodeJS.Timeout | undefined;
+  #active = false;
+
+  constructor(d: ControllerDeps) {
+    this.#d = d;
+    this.#queue = new WorkQueue((key) => this.#reconcileKey(key), {
+      concurrency: d.concurrency,
+      baseRetryMs: 200,
+      maxRetryMs: 30_000,
+      onError: (key, err, attempt) => {
+        const conflict = err instanceof ApiException && err.code === 409;
+        // Conflicts are the optimistic-concurrency path working as intended.
+        d.log.log(conflict ? 'debug' : 'warn', 'reconcile failed; will retry', { swarm: key, attempt, error: describe(err) });
+      },
+    });
+    this.#swarms = new ResilientInformer<SwarmObject>({
+      kubeConfig: d.kubeConfig,
+      path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+      list: () => this.#api('list', PLURAL, () => d.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
+      log: d.log,
+      onChange: (s) => this.#queue.add(key(s.metadata.namespace, s.metadata.name)),
+      onConnect: () => this.#enqueueAll(),
+      onError: () => d.metrics.informerRestarts.inc({ resource: PLURAL }),
+    });
+    this.#pods = new ResilientInformer<V1Pod>({
+      kubeConfig: d.kubeConfig,
+      path: '/api/v1/pods',
+      labelSelector: `${LABEL_ROLE}=${ROLE_TRAINER}`,
+      list: () => this.#api('list', 'pods', () => d.core.listPodForAllNamespaces({ labelSelector: `${LABEL_ROLE}=${ROLE_TRAINER}` })),
+      log: d.log,
+      onChange: (p) => {
+        const swarm = p.metadata?.labels?.[LABEL_SWARM];
+        if (swarm) this.#queue.add(key(p.metadata?.namespace, swarm));
+      },
+      onError: () => d.metrics.informerRestarts.inc({ resource: 'pods' }),
+    });
+  }
+
+  /** Starts the caches; reconciling begins with activate() (once leader). */
+  async startCaches(): Promise<void> {
+    this.#swarms.start();
+    this.#pods.start();
+    await Promise.all([this.#swarms.synced, this.#pods.synced]);
+    this.#d.log.info('caches synced', { swarms: this.#swarms.list().length, pods: this.#pods.list().length });
+  }
+
+  activate(): void {
+    this.#active = true;
+    this.#enqueueAll();
+    this.#resync = setInterval(() => this.#enqueueAll(), RESYNC_MS);
+    this.#resync.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#active = false;
+    if (this.#resync) clearInterval(this.#resync);
+    this.#queue.stop();
+    await Promise.all([this.#swarms.stop(), this.#pods.stop()]);
+  }
+
+  #enqueueAll(): void {
+    if (!this.#active) return;
+    for (const s of this.#swarms.list()) this.#queue.add(key(s.metadata.namespace, s.metadata.name));
+  }
+
+  async #api<T>(verb: string, resource: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const r = await call();
+      this.#d.metrics.apiRequests.inc({ verb, resource, code: '2xx' });
+      return r;
+    } catch (err) {
+      this.#d.metrics.apiRequests.inc({ verb, resource, code: err instanceof ApiException ? String(err.code) : 'error' });
+      throw err;
+    }
+  }
+
+  async #reconcileKey(k: string): Promise<{ requeueAfterMs?: number } | void> {
+    if (!this.#active) return;
+    const [namespace, name] = k.split('/') as [string, string];
+    const end = this.#d.metrics.reconcileSeconds.startTimer();
+    try {
+      const r = await this.#reconcileSwarm(namespace, name);
+      this.#d.metrics.reconciles.inc({ result: 'ok' });
+      return r;
+    } catch (err) {
+      this.#d.metrics.reconciles.inc({ result: err instanceof ApiException && err.code === 409 ? 'conflict' : 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  async #reconcileSwarm(namespace: string, name: string): Promise<{ requeueAfterMs?: number } | void> {
+    const d = this.#d;
+    const swarm = this.#swarms.get(name, namespace);
+    const pods = this.#pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_SWARM] === name);
+
+    // Pods of a swarm that is gone or going: no more accounting, just let them go.
+    const live = swarm && !swarm.metadata.deletionTimestamp ? swarm : undefined;
+    const orphans = pods.filter((p) => !live || p.metadata?.labels?.[LABEL_SWARM_UID] !== live.metadata.uid);
+    for (const p of orphans) await this.#releaseFinalizer(p);
+    if (!live) {
+      if (swarm === undefined) this.#expect.forEach((_v, uid) => { if (!this.#swarms.list().some((s) => s.metadata.uid === uid)) this.#expect.delete(uid); });
+      return;
+    }
+
+    const uid = live.metadata.uid!;
+    const now = (d.now ?? (() => new Date()))();
+    const mine = pods.filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
+    const views = this.#withExpectations(uid, mine.map(viewPod), now.getTime());
+    const result = reconcile({ swarm: live, pods: views, now });
+
+    if (!isDeepStrictEqual(result.status, live.status ?? {})) {
+      await this.#api('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
+        body: { ...live, status: result.status },
+      }));
+    }
+    for (const e of result.events) {
+      await d.events.record(live, e.type, e.reason, e.message);
+      if (e.reason.startsWith('Pod') && e.reason !== 'PodCreated') d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
+    }
+    const byName = new Map(mine.map((p) => [p.metadata?.name, p]));
+    for (const podName of result.release) {
+      const p = byName.get(podName);
+      if (p) await this.#releaseFinalizer(p);
+    }
+    for (const podName of result.delete) {
+      await this.#deletePod(namespace, podName, uid);
+    }
+    for (let i = 0; i < result.create; i++) {
+      const created = await this.#api('create', 'pods', () => d.core.createNamespacedPod({ namespace, body: trainerPod(live, { cluster: d.cluster }) }));
+      this.#expectations(uid).created.set(created.metadata!.name!, now.getTime());
+      d.metrics.podsCreated.inc({ namespace, swarm: name });
+      await d.events.record(live, 'Normal', 'PodCreated', `Created trainer pod ${created.metadata!.name}`);
+    }
+    const s = result.status.peers!;
+    d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
+    d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
+    d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
+    if (result.create > 0 || result.delete.length > 0) {
+      d.log.info('reconciled', { swarm: `${namespace}/${name}`, created: result.create, deleted: result.delete.length, running: s.running, desired: s.desired });
+    }
+    return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
+  }
+
+  #expectations(uid: string): Expectations {
+    let e = this.#expect.get(uid);
+    if (!e) {
+      e = { created: new Map(), deleted: new Map() };
+      this.#expect.set(uid, e);
+    }
+    return e;
+  }
+
+  /** Adds pods we created that the cache has not shown yet, and marks pods we deleted as going. */
+  #withExpectations(uid: string, views: PodView[], now: number): PodView[] {
+    const e = this.#expectations(uid);
+    const seen = new Set(views.map((v) => v.name));
+    for (const [n, at] of e.created) if (seen.has(n) || now - at > EXPECTATION_TTL_MS) e.created.delete(n);
+    for (const [n, at] of e.deleted) if (!seen.has(n) || now - at > EXPECTATION_TTL_MS) e.deleted.delete(n);
+    const out = views.map((v) => (e.deleted.has(v.name) && v.ending === undefined ? { ...v, ending: 'deleted' as const, running: false } : v));
+    for (const [n, at] of e.created) out.push({ name: n, uid: `pending:${n}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: at });
+    return out;
+  }
+
+  async #deletePod(namespace: string, name: string, uid: string): Promise<void> {
+    try {
+      await this.#api('delete', 'pods', () => this.#d.core.deleteNamespacedPod({ namespace, name }));
+      this.#expectations(uid).deleted.set(name, Date.now());
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw err;
+    }
+  }
+
+  async #releaseFinalizer(p: V1Pod): Promise<void> {
+    const finalizers = p.metadata?.finalizers ?? [];
+    const i = finalizers.indexOf(ACCOUNTING_FINALIZER);
+    if (i < 0) return;
+    try {
+      await this.#api('patch', 'pods', () => this.#d.core.patchNamespacedPod(
+        {
+          namespace: p.metadata!.namespace!, name: p.metadata!.name!,
+          body: [{ op: 'test', path: `/metadata/finalizers/${i}`, value: ACCOUNTING_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }],
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ));
+    } catch (err) {
+      // 404: already gone. 422: the test op failed because the list changed; the next event retries.
+      if (!(err instanceof ApiException && (err.code === 404 || err.code === 422))) throw err;
+    }
+  }
+}
+
+function key(namespace: string | undefined, name: string | undefined): string {
+  return `${namespace ?? 'default'}/${name ?? ''}`;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
+    return `HTTP ${err.code}: ${body.slice(0, 300)}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,35 @@
+/** Records core/v1 Events on a swarm, so `kubectl describe` shows what happened. */
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { API_VERSION, KIND, type TrainingSwarm } from '../../api/index.ts';
+import type { Logger } from '../log.ts';
+
+export interface EventRecorder {
+  record(swarm: TrainingSwarm, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export function eventRecorder(api: CoreV1Api, component: string, log: Logger): EventRecorder {
+  let seq = 0;
+  return {
+    async record(swarm, type, reason, message) {
+      const now = new Date();
+      const ns = swarm.metadata.namespace ?? 'default';
+      try {
+        await api.createNamespacedEvent({
+          namespace: ns,
+          body: {
+            metadata: { name: `${swarm.metadata.name}.${now.getTime().toString(16)}${(seq++).toString(16)}`, namespace: ns },
+            involvedObject: { apiVersion: API_VERSION, kind: KIND, name: swarm.metadata.name, namespace: ns, uid: swarm.metadata.uid },
+            type, reason, message,
+            firstTimestamp: now, lastTimestamp: now, eventTime: undefined, count: 1,
+            source: { component },
+            reportingComponent: component,
+            reportingInstance: component,
+          },
+        });
+      } catch (err) {
+        // Events are best effort; never fail a reconcile over one.
+        log.warn('could not record event', { reason, error: err instanceof Error ? err.message : String(err) });
+      }
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The kubeswarm operator: wiring only. Reads its config once, starts the
+ * metrics/health server and the caches, waits for the leader Lease, then
+ * reconciles TrainingSwarms until SIGTERM.
+ */
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ConfigError, parseConfig } from './config.ts';
+import { startHealthServer } from './health.ts';
+import { eventRecorder } from './kube/events.ts';
+import { SwarmController } from './kube/controller.ts';
+import { startLeaderElection } from './kube/leader.ts';
+import { createLogger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new ConfigError(`kubeconfig ${path ?? '(in-cluster)'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!kc.getCurrentCluster()) throw new ConfigError(`kubeconfig ${path ?? '(in-cluster)'}: no current cluster; set current-context`);
+  return kc;
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env, Boolean(process.stderr.isTTY));
+  } catch (err) {
+    process.stderr.write(`kubeswarm-operator: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ format: config.logFormat, level: config.logLevel });
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeConfig(config.kubeconfig);
+  } catch (err) {
+    log.error((err as Error).message);
+    process.exit(2);
+  }
+  const metrics = createMetrics();
+  const core = kc.makeApiClient(CoreV1Api);
+  const controller = new SwarmController({
+    kubeConfig: kc,
+    core,
+    custom: kc.makeApiClient(CustomObjectsApi),
+    events: eventRecorder(core, 'kubeswarm-operator', log),
+    metrics,
+    log,
+    cluster: config.clusterName,
+    concurrency: config.concurrency,
+  });
+  let synced = false;
+  const health = await startHealthServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, ready: () => synced });
+  log.info('operator starting', { identity: config.identity, cluster: config.clusterName, server: kc.getCurrentCluster()?.server, metricsPort: health.port });
+
+  const elector = config.leaderElect
+    ? startLeaderElection({
+      api: kc.makeApiClient(CoordinationV1Api), namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
+      leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs, log,
+    })
+    : undefined;
+
+  let stopping = false;
+  const shutdown = async (why: string, code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info('operator stopping', { why });
+    await controller.stop();
+    await elector?.stop();
+    metrics.leader.set(0);
+    await health.close();
+    process.exit(code);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.once('SIGINT', () => void shutdown('SIGINT', 0));
+
+  await controller.startCaches();
+  synced = true;
+  if (elector) {
+    log.info('waiting for the leader lease', { lease: `${config.leaseNamespace}/${config.leaseName}` });
+    await elector.acquired;
+    // Like controller-runtime: a replica that loses the lease exits, and restarts as a follower.
+    void elector.lost.then(() => shutdown('lost leadership', 1));
+  }
+  metrics.leader.set(1);
+  controller.activate();
+  log.info('reconciling TrainingSwarms');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`kubeswarm-operator: fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,30 @@
+/** The operator's Prometheus metrics, on a registry the caller owns. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OperatorMetrics {
+  registry: Registry;
+  reconciles: Counter<'result'>;
+  reconcileSeconds: Histogram;
+  apiRequests: Counter<'verb' | 'resource' | 'code'>;
+  podsCreated: Counter<'namespace' | 'swarm'>;
+  podEndings: Counter<'namespace' | 'swarm' | 'ending'>;
+  peers: Gauge<'namespace' | 'swarm' | 'state'>;
+  informerRestarts: Counter<'resource'>;
+  leader: Gauge;
+}
+
+export function createMetrics(registry = new Registry()): OperatorMetrics {
+  collectDefaultMetrics({ register: registry, prefix: 'kubeswarm_operator_' });
+  const r = [registry];
+  return {
+    registry,
+    reconciles: new Counter({ name: 'kubeswarm_reconcile_total', help: 'Reconciles of a TrainingSwarm, by result.', labelNames: ['result'], registers: r }),
+    reconcileSeconds: new Histogram({ name: 'kubeswarm_reconcile_duration_seconds', help: 'Time to reconcile one TrainingSwarm.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r }),
+    apiRequests: new Counter({ name: 'kubeswarm_api_requests_total', help: 'Kubernetes API requests the operator made, by verb, resource and status code.', labelNames: ['verb', 'resource', 'code'], registers: r }),
+    podsCreated: new Counter({ name: 'kubeswarm_pods_created_total', help: 'Trainer pods created.', labelNames: ['namespace', 'swarm'], registers: r }),
+    podEndings: new Counter({ name: 'kubeswarm_pod_endings_total', help: 'Trainer pods that ended, by how (preempted, failed, completed, deleted).', labelNames: ['namespace', 'swarm', 'ending'], registers: r }),
+    peers: new Gauge({ name: 'kubeswarm_swarm_peers', help: 'Trainer pods of a swarm, by state (desired, scheduled, running).', labelNames: ['namespace', 'swarm', 'state'], registers: r }),
+    informerRestarts: new Counter({ name: 'kubeswarm_informer_restarts_total', help: 'Informer restarts after watch errors.', labelNames: ['resource'], registers: r }),
+    leader: new Gauge({ name: 'kubeswarm_leader', help: '1 while this replica holds the leader lease.', registers: r }),
+  };
+}

@@ -1,0 +1,54 @@
+import { GPU_RESOURCE, LABEL_SWARM_UID } from '../../api/index.ts';
+import { trainerPod } from './pod-template.ts';
+import { ACCOUNTING_FINALIZER, viewPod } from './pods.ts';
+import { tinySwarm } from './testing.ts';
+
+describe('trainerPod', () => {
+  const swarm = tinySwarm((s) => {
+    s.spec.nats.credentialsSecretRef = { name: 'tiny-nats', key: 'nats.creds' };
+    s.spec.trainer.env = [{ name: 'EXTRA', value: '1' }];
+  });
+  const p = trainerPod(swarm, { cluster: 'local' });
+  const c = p.spec!.containers[0]!;
+
+  it('is owned by the swarm, labelled with its uid and holds the accounting finalizer', () => {
+    expect(p.metadata!.ownerReferences).toEqual([expect.objectContaining({ kind: 'TrainingSwarm', uid: 'uid-1', controller: true })]);
+    expect(p.metadata!.labels![LABEL_SWARM_UID]).toBe('uid-1');
+    expect(p.metadata!.finalizers).toEqual([ACCOUNTING_FINALIZER]);
+    expect(p.metadata!.generateName).toBe('tiny-peer-');
+  });
+
+  it('requests GPUs as requests and limits, with the swarm priority class', () => {
+    expect(c.resources!.requests![GPU_RESOURCE]).toBe('1');
+    expect(c.resources!.limits![GPU_RESOURCE]).toBe('1');
+    expect(p.spec!.priorityClassName).toBe('kubeswarm-preemptible');
+  });
+
+  it('tells the trainer who it is, where NATS is, and what to train', () => {
+    const env = new Map(c.env!.map((e) => [e.name, e]));
+    expect(env.get('KUBESWARM_SWARM')!.value).toBe('tiny');
+    expect(env.get('KUBESWARM_POD_IP')!.valueFrom!.fieldRef!.fieldPath).toBe('status.podIP');
+    expect(env.get('KUBESWARM_NATS_URL')!.value).toBe('nats://127.0.0.1:4222');
+    expect(env.get('KUBESWARM_NATS_CREDENTIALS')!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
+    expect(JSON.parse(env.get('KUBESWARM_TRAINING')!.value!).targetBatchSize).toBe(64);
+    expect(env.get('EXTRA')!.value).toBe('1');
+  });
+
+  it('runs locked down', () => {
+    expect(p.spec!.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  });
+});
+
+describe('viewPod', () => {
+  it('classifies DisruptionTarget as preempted even when the pod also failed', () => {
+    const v = viewPod({ metadata: { name: 'a', uid: 'u', deletionTimestamp: new Date() }, spec: { containers: [], nodeName: 'n' }, status: { phase: 'Failed', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'PreemptionByScheduler' }] } });
+    expect(v.ending).toBe('preempted');
+    expect(v.running).toBe(false);
+  });
+  it('classifies a non-zero exit as failed and a deleted running pod as deleted', () => {
+    expect(viewPod({ metadata: { name: 'a' }, status: { phase: 'Failed' } }).ending).toBe('failed');
+    expect(viewPod({ metadata: { name: 'a', deletionTimestamp: new Date() }, status: { phase: 'Running' } }).ending).toBe('deleted');
+    expect(viewPod({ metadata: { name: 'a' }, spec: { containers: [], nodeName: 'n' }, status: { phase: 'Running' } })).toMatchObject({ running: true, scheduled: true });
+  });
+});

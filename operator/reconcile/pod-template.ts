@@ -1,0 +1,97 @@
+/** The trainer Pod the operator creates for a swarm: a pure function of the swarm. */
+import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import {
+  API_VERSION, Env, GPU_RESOURCE, KIND, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER, type TrainingSwarm,
+} from '../../api/index.ts';
+import { ACCOUNTING_FINALIZER } from './pods.ts';
+
+/** Long enough for a trainer to finish or hand off the shard it is reducing. */
+export const TERMINATION_GRACE_SECONDS = 30;
+/** Unprivileged uid of the trainer image. */
+const TRAINER_UID = 65532;
+
+export interface PodTemplateOptions {
+  /** Name of the cluster (placement) the pod goes to. */
+  cluster: string;
+}
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { fieldPath } } };
+}
+
+export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Pod {
+  const name = swarm.metadata.name ?? '';
+  const uid = swarm.metadata.uid ?? '';
+  const { trainer, nats, training, stopAfter } = swarm.spec;
+  const env: V1EnvVar[] = [
+    { name: Env.SwarmName, value: name },
+    { name: Env.SwarmNamespace, value: swarm.metadata.namespace ?? 'default' },
+    { name: Env.SwarmUid, value: uid },
+    { name: Env.Cluster, value: opts.cluster },
+    fieldEnv(Env.PodName, 'metadata.name'),
+    fieldEnv(Env.PodIp, 'status.podIP'),
+    { name: Env.NatsUrl, value: nats.url },
+    { name: Env.TrainingSpec, value: JSON.stringify(training) },
+    { name: Env.LogFormat, value: 'json' },
+  ];
+  if (nats.credentialsSecretRef) {
+    env.push({ name: Env.NatsCredentials, valueFrom: { secretKeyRef: { name: nats.credentialsSecretRef.name, key: nats.credentialsSecretRef.key } } });
+  }
+  if (stopAfter) env.push({ name: Env.StopAfterEpochs, value: String(stopAfter.epochs) });
+  env.push(...((trainer.env ?? []) as V1EnvVar[]));
+
+  const quantities: Record<string, string> = {};
+  if (trainer.resources.gpus > 0) quantities[GPU_RESOURCE] = String(trainer.resources.gpus);
+  if (trainer.resources.cpu) quantities['cpu'] = trainer.resources.cpu;
+  if (trainer.resources.memory) quantities['memory'] = trainer.resources.memory;
+
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: `${name}-peer-`,
+      namespace: swarm.metadata.namespace,
+      labels: {
+        [LABEL_SWARM]: name,
+        [LABEL_SWARM_UID]: uid,
+        [LABEL_ROLE]: ROLE_TRAINER,
+        'app.kubernetes.io/name': 'kubeswarm-trainer',
+        'app.kubernetes.io/instance': name,
+        'app.kubernetes.io/managed-by': 'kubeswarm',
+      },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true }],
+      finalizers: [ACCOUNTING_FINALIZER],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      priorityClassName: swarm.spec.priorityClassName,
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      enableServiceLinks: false,
+      automountServiceAccountToken: false,
+      ...(swarm.spec.nodeSelector ? { nodeSelector: swarm.spec.nodeSelector } : {}),
+      ...(swarm.spec.tolerations ? { tolerations: swarm.spec.tolerations } : {}),
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: TRAINER_UID,
+        runAsGroup: TRAINER_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [{
+        name: 'trainer',
+        image: trainer.image,
+        imagePullPolicy: trainer.imagePullPolicy,
+        ...(trainer.command?.length ? { command: trainer.command } : {}),
+        ...(trainer.args?.length ? { args: trainer.args } : {}),
+        env,
+        resources: { requests: quantities, limits: quantities },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      }],
+      volumes: [{ name: 'tmp', emptyDir: {} }],
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * How the reconciler sees a trainer pod: a small, pure classification of
+ * the Pod object, so that the rules live in one place.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+
+export const ACCOUNTING_FINALIZER = 'kubeswarm.io/peer-accounting';
+
+/** Why a pod ended, as far as the swarm's counters care. */
+export type Ending =
+  /** The scheduler, the eviction API or the taint manager disrupted it (DisruptionTarget). */
+  | 'preempted'
+  /** It failed on its own (non-zero exit, OOM, ...). */
+  | 'failed'
+  /** It exited 0: the trainer decided it was done. */
+  | 'completed'
+  /** Someone deleted it (a user, or the operator scaling down). */
+  | 'deleted';
+
+export interface PodView {
+  name: string;
+  uid: string;
+  /** Bound to a node. */
+  scheduled: boolean;
+  /** Phase Running and not terminating. */
+  running: boolean;
+  /** Set when the pod has ended or is going away; it no longer counts as a peer. */
+  ending?: Ending;
+  /** Still carries the accounting finalizer. */
+  holdsFinalizer: boolean;
+  /** Unix ms the pod was created (for choosing which pods to remove first). */
+  createdAt: number;
+  /** Unix ms its container has been running since, if running. */
+  runningSince?: number;
+}
+
+function hasDisruptionTarget(pod: V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+}
+
+function time(t: Date | string | undefined): number | undefined {
+  if (t === undefined) return undefined;
+  const ms = new Date(t).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export function viewPod(pod: V1Pod): PodView {
+  const phase = pod.status?.phase;
+  const terminating = pod.metadata?.deletionTimestamp !== undefined;
+  let ending: Ending | undefined;
+  // A pod that fails because someone deleted it is not a trainer failure.
+  if (hasDisruptionTarget(pod)) ending = 'preempted';
+  else if (terminating) ending = 'deleted';
+  else if (phase === 'Failed') ending = 'failed';
+  else if (phase === 'Succeeded') ending = 'completed';
+  const running = phase === 'Running' && ending === undefined;
+  const started = pod.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+  return {
+    name: pod.metadata?.name ?? '',
+    uid: pod.metadata?.uid ?? '',
+    scheduled: Boolean(pod.spec?.nodeName),
+    running,
+    ...(ending ? { ending } : {}),
+    holdsFinalizer: (pod.metadata?.finalizers ?? []).includes(ACCOUNTING_FINALIZER),
+    createdAt: time(pod.metadata?.creationTimestamp) ?? 0,
+    ...(running ? { runningSince: time(started) ?? time(pod.status?.startTime) ?? 0 } : {}),
+  };
+}

@@ -1,0 +1,120 @@
+import { reconcile, FAILURE_BACKOFF_BASE_MS, HEALTHY_RUN_MS } from './reconcile.ts';
+import { pod, tinySwarm } from './testing.ts';
+
+const now = new Date('2026-01-01T00:00:00Z');
+
+describe('reconcile', () => {
+  it('creates pods up to max for a new swarm, and reports Pending', () => {
+    const r = reconcile({ swarm: tinySwarm(), pods: [], now });
+    expect(r.create).toBe(3);
+    expect(r.delete).toEqual([]);
+    expect(r.status.phase).toBe('Pending');
+    expect(r.status.peers).toEqual({ desired: 3, scheduled: 0, running: 0, summary: '0/3' });
+    expect(r.status.selector).toBe('kubeswarm.io/swarm=tiny,kubeswarm.io/role=trainer');
+    expect(r.status.observedGeneration).toBe(1);
+  });
+
+  it('is Running and Ready when all desired peers run, and asks for nothing', () => {
+    const pods = [pod(), pod(), pod()];
+    const r = reconcile({ swarm: tinySwarm(), pods, now });
+    expect(r.create).toBe(0);
+    expect(r.status.phase).toBe('Running');
+    const ready = r.status.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready.status).toBe('True');
+    expect(ready.observedGeneration).toBe(1);
+    expect(r.status.conditions!.find((c) => c.type === 'Progressing')!.status).toBe('False');
+  });
+
+  it('counts a preempted pod once, as a preemption, and replaces it without backoff', () => {
+    const preempted = pod({ running: false, ending: 'preempted' });
+    const first = reconcile({ swarm: tinySwarm(), pods: [pod(), pod(), preempted], now });
+    expect(first.status.preemptions).toBe(1);
+    expect(first.status.failures).toBe(0);
+    expect(first.create).toBe(1);
+    expect(first.release).toEqual([]); // not released until the count is persisted
+    expect(first.status.accountedPods).toEqual([preempted.uid]);
+    expect(first.events.map((e) => e.reason)).toContain('PodPreempted');
+    // Next pass, with the status persisted: released, not counted again.
+    const second = reconcile({ swarm: tinySwarm((s) => { s.status = first.status; }), pods: [pod(), pod(), preempted, pod({ running: false, scheduled: false })], now });
+    expect(second.status.preemptions).toBe(1);
+    expect(second.release).toEqual([preempted.name]);
+    expect(second.create).toBe(0);
+    // Once the pod is gone, its uid leaves accountedPods.
+    const third = reconcile({ swarm: tinySwarm((s) => { s.status = second.status; }), pods: [pod(), pod(), pod()], now });
+    expect(third.status.accountedPods).toEqual([]);
+  });
+
+  it('counts a failed pod as a failure, deletes it, and backs off exponentially', () => {
+    const failed = pod({ running: false, ending: 'failed' });
+    const r = reconcile({ swarm: tinySwarm(), pods: [pod({ runningSince: now.getTime() }), failed], now });
+    expect(r.status.failures).toBe(1);
+    expect(r.status.preemptions).toBe(0);
+    expect(r.delete).toEqual([failed.name]);
+    expect(r.create).toBe(0);
+    expect(r.requeueAfterMs).toBe(FAILURE_BACKOFF_BASE_MS);
+    expect(r.status.phase).toBe('Degraded');
+    expect(r.status.conditions!.find((c) => c.type === 'Degraded')!.reason).toBe('PeersFailing');
+    // A second failure doubles the wait.
+    const failed2 = pod({ running: false, ending: 'failed' });
+    const r2 = reconcile({ swarm: tinySwarm((s) => { s.status = r.status; }), pods: [pod({ runningSince: now.getTime() }), failed2], now });
+    expect(r2.status.consecutiveFailures).toBe(2);
+    expect(r2.requeueAfterMs).toBe(2 * FAILURE_BACKOFF_BASE_MS);
+    // After the backoff it creates again.
+    const later = new Date(now.getTime() + 2 * FAILURE_BACKOFF_BASE_MS);
+    const r3 = reconcile({ swarm: tinySwarm((s) => { s.status = r2.status; }), pods: [pod({ runningSince: now.getTime() })], now: later });
+    expect(r3.create).toBe(2);
+  });
+
+  it('resets the failure streak once a pod has run healthily', () => {
+    const swarm = tinySwarm((s) => { s.status = { consecutiveFailures: 4, lastFailureTime: now.toISOString() }; });
+    const r = reconcile({ swarm, pods: [pod({ runningSince: now.getTime() - HEALTHY_RUN_MS })], now });
+    expect(r.status.consecutiveFailures).toBe(0);
+    expect(r.create).toBe(2);
+  });
+
+  it('does not count a pod that someone deleted, but replaces it', () => {
+    const deleted = pod({ ending: 'deleted', running: false });
+    const r = reconcile({ swarm: tinySwarm(), pods: [pod(), pod(), deleted], now });
+    expect(r.status.failures).toBe(0);
+    expect(r.status.preemptions).toBe(0);
+    expect(r.create).toBe(1);
+    expect(r.delete).toEqual([]);
+  });
+
+  it('scales down to a new ceiling, removing unscheduled pods first, then the newest', () => {
+    const old1 = pod({ createdAt: 1 });
+    const old2 = pod({ createdAt: 2 });
+    const newest = pod({ createdAt: 9 });
+    const pending = pod({ scheduled: false, running: false, createdAt: 3 });
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers.max = 2; }), pods: [old1, old2, newest, pending], now });
+    expect(r.delete).toEqual([pending.name, newest.name]);
+    expect(r.events.map((e) => e.reason)).toContain('ScaledDown');
+  });
+
+  it('is Degraded below min peers', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers.min = 2; }), pods: [pod(), pod({ running: false })], now });
+    expect(r.status.phase).toBe('Degraded');
+    expect(r.status.conditions!.find((c) => c.type === 'Degraded')!.reason).toBe('BelowMinPeers');
+  });
+
+  it('keeps lastTransitionTime when a condition does not change', () => {
+    const first = reconcile({ swarm: tinySwarm(), pods: [pod(), pod(), pod()], now });
+    const later = new Date(now.getTime() + 60_000);
+    const second = reconcile({ swarm: tinySwarm((s) => { s.status = first.status; }), pods: [pod(), pod(), pod()], now: later });
+    expect(second.status.conditions).toEqual(first.status.conditions);
+    expect(second.status).toEqual(first.status);
+  });
+
+  it('removes every pod once the swarm has Succeeded', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.status = { phase: 'Succeeded' }; }), pods: [pod(), pod()], now });
+    expect(r.create).toBe(0);
+    expect(r.delete).toHaveLength(2);
+    expect(r.status.phase).toBe('Succeeded');
+  });
+
+  it('pauses at max 0 with no pods', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 0, max: 0 }; }), pods: [], now });
+    expect(r.create).toBe(0);
+    expect(r.status.peers!.summary).toBe('0/0');
+  });
+});
