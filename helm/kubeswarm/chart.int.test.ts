@@ -1,0 +1,93 @@
+/** The chart, checked with the real helm binary: lint, render, schema, and that it ships the same CRD as crds/. */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments } from 'yaml';
+import { toolPath } from '../../e2e/cluster/tools.ts';
+
+const run = promisify(execFile);
+const chart = dirname(fileURLToPath(import.meta.url));
+const root = join(chart, '../..');
+const KUBE_VERSION = '1.35.4';
+
+async function helm(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run(toolPath('helm'), args, { cwd: chart });
+    return { ...r, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+async function render(...set: string[]): Promise<any[]> {
+  const r = await helm('template', 'ks', '.', '--namespace', 'kubeswarm-system', '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s]));
+  expect(r.stderr).toBe('');
+  return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+}
+
+describe('helm chart', () => {
+  it('passes helm lint', async () => {
+    const r = await helm('lint', '.', '--kube-version', KUBE_VERSION);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 chart(s) failed');
+  });
+
+  it('renders the operator, least-privilege RBAC, PriorityClass, NATS and the metrics Service', async () => {
+    const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    expect(kinds).toEqual([
+      'ClusterRole/ks-operator', 'ClusterRoleBinding/ks-operator', 'Deployment/ks-operator',
+      'PriorityClass/kubeswarm-preemptible', 'Role/ks-operator-leader-election', 'RoleBinding/ks-operator-leader-election',
+      'Service/ks-nats', 'Service/ks-operator-metrics', 'ServiceAccount/ks-operator', 'StatefulSet/ks-nats',
+    ]);
+  });
+
+  it('grants the operator exactly these permissions', async () => {
+    const objs = await render();
+    const rules = objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) => o.rules.map((r: any) => `${o.kind}: ${r.apiGroups.join(',') || 'core'} ${r.resources.join(',')} [${r.verbs.join(',')}]`));
+    expect(rules).toEqual([
+      'ClusterRole: kubeswarm.io trainingswarms [get,list,watch]',
+      'ClusterRole: kubeswarm.io trainingswarms/status [get,update,patch]',
+      'ClusterRole: kubeswarm.io trainingswarms/finalizers [update]',
+      'ClusterRole: core pods [get,list,watch,create,delete,patch]',
+      'ClusterRole: core events [create,patch]',
+      'Role: coordination.k8s.io leases [get,create,update]',
+    ]);
+  });
+
+  it('runs the operator with leader election, non-root and locked down', async () => {
+    const dep = (await render('operator.replicas=2')).find((o) => o.kind === 'Deployment');
+    expect(dep.spec.replicas).toBe(2);
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.env).toContainEqual({ name: 'KUBESWARM_LEADER_ELECT', value: 'true' });
+    expect(dep.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  });
+
+  it('uses an existing NATS instead of deploying one', async () => {
+    const objs = await render('nats.deploy=false', 'nats.url=nats://nats.example:4222');
+    expect(objs.some((o) => o.kind === 'StatefulSet')).toBe(false);
+  });
+
+  it.each([
+    ['priorityClass.value=5', '/priorityClass/value'],
+    ['operator.replicas=0', '/operator/replicas'],
+    ['nats.deploy=false', '/nats/url'],
+    ['operator.logLevel=loud', '/operator/logLevel'],
+    ['unknown=1', 'unknown'],
+  ])('values.schema.json rejects %s', async (set, field) => {
+    const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(field);
+  });
+
+  it('ships the same CRD as crds/, and the same PriorityClass', async () => {
+    expect(readFileSync(join(chart, 'crds/trainingswarm.yaml'), 'utf8')).toBe(readFileSync(join(root, 'crds/trainingswarm.yaml'), 'utf8'));
+    const pc = (await render()).find((o) => o.kind === 'PriorityClass');
+    const shipped = parse(readFileSync(join(root, 'crds/priorityclass.yaml'), 'utf8'));
+    expect({ name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy }).toEqual({ name: shipped.metadata.name, value: shipped.value, preemptionPolicy: shipped.preemptionPolicy });
+  });
+});

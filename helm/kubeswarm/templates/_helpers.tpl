@@ -1,0 +1,25 @@
+{{- define "kubeswarm.labels" -}}
+app.kubernetes.io/name: kubeswarm
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end -}}
+
+{{- define "kubeswarm.selector" -}}
+app.kubernetes.io/name: kubeswarm
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "kubeswarm.fullname" -}}
+{{- printf "%s-operator" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kubeswarm.natsUrl" -}}
+{{- if .Values.nats.deploy -}}
+nats://{{ .Release.Name }}-nats.{{ .Release.Namespace }}.svc:4222
+{{- else -}}
+{{ .Values.nats.url }}
+{{- end -}}
+{{- end -}}
