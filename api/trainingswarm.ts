@@ -182,6 +182,7 @@ export const Reasons = {
   PeersFailing: 'PeersFailing',
   AsExpected: 'AsExpected',
   Completed: 'Completed',
+  Paused: 'Paused',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

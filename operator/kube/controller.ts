@@ -19,6 +19,7 @@ import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.t
 import { reconcile } from '../reconcile/reconcile.ts';
 import { WorkQueue } from '../workqueue.ts';
 import type { EventRecorder } from './events.ts';
+import { describeError } from './errors.ts';
 import { ResilientInformer } from './informer.ts';
 
 /** How long a create or delete we made may stay invisible in the cache. */
@@ -64,7 +65,7 @@ export class SwarmController {
       onError: (key, err, attempt) => {
         const conflict = err instanceof ApiException && err.code === 409;
         // Conflicts are the optimistic-concurrency path working as intended.
-        d.log.log(conflict ? 'debug' : 'warn', 'reconcile failed; will retry', { swarm: key, attempt, error: describe(err) });
+        d.log.log(conflict ? 'debug' : 'warn', 'reconcile failed; will retry', { swarm: key, attempt, error: describeError(err) });
       },
     });
     this.#swarms = new ResilientInformer<SwarmObject>({
@@ -248,12 +249,4 @@ export class SwarmController {
 
 function key(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? 'default'}/${name ?? ''}`;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-    return `HTTP ${err.code}: ${body.slice(0, 300)}`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

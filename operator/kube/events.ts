@@ -2,6 +2,7 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
+import { describeError } from './errors.ts';
 
 export interface EventRecorder {
   record(swarm: TrainingSwarm, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
@@ -28,7 +29,7 @@ export function eventRecorder(api: CoreV1Api, component: string, log: Logger): E
         });
       } catch (err) {
         // Events are best effort; never fail a reconcile over one.
-        log.warn('could not record event', { reason, error: err instanceof Error ? err.message : String(err) });
+        log.warn('could not record event', { reason, error: describeError(err) });
       }
     },
   };

@@ -5,6 +5,7 @@
  */
 import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { describeError } from './errors.ts';
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   kubeConfig: KubeConfig;
@@ -40,6 +41,8 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.synced = new Promise((r) => { this.#resolveSynced = r; });
     this.#informer = makeInformer(opts.kubeConfig, opts.path, async () => {
       const list = await opts.list();
+      // Only a successful list proves the watch is healthy again; reset the backoff then.
+      this.#failures = 0;
       // The list has landed in the cache once this returns; mark synced on the next tick.
       setImmediate(() => this.#resolveSynced());
       return list;
@@ -48,7 +51,6 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#informer.on('update', (o) => opts.onChange(o, 'update'));
     this.#informer.on('delete', (o) => opts.onChange(o, 'delete'));
     this.#informer.on('connect', () => {
-      this.#failures = 0;
       this.#down = false;
       opts.onConnect?.();
     });
@@ -89,7 +91,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#failures++;
     this.#opts.onError?.(err);
     const delay = Math.min((this.#opts.baseBackoffMs ?? 500) * 2 ** (this.#failures - 1), this.#opts.maxBackoffMs ?? 30_000);
-    this.#opts.log.warn('watch failed; restarting informer', { path: this.#opts.path, attempt: this.#failures, delayMs: delay, error: err instanceof Error ? err.message : String(err) });
+    this.#opts.log.warn('watch failed; restarting informer', { path: this.#opts.path, attempt: this.#failures, delayMs: delay, error: describeError(err) });
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;

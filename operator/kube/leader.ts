@@ -7,6 +7,7 @@
  */
 import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { describeError } from './errors.ts';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
@@ -30,6 +31,11 @@ export interface LeaderElector {
   stop(): Promise<void>;
 }
 
+/** Lease times are metav1.MicroTime: the API server wants six fractional digits. */
+function microTime(t: Date): Date {
+  return t.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
 function code(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
 }
@@ -48,8 +54,8 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
   const spec = (t: Date, transitions: number, acquireTime?: Date): V1Lease['spec'] => ({
     holderIdentity: o.identity,
     leaseDurationSeconds: Math.ceil(o.leaseDurationMs / 1000),
-    acquireTime: acquireTime ?? t,
-    renewTime: t,
+    acquireTime: microTime(acquireTime ?? t),
+    renewTime: microTime(t),
     leaseTransitions: transitions,
   });
 
@@ -87,7 +93,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
         }
       }
     } catch (err) {
-      if (code(err) !== 409) o.log.warn('lease update failed', { error: err instanceof Error ? err.message : String(err) });
+      if (code(err) !== 409) o.log.warn('lease update failed', { error: describeError(err) });
     }
     if (leader && Date.now() - lastRenew > o.renewDeadlineMs) {
       leader = false;
@@ -118,7 +124,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElector {
           await o.api.replaceNamespacedLease({ name: o.name, namespace: o.namespace, body: lease });
         }
       } catch (err) {
-        o.log.warn('could not release the lease', { error: err instanceof Error ? err.message : String(err) });
+        o.log.warn('could not release the lease', { error: describeError(err) });
       }
     },
   };

@@ -112,9 +112,15 @@ describe('reconcile', () => {
     expect(r.status.phase).toBe('Succeeded');
   });
 
-  it('pauses at max 0 with no pods', () => {
-    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 0, max: 0 }; }), pods: [], now });
+  it('pauses at max 0: no pods, not Degraded, Ready False with reason Paused', () => {
+    const draining = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0 }; }), pods: [pod()], now });
+    expect(draining.delete).toHaveLength(1);
+    expect(draining.status.peers!.summary).toBe('1/0');
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0 }; }), pods: [], now });
     expect(r.create).toBe(0);
     expect(r.status.peers!.summary).toBe('0/0');
+    expect(r.status.phase).toBe('Pending');
+    expect(r.status.conditions!.find((c) => c.type === 'Degraded')!.status).toBe('False');
+    expect(r.status.conditions!.find((c) => c.type === 'Ready')!.reason).toBe('Paused');
   });
 });

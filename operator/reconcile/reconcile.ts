@@ -102,6 +102,8 @@ export function reconcile({ swarm, pods, now }: ReconcileInput): ReconcileResult
   if (healthy) consecutiveFailures = 0;
 
   const finished = old.phase === 'Succeeded';
+  /** max 0 (e.g. `kubectl scale --replicas=0`) pauses the swarm; that is not a degradation. */
+  const paused = max === 0;
   const desired = finished ? 0 : max;
 
   let create = 0;
@@ -127,19 +129,21 @@ export function reconcile({ swarm, pods, now }: ReconcileInput): ReconcileResult
   let phase: Phase;
   if (finished) phase = 'Succeeded';
   else if (running === 0) phase = backingOff ? 'Degraded' : 'Pending';
-  else if (running < min || backingOff) phase = 'Degraded';
+  else if ((running < min && !paused) || backingOff) phase = 'Degraded';
   else phase = 'Running';
 
   const conditions: ConditionInput[] = [
     running >= Math.max(min, 1)
       ? { type: CONDITION_READY, status: 'True', reason: Reasons.MinPeersRunning, message: `${running} of at least ${min} peers running` }
-      : { type: CONDITION_READY, status: 'False', reason: Reasons.WaitingForPeers, message: `${running} of at least ${Math.max(min, 1)} peers running` },
+      : paused
+        ? { type: CONDITION_READY, status: 'False', reason: Reasons.Paused, message: 'spec.peers.max is 0' }
+        : { type: CONDITION_READY, status: 'False', reason: Reasons.WaitingForPeers, message: `${running} of at least ${Math.max(min, 1)} peers running` },
     running !== desired || active.length !== desired
       ? { type: CONDITION_PROGRESSING, status: 'True', reason: Reasons.Scaling, message: `${running} running, ${active.length - running} starting, ${desired} desired` }
       : { type: CONDITION_PROGRESSING, status: 'False', reason: finished ? Reasons.Completed : Reasons.Stable, message: `${running} of ${desired} peers running` },
     backingOff
       ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.PeersFailing, message: `${consecutiveFailures} consecutive trainer failures; backing off` }
-      : running < min
+      : running < min && !paused
         ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.BelowMinPeers, message: `${running} running, below the minimum of ${min}` }
         : { type: CONDITION_DEGRADED, status: 'False', reason: Reasons.AsExpected, message: 'No problems observed' },
   ];
