@@ -1,0 +1,122 @@
+/**
+ * A real nats-server with JetStream for integration tests: a free port on
+ * 127.0.0.1 and a temporary store directory. restart() brings the server
+ * back on the same port and store, so JetStream state (KV buckets) survives,
+ * as it does in a pod with a persistent volume. stop() kills the process by
+ * its PID and removes the store.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toolPath } from '../cluster/tools.ts';
+
+export interface NatsServer {
+  /** nats://127.0.0.1:<port> */
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  /** PID of the running server, undefined while stopped. */
+  pid(): number | undefined;
+  /** Everything the server printed so far (for failure messages). */
+  output(): string;
+  /** Stops the server (SIGTERM, then SIGKILL after graceMs) without removing its store. */
+  kill(graceMs?: number): Promise<void>;
+  /** Starts the server again on the same port and store; waits until it accepts connections. */
+  start(): Promise<void>;
+  /** kill() then start(). */
+  restart(): Promise<void>;
+  /** Stops the server and removes its store directory. */
+  stop(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts a nats-server with JetStream; the caller must stop() it (afterAll). */
+export async function startNats(opts: { readyTimeoutMs?: number } = {}): Promise<NatsServer> {
+  const bin = toolPath('nats-server');
+  const storeDir = mkdtempSync(join(tmpdir(), 'kubeswarm-nats-'));
+  const port = await freePort();
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+  let child: ChildProcess | undefined;
+  let out = '';
+
+  const start = async (): Promise<void> => {
+    if (child) throw new Error('nats-server already running');
+    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('exit', () => {
+      if (child === c) child = undefined;
+    });
+    // Ready means JetStream is up, not only the port: the server prints this line last.
+    const t0 = Date.now();
+    for (;;) {
+      if (child !== c) throw new Error(`nats-server exited during start-up:\n${out}`);
+      if (out.includes('Server is ready') && (await canConnect(port))) return;
+      if (Date.now() - t0 > readyTimeoutMs) throw new Error(`nats-server not ready after ${readyTimeoutMs} ms:\n${out}`);
+      await sleep(50);
+    }
+  };
+
+  const kill = async (graceMs = 5_000): Promise<void> => {
+    const c = child;
+    if (!c || c.pid === undefined) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    process.kill(c.pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+    if (child === c) child = undefined;
+  };
+
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    pid: () => child?.pid,
+    output: () => out,
+    kill,
+    start,
+    restart: async () => {
+      await kill();
+      out += '\n--- restart ---\n';
+      await start();
+    },
+    stop: async () => {
+      await kill();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Swarm membership in a JetStream KV bucket: key = peer id, value = a
+ * MembershipRecord. The bucket has a bucket-wide TTL (max_age): each refresh
+ * is a new message, so an entry lives until TTL after its last refresh, and
+ * a dead peer's entry expires on its own. With a marker TTL the server
+ * leaves a delete marker at expiry, so watchers learn of it at once
+ * (nats-server ≥ 2.11). The bucket lives in JetStream storage, so it
+ * survives a NATS restart.
+ *
+ * The local view is fed by a KV watch; a record that fails validation is
+ * logged, counted and ignored. Every entry also carries the server's
+ * timestamp, and the view drops entries older than the TTL (plus slack) even
+ * if no marker arrived, e.g. while NATS was down.
+ */
+import { Kvm, KvWatchInclude, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import { DEFAULT_MEMBERSHIP_TTL_MS, MEMBERSHIP_MARKER_TTL_MS } from './constants.ts';
+import { errorMessage, type SwarmLogger } from './log.ts';
+import type { SwarmMetrics } from './metrics.ts';
+import { decodeRecord, encodeRecord, type MembershipRecord } from './record.ts';
+
+export interface MembershipOptions {
+  bucket: string;
+  /** @default DEFAULT_MEMBERSHIP_TTL_MS */
+  ttlMs?: number;
+  log: SwarmLogger;
+  metrics: SwarmMetrics;
+  /** Injected clock. @default Date.now */
+  now?: () => number;
+}
+
+interface LiveEntry {
+  record: MembershipRecord;
+  /** Server time of the entry. */
+  storedAt: number;
+}
+
+export class Membership {
+  readonly bucket: string;
+  readonly ttlMs: number;
+  readonly #kv: KV;
+  readonly #log: SwarmLogger;
+  readonly #metrics: SwarmMetrics;
+  readonly #now: () => number;
+  readonly #live = new Map<string, LiveEntry>();
+  readonly #listeners = new Set<(peerId: string, record: MembershipRecord | undefined) => void>();
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #closed = false;
+  #putChain: Promise<unknown> = Promise.resolve();
+
+  private constructor(kv: KV, bucket: string, opts: MembershipOptions) {
+    this.#kv = kv;
+    this.bucket = bucket;
+    this.ttlMs = opts.ttlMs ?? DEFAULT_MEMBERSHIP_TTL_MS;
+    this.#log = opts.log;
+    this.#metrics = opts.metrics;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Opens (creating if needed) the bucket and starts watching it. Resolves once the initial values are loaded. */
+  static async open(nc: NatsConnection, opts: MembershipOptions): Promise<Membership> {
+    const ttlMs = opts.ttlMs ?? DEFAULT_MEMBERSHIP_TTL_MS;
+    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' });
+    const m = new Membership(kv, opts.bucket, opts);
+    await m.#startWatch();
+    return m;
+  }
+
+  async #startWatch(): Promise<void> {
+    const w = await this.#kv.watch({ include: KvWatchInclude.LastValue });
+    this.#watch = w;
+    let initialDone: () => void = () => undefined;
+    const initial = new Promise<void>((r) => (initialDone = r));
+    // The watch first replays the last value of every key; the last replayed entry is the first with isUpdate.
+    void (async () => {
+      try {
+        for await (const e of w) {
+          this.#apply(e);
+          if (e.isUpdate) initialDone();
+        }
+      } catch (e) {
+        this.#metrics.natsErrors.inc({ op: 'watch' });
+        this.#log.warn('membership watch failed', { bucket: this.bucket, error: errorMessage(e) });
+      } finally {
+        initialDone();
+        if (!this.#closed) {
+          // Watches survive reconnects; this only runs if the iterator itself died. Start over.
+          setTimeout(() => void this.#startWatch().catch((err: unknown) => this.#log.warn('membership watch restart failed', { error: errorMessage(err) })), 1000).unref();
+        }
+      }
+    })();
+    // An empty bucket replays nothing, so nothing would mark the end of the replay.
+    const status = await this.#kv.status();
+    if (status.values === 0) initialDone();
+    await Promise.race([initial, new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
+
+  #apply(e: KvEntry): void {
+    const key = e.key;
+    if (e.operation !== 'PUT') {
+      if (this.#live.delete(key)) this.#emit(key, undefined);
+      return;
+    }
+    const d = decodeRecord(e.value, key);
+    if (!d.ok) {
+      this.#metrics.badRecords.inc({ kind: 'membership' });
+      this.#log.warn('ignoring bad membership record', { bucket: this.bucket, key: key.slice(0, 128), error: d.error });
+      if (this.#live.delete(key)) this.#emit(key, undefined);
+      return;
+    }
+    this.#live.set(key, { record: d.record, storedAt: e.created.getTime() });
+    this.#emit(key, d.record);
+  }
+
+  #emit(peerId: string, record: MembershipRecord | undefined): void {
+    this.#metrics.livePeers.set(this.#live.size);
+    for (const l of this.#listeners) {
+      try {
+        l(peerId, record);
+      } catch (e) {
+        this.#log.error('membership listener failed', { error: errorMessage(e) });
+      }
+    }
+  }
+
+  /** Entries of the local view whose server timestamp is within TTL (plus one refresh of slack). */
+  live(): MembershipRecord[] {
+    const limit = this.#now() - this.ttlMs * 1.25;
+    const out: MembershipRecord[] = [];
+    for (const [k, e] of this.#live) {
+      if (e.storedAt < limit) {
+        this.#live.delete(k);
+        this.#emit(k, undefined);
+        continue;
+      }
+      out.push(e.record);
+    }
+    return out;
+  }
+
+  /** The live record of `peerId` in the local view. */
+  get(peerId: string): MembershipRecord | undefined {
+    const e = this.#live.get(peerId);
+    if (!e || e.storedAt < this.#now() - this.ttlMs * 1.25) return undefined;
+    return e.record;
+  }
+
+  /**
+   * Whether `peerId` is registered: the local view, or else one read of the
+   * bucket (a peer that registered a moment ago may not have reached our
+   * watch yet). Never throws; a failed read counts as not registered.
+   */
+  async isRegistered(peerId: string): Promise<boolean> {
+    if (this.get(peerId)) return true;
+    try {
+      const e = await this.#kv.get(peerId);
+      if (!e || e.operation !== 'PUT') return false;
+      const d = decodeRecord(e.value, peerId);
+      if (!d.ok) {
+        this.#metrics.badRecords.inc({ kind: 'membership' });
+        return false;
+      }
+      return e.created.getTime() >= this.#now() - this.ttlMs * 1.25;
+    } catch (e) {
+      this.#metrics.natsErrors.inc({ op: 'get' });
+      this.#log.debug('membership lookup failed', { peerId, error: errorMessage(e) });
+      return false;
+    }
+  }
+
+  /** Writes (refreshes) a record. Writes are serialized, so they land in call order. Rejects on NATS errors. */
+  publish(record: MembershipRecord): Promise<void> {
+    const bytes = encodeRecord(record);
+    const p = this.#putChain.then(() => this.#kv.put(record.peerId, bytes));
+    this.#putChain = p.catch(() => undefined);
+    return p.then(
+      () => undefined,
+      (e: unknown) => {
+        this.#metrics.natsErrors.inc({ op: 'put' });
+        throw e;
+      },
+    );
+  }
+
+  /** Removes a peer's entry at once (clean leave). */
+  async deregister(peerId: string): Promise<void> {
+    await this.#putChain;
+    await this.#kv.delete(peerId);
+  }
+
+  /** Calls `fn(peerId, record | undefined)` on every change of the view. Returns an unsubscribe function. */
+  onChange(fn: (peerId: string, record: MembershipRecord | undefined) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#watch?.stop();
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,40 @@
+/** prom-client metrics of the swarm layer, registered on an injected registry. */
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export interface SwarmMetrics {
+  /** Connections the gater refused, by direction. */
+  refusedConnections: Counter<'direction'>;
+  /** Records or assignments that failed validation, by kind (membership | assignment). */
+  badRecords: Counter<'kind'>;
+  /** NATS operations that failed (put, get, create, watch), by operation. */
+  natsErrors: Counter<'op'>;
+  /** Live peers in the membership view. */
+  livePeers: Gauge;
+  /** Rounds this peer led (won the compare-and-set). */
+  roundsLed: Counter;
+}
+
+export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMetrics {
+  return {
+    refusedConnections: new Counter({
+      name: 'kubeswarm_p2p_refused_connections_total',
+      help: 'libp2p connections refused because the remote peer is not registered in this swarm',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    badRecords: new Counter({
+      name: 'kubeswarm_swarm_bad_records_total',
+      help: 'Membership records or round assignments ignored because they failed validation',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    natsErrors: new Counter({
+      name: 'kubeswarm_swarm_nats_errors_total',
+      help: 'NATS operations of the swarm layer that failed',
+      labelNames: ['op'],
+      registers: [registry],
+    }),
+    livePeers: new Gauge({ name: 'kubeswarm_swarm_live_peers', help: 'Live peers in the membership view', registers: [registry] }),
+    roundsLed: new Counter({ name: 'kubeswarm_swarm_rounds_led_total', help: 'Rounds whose assignment this peer wrote', registers: [registry] }),
+  };
+}

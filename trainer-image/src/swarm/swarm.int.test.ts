@@ -1,0 +1,218 @@
+/**
+ * The swarm layer against a real nats-server and real libp2p hosts, in this
+ * process: membership TTL and leave, bad records, a NATS restart, the
+ * compare-and-set leader, and the membership gater.
+ */
+import { jest } from '@jest/globals';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { multiaddr } from '@multiformats/multiaddr';
+import { Registry } from 'prom-client';
+import { Buckets } from '../../../api/index.ts';
+import { startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
+import { waitFor } from '../../../e2e/harness/wait.ts';
+import { Protocols } from '../../../api/protocols.ts';
+import { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
+import { Matchmaker } from './matchmaking.ts';
+import { Membership } from './membership.ts';
+import { silentLogger } from './log.ts';
+import { Swarm } from './swarm.ts';
+import { createHost, hostMultiaddrs } from './host.ts';
+import type { Libp2p } from '@libp2p/interface';
+import { makePeerIds, makeRecord } from './testing.ts';
+import type { Candidate } from './groups.ts';
+
+jest.setTimeout(60_000);
+
+let nats: NatsServer;
+const conns: NatsConnection[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+
+async function nc(): Promise<NatsConnection> {
+  const c = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  conns.push(c);
+  return c;
+}
+const counter = async (m: SwarmMetrics, name: 'refusedConnections' | 'badRecords', labels: Record<string, string>): Promise<number> => {
+  const v = (await m[name].get()).values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+};
+
+beforeAll(async () => {
+  nats = await startNats();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  for (const c of conns) await c.close().catch(() => undefined);
+  await nats?.stop();
+});
+
+describe('membership (real nats-server)', () => {
+  it('sees a peer register, refresh, leave at once on deregister, and expire when it stops refreshing', async () => {
+    const [a, b] = await makePeerIds(2);
+    const metrics = createSwarmMetrics(new Registry());
+    const bucket = 'ks_t1_members';
+    const ma = await Membership.open(await nc(), { bucket, ttlMs: 2_000, log: silentLogger, metrics });
+    const mb = await Membership.open(await nc(), { bucket, ttlMs: 2_000, log: silentLogger, metrics });
+    cleanups.push(() => ma.close(), () => mb.close());
+
+    await ma.publish(makeRecord(a!, { epoch: 2, samples: 10, updatedAt: Date.now() }));
+    await ma.publish(makeRecord(b!, { epoch: 2, samples: 11, updatedAt: Date.now() }));
+    await waitFor(() => mb.live().length === 2, 'both records in the other view');
+    expect(mb.get(a!)?.samples).toBe(10);
+    expect(await mb.isRegistered(a!)).toBe(true);
+
+    await ma.publish(makeRecord(a!, { epoch: 3, samples: 1, updatedAt: Date.now() }));
+    await waitFor(() => mb.get(a!)?.epoch === 3, 'the refresh');
+
+    await ma.deregister(b!);
+    await waitFor(() => mb.get(b!) === undefined, 'b gone after deregister');
+    expect(await mb.isRegistered(b!)).toBe(false);
+
+    // a stops refreshing: the server expires it and the marker reaches the watch.
+    const removed = new Promise<string>((resolve) => mb.onChange((id, r) => r === undefined && resolve(id)));
+    expect(await removed).toBe(a);
+    expect(await mb.isRegistered(a!)).toBe(false);
+    expect(mb.live()).toEqual([]);
+  });
+
+  it('logs, counts and ignores bad records without crashing', async () => {
+    const [a] = await makePeerIds(1);
+    const metrics = createSwarmMetrics(new Registry());
+    const bucket = 'ks_t2_members';
+    const m = await Membership.open(await nc(), { bucket, ttlMs: 10_000, log: silentLogger, metrics });
+    cleanups.push(() => m.close());
+    const raw = await new Kvm(await nc()).open(bucket);
+    await raw.put('garbage', 'not json');
+    await raw.put(a!, JSON.stringify({ ...makeRecord(a!), epoch: -5 }));
+    await raw.put('12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', JSON.stringify(makeRecord(a!)));
+    await waitFor(async () => (await counter(metrics, 'badRecords', { kind: 'membership' })) >= 3, 'three bad records counted');
+    expect(m.live()).toEqual([]);
+    // A good record afterwards still gets through.
+    await m.publish(makeRecord(a!, { updatedAt: Date.now() }));
+    await waitFor(() => m.get(a!) !== undefined, 'the good record');
+  });
+
+  it('survives a nats-server restart: state persists, the watch resumes, writes work again', async () => {
+    const [a, b] = await makePeerIds(2);
+    const metrics = createSwarmMetrics(new Registry());
+    const bucket = 'ks_t3_members';
+    const writer = await Membership.open(await nc(), { bucket, ttlMs: 30_000, log: silentLogger, metrics });
+    const reader = await Membership.open(await nc(), { bucket, ttlMs: 30_000, log: silentLogger, metrics });
+    cleanups.push(() => writer.close(), () => reader.close());
+    await writer.publish(makeRecord(a!, { updatedAt: Date.now() }));
+    await waitFor(() => reader.get(a!) !== undefined, 'a before restart');
+    await nats.restart();
+    await waitFor(async () => writer.publish(makeRecord(b!, { updatedAt: Date.now() })).then(() => true, () => false), 'a write after restart', { everyMs: 200 });
+    await waitFor(() => reader.get(b!) !== undefined, 'b through the resumed watch');
+    expect(reader.get(a!)).toBeDefined();
+    // A fresh reader sees both from the persisted bucket.
+    const fresh = await Membership.open(await nc(), { bucket, ttlMs: 30_000, log: silentLogger, metrics });
+    cleanups.push(() => fresh.close());
+    await waitFor(() => fresh.live().length === 2, 'both in a fresh view');
+  });
+});
+
+describe('matchmaking (real nats-server)', () => {
+  it('elects exactly one leader per round by compare-and-set; every peer gets the same groups', async () => {
+    const ids = await makePeerIds(8);
+    const metrics = createSwarmMetrics(new Registry());
+    const mms = await Promise.all(ids.map(async (id) => Matchmaker.open(await nc(), { bucket: 'ks_t4_rounds', selfPeerId: id, maxGroupSize: 3, seed: 's', log: silentLogger, metrics })));
+    cleanups.push(() => mms.forEach((m) => m.close()));
+    for (let epoch = 0; epoch < 3; epoch++) {
+      // Each peer has a different (partial, stale) view of who is there.
+      const results = await Promise.all(
+        mms.map((m, i) => {
+          const view: Candidate[] = ids.filter((_, j) => j !== (i + 1) % ids.length).map((peerId, j) => ({ peerId, weight: 10 + j + i, multiaddrs: [] }));
+          return m.formRound(epoch, view);
+        }),
+      );
+      expect(results.every((r) => r !== undefined)).toBe(true);
+      expect(results.filter((r) => r!.leader)).toHaveLength(1);
+      const first = JSON.stringify(results[0]!.assignment);
+      for (const r of results) expect(JSON.stringify(r!.assignment)).toBe(first);
+      expect(results[0]!.assignment.groups.length).toBeGreaterThan(1);
+    }
+    expect(await mms[0]!.swarmEpoch()).toBe(2);
+    // Late readers get the same value, both by get() and through their watch.
+    const late = await Matchmaker.open(await nc(), { bucket: 'ks_t4_rounds', selfPeerId: ids[0]!, maxGroupSize: 3, seed: 's', log: silentLogger, metrics });
+    cleanups.push(() => late.close());
+    expect(JSON.stringify(await late.get(1))).toBe(JSON.stringify(mms[3]!.known(1)));
+  });
+
+  it('ignores (and counts) a corrupted assignment: the peer waits instead of using it', async () => {
+    const [id] = await makePeerIds(1);
+    const metrics = createSwarmMetrics(new Registry());
+    const m = await Matchmaker.open(await nc(), { bucket: 'ks_t5_rounds', selfPeerId: id!, maxGroupSize: 3, seed: 's', log: silentLogger, metrics });
+    cleanups.push(() => m.close());
+    const raw = await new Kvm(await nc()).open('ks_t5_rounds');
+    await raw.create('round.0', '{"v":1,"epoch":0}');
+    expect(await m.get(0)).toBeUndefined();
+    expect(await m.formRound(0, [{ peerId: id!, weight: 1, multiaddrs: [] }])).toBeUndefined();
+    expect(await counter(metrics, 'badRecords', { kind: 'assignment' })).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('membership gater (real libp2p hosts)', () => {
+  const ref = { namespace: 'gate', name: 'a' };
+  const other = { namespace: 'gate', name: 'b' };
+
+  async function member(swarm: { namespace: string; name: string }, register: boolean): Promise<{ s: Swarm; metrics: SwarmMetrics }> {
+    const metrics = createSwarmMetrics(new Registry());
+    const s = await Swarm.join({ nc: await nc(), swarm, seed: 'x', pod: { name: 'p', ip: '127.0.0.1' }, p2pPort: 0, maxGroupSize: 4, log: silentLogger, metrics });
+    cleanups.push(() => s.leave());
+    if (register) await s.register();
+    return { s, metrics };
+  }
+
+  /** A host with no gating of its own, as an intruder would run. */
+  async function intruder(registerIn?: { namespace: string; name: string }): Promise<{ host: Libp2p; peerId: string; addr: string }> {
+    const host = await createHost({ ip: '127.0.0.1', port: 0, connectionGater: {} });
+    cleanups.push(() => host.stop());
+    const peerId = host.peerId.toString();
+    if (registerIn) {
+      const m = await Membership.open(await nc(), { bucket: Buckets.membership(registerIn), log: silentLogger, metrics: createSwarmMetrics(new Registry()) });
+      cleanups.push(() => m.close());
+      await m.publish(makeRecord(peerId, { multiaddrs: hostMultiaddrs(host), updatedAt: Date.now() }));
+    }
+    return { host, peerId, addr: hostMultiaddrs(host)[0]! };
+  }
+
+  it('connects registered peers of the swarm and refuses (and counts) the unregistered and the other swarm’s', async () => {
+    const a = await member(ref, true);
+    const b = await member(ref, true);
+    const stranger = await intruder(); // registered nowhere
+    const foreign = await intruder(other); // registered, but in another swarm
+    expect(Buckets.membership(ref)).not.toBe(Buckets.membership(other));
+
+    const dial = (from: Libp2p, to: string): Promise<boolean> =>
+      from.dialProtocol(multiaddr(to), Protocols.allReduce, { signal: AbortSignal.timeout(10_000) }).then(
+        async (stream) => {
+          await stream.close().catch(() => undefined);
+          return true;
+        },
+        () => false,
+      );
+    const dialTo = (from: Swarm, to: Swarm): Promise<boolean> => dial(from.host, to.multiaddrs[0]!);
+    // a needs a handler for the protocol so that an accepted connection yields a stream.
+    await a.s.host.handle(Protocols.allReduce, (stream) => void stream.close().catch(() => undefined));
+    expect(await dialTo(b.s, a.s)).toBe(true);
+
+    expect(await dial(stranger.host, a.s.multiaddrs[0]!)).toBe(false);
+    expect(await dial(foreign.host, a.s.multiaddrs[0]!)).toBe(false);
+    expect(await counter(a.metrics, 'refusedConnections', { direction: 'inbound' })).toBe(2);
+    expect(a.s.host.getConnections().map((c) => c.remotePeer.toString())).toEqual([b.s.peerId]);
+
+    // Outbound too: a refuses to dial the foreign peer.
+    expect(await dial(a.s.host, foreign.addr)).toBe(false);
+    expect(await counter(a.metrics, 'refusedConnections', { direction: 'outbound' })).toBeGreaterThanOrEqual(1);
+
+    // Once b leaves (deregisters), a refuses it again.
+    await a.s.host.hangUp(b.s.host.peerId);
+    await b.s.membership.deregister(b.s.peerId);
+    await waitFor(() => a.s.membership.get(b.s.peerId) === undefined, 'b gone from a’s view');
+    expect(await dialTo(b.s, a.s)).toBe(false);
+  });
+});

@@ -1,0 +1,233 @@
+/**
+ * A peer's seat in its swarm: the libp2p host (gated by membership), its
+ * membership record kept fresh in NATS KV, the live view of the other peers,
+ * global progress, and the matchmaker. The caller owns the local progress
+ * (epoch, samples) and tells the swarm about it with setLocal().
+ */
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Buckets, Subjects, type SwarmRef, type TelemetryReport } from '../../../api/index.ts';
+import type { AssignmentMember } from './assignment.ts';
+import { DEFAULT_MEMBERSHIP_TTL_MS, DEFAULT_REFRESH_FRACTION } from './constants.ts';
+import { membershipGater } from './gater.ts';
+import type { Candidate } from './groups.ts';
+import { createHost, hostMultiaddrs, rememberPeer } from './host.ts';
+import { errorMessage, type SwarmLogger } from './log.ts';
+import { Matchmaker } from './matchmaking.ts';
+import { Membership } from './membership.ts';
+import type { SwarmMetrics } from './metrics.ts';
+import { computeProgress, type GlobalProgress } from './progress.ts';
+import { RECORD_VERSION } from './constants.ts';
+import type { MembershipRecord } from './record.ts';
+
+export interface SwarmJoinOptions {
+  nc: NatsConnection;
+  swarm: SwarmRef;
+  /** Seed of the group placement; the swarm's uid. */
+  seed: string;
+  pod: { name: string; ip: string; cluster?: string };
+  /** libp2p TCP port; 0 = any free port. */
+  p2pPort: number;
+  maxGroupSize: number;
+  /** @default DEFAULT_MEMBERSHIP_TTL_MS */
+  membershipTtlMs?: number;
+  log: SwarmLogger;
+  metrics: SwarmMetrics;
+  privateKey?: PrivateKey;
+  now?: () => number;
+}
+
+export interface LocalProgress {
+  epoch: number;
+  samples: number;
+  samplesPerSecond: number;
+}
+
+export interface ProgressTarget {
+  highWaterEpoch: number;
+  targetBatchSize: number;
+  matchmakingWindowMs: number;
+}
+
+export class Swarm {
+  readonly host: Libp2p;
+  readonly peerId: string;
+  readonly multiaddrs: string[];
+  readonly membership: Membership;
+  readonly matchmaker: Matchmaker;
+  readonly #opts: SwarmJoinOptions;
+  readonly #now: () => number;
+  #local: LocalProgress = { epoch: 0, samples: 0, samplesPerSecond: 0 };
+  #timer: NodeJS.Timeout | undefined;
+  #left = false;
+
+  private constructor(host: Libp2p, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
+    this.host = host;
+    this.peerId = host.peerId.toString();
+    this.multiaddrs = hostMultiaddrs(host);
+    this.membership = membership;
+    this.matchmaker = matchmaker;
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Opens the swarm's buckets and starts the gated host. The peer is not yet
+   * registered: call setLocal() and then register().
+   */
+  static async join(opts: SwarmJoinOptions): Promise<Swarm> {
+    const membership = await Membership.open(opts.nc, {
+      bucket: Buckets.membership(opts.swarm),
+      ttlMs: opts.membershipTtlMs ?? DEFAULT_MEMBERSHIP_TTL_MS,
+      log: opts.log,
+      metrics: opts.metrics,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    let self: string | undefined;
+    const host = await createHost({
+      ip: opts.pod.ip,
+      port: opts.p2pPort,
+      connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), metrics: opts.metrics, log: opts.log, get self() { return self; } }),
+      ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+    });
+    self = host.peerId.toString();
+    let matchmaker: Matchmaker;
+    try {
+      matchmaker = await Matchmaker.open(opts.nc, {
+        bucket: Buckets.rounds(opts.swarm),
+        selfPeerId: self,
+        maxGroupSize: opts.maxGroupSize,
+        seed: opts.seed,
+        log: opts.log,
+        metrics: opts.metrics,
+        ...(opts.now ? { now: opts.now } : {}),
+      });
+    } catch (e) {
+      membership.close();
+      await host.stop();
+      throw e;
+    }
+    return new Swarm(host, membership, matchmaker, opts);
+  }
+
+  /**
+   * The epoch a newly started peer begins at: the highest epoch among live
+   * peers; with no live peers, one past the last round any leader formed
+   * (that round is over, since nobody is left in it).
+   */
+  async startEpoch(): Promise<number> {
+    const others = this.membership.live().filter((r) => r.peerId !== this.peerId);
+    const swarmEpoch = await this.matchmaker.swarmEpoch();
+    const maxLive = others.reduce((m, r) => Math.max(m, r.epoch), -1);
+    if (others.length === 0) return swarmEpoch + 1;
+    return Math.max(maxLive, swarmEpoch, 0);
+  }
+
+  get local(): LocalProgress {
+    return { ...this.#local };
+  }
+
+  setLocal(p: LocalProgress): void {
+    this.#local = { ...p };
+  }
+
+  /** This peer's record as of now. */
+  record(): MembershipRecord {
+    const r: MembershipRecord = {
+      v: RECORD_VERSION,
+      peerId: this.peerId,
+      multiaddrs: this.multiaddrs,
+      epoch: this.#local.epoch,
+      samples: Math.floor(this.#local.samples),
+      samplesPerSecond: this.#local.samplesPerSecond,
+      updatedAt: Math.floor(this.#now()),
+      pod: this.#opts.pod.name,
+    };
+    if (this.#opts.pod.cluster !== undefined) r.cluster = this.#opts.pod.cluster;
+    return r;
+  }
+
+  /** Publishes the record now; logs and swallows NATS errors (the next refresh retries). Resolves true on success. */
+  async publish(): Promise<boolean> {
+    if (this.#left) return false;
+    try {
+      await this.membership.publish(this.record());
+      return true;
+    } catch (e) {
+      this.#opts.log.warn('could not refresh membership', { error: errorMessage(e) });
+      return false;
+    }
+  }
+
+  /** Registers now and keeps the record fresh (every TTL/4, and right after a NATS reconnect). */
+  async register(): Promise<void> {
+    await this.membership.publish(this.record());
+    const every = Math.max(100, Math.floor(this.membership.ttlMs / DEFAULT_REFRESH_FRACTION));
+    this.#timer = setInterval(() => void this.publish(), every);
+    void (async () => {
+      try {
+        for await (const s of this.#opts.nc.status()) if (s.type === 'reconnect') void this.publish();
+      } catch {
+        // ends with the connection
+      }
+    })();
+  }
+
+  /** Live records, with this peer's own record as of now. */
+  liveRecords(): MembershipRecord[] {
+    const out = this.membership.live().filter((r) => r.peerId !== this.peerId);
+    if (!this.#left) out.push(this.record());
+    return out;
+  }
+
+  progress(t: ProgressTarget): GlobalProgress {
+    return computeProgress({
+      records: this.liveRecords(),
+      nowMs: this.#now(),
+      highWaterEpoch: t.highWaterEpoch,
+      targetBatchSize: t.targetBatchSize,
+      matchmakingWindowMs: t.matchmakingWindowMs,
+      maxExtrapolationMs: this.membership.ttlMs,
+    });
+  }
+
+  /** Candidates for round `epoch`: live peers at that epoch, weighted by their samples. */
+  candidates(epoch: number): Candidate[] {
+    return this.liveRecords()
+      .filter((r) => r.epoch === epoch)
+      .map((r) => {
+        const c: Candidate = { peerId: r.peerId, weight: r.samples, multiaddrs: r.multiaddrs };
+        if (r.bandwidth !== undefined) c.bandwidth = r.bandwidth;
+        return c;
+      });
+  }
+
+  /** Puts every member's addresses into the host's peer store before a round. */
+  async prepareRound(members: readonly AssignmentMember[]): Promise<void> {
+    for (const m of members) await rememberPeer(this.host, m.peerId, m.multiaddrs);
+  }
+
+  /** Publishes a telemetry report on the swarm's telemetry subject (core NATS, fire and forget). */
+  publishTelemetry(report: TelemetryReport): void {
+    try {
+      this.#opts.nc.publish(Subjects.telemetry(this.#opts.swarm), JSON.stringify(report));
+    } catch (e) {
+      this.#opts.log.warn('could not publish telemetry', { error: errorMessage(e) });
+    }
+  }
+
+  /** Deregisters (deletes the record at once), closes watches and stops the host. */
+  async leave(): Promise<void> {
+    if (this.#left) return;
+    this.#left = true;
+    if (this.#timer) clearInterval(this.#timer);
+    try {
+      await this.membership.deregister(this.peerId);
+    } catch (e) {
+      this.#opts.log.warn('could not deregister; the entry will expire with its TTL', { error: errorMessage(e) });
+    }
+    this.membership.close();
+    this.matchmaker.close();
+    await this.host.stop();
+  }
+}
