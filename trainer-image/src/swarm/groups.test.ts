@@ -74,7 +74,7 @@ describe('formGroups', () => {
   });
 
   it('on a partial grid the spread still shrinks to nothing over rounds', () => {
-    let values = new Map(ids.slice(0, 10).map((id, i) => [id, i % 2 === 0 ? 100 : -100] as const));
+    let values = new Map<string, number>(ids.slice(0, 10).map((id, i) => [id, i % 2 === 0 ? 100 : -100]));
     const before = spread(values);
     for (let r = 0; r < 12; r++) values = averageOnce(values, formGroups({ candidates: cands(10), round: r, maxGroupSize: 4, seed: 'y' }).groups);
     expect(spread(values)).toBeLessThan(before * 1e-3);

@@ -34,7 +34,7 @@ async function nc(): Promise<NatsConnection> {
   return c;
 }
 const counter = async (m: SwarmMetrics, name: 'refusedConnections' | 'badRecords', labels: Record<string, string>): Promise<number> => {
-  const v = (await m[name].get()).values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  const v = (await m[name].get()).values.find((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val));
   return v?.value ?? 0;
 };
 
