@@ -27,5 +27,19 @@ export const Env = {
   /** "json" in pods, "text" on a terminal. */
   LogFormat: 'KUBESWARM_LOG_FORMAT',
   LogLevel: 'KUBESWARM_LOG_LEVEL',
+  /** Seconds a membership entry lives after its last refresh (default 10). */
+  MembershipTtlSeconds: 'KUBESWARM_MEMBERSHIP_TTL_SECONDS',
+  /** What the trainer runs: "averaging" (a synthetic averaging workload, until training lands). */
+  Workload: 'KUBESWARM_WORKLOAD',
+  /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
+  SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
+  /** Averaging workload: seed of the synthetic vector's content (default: the peer id). */
+  SyntheticSeed: 'KUBESWARM_SYNTHETIC_SEED',
+  /** Averaging workload: synthetic samples per second this peer accumulates. */
+  SyntheticSamplesPerSecond: 'KUBESWARM_SYNTHETIC_SAMPLES_PER_SECOND',
+  /** Averaging workload: stop accumulating at this many samples per epoch (0 or unset = no cap). */
+  SyntheticSamplesPerEpoch: 'KUBESWARM_SYNTHETIC_SAMPLES_PER_EPOCH',
+  /** Averaging workload: directory to write each round's resulting vector to (for tests). */
+  SyntheticDumpDir: 'KUBESWARM_SYNTHETIC_DUMP_DIR',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];

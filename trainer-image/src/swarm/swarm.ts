@@ -60,6 +60,8 @@ export class Swarm {
   #local: LocalProgress = { epoch: 0, samples: 0, samplesPerSecond: 0 };
   #timer: NodeJS.Timeout | undefined;
   #left = false;
+  #inFlight: Promise<boolean> | undefined;
+  #again = false;
 
   private constructor(host: Libp2p, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
     this.host = host;
@@ -147,16 +149,33 @@ export class Swarm {
     return r;
   }
 
-  /** Publishes the record now; logs and swallows NATS errors (the next refresh retries). Resolves true on success. */
-  async publish(): Promise<boolean> {
-    if (this.#left) return false;
-    try {
-      await this.membership.publish(this.record());
-      return true;
-    } catch (e) {
-      this.#opts.log.warn('could not refresh membership', { error: errorMessage(e) });
-      return false;
+  /**
+   * Publishes the record now; logs and swallows NATS errors (the next
+   * refresh retries). Calls made while a write is in flight coalesce into one
+   * more write, so an outage never piles writes up. Resolves true on success.
+   */
+  publish(): Promise<boolean> {
+    if (this.#left) return Promise.resolve(false);
+    if (this.#inFlight) {
+      this.#again = true;
+      return this.#inFlight;
     }
+    const run = async (): Promise<boolean> => {
+      let ok = false;
+      do {
+        this.#again = false;
+        try {
+          await this.membership.publish(this.record());
+          ok = true;
+        } catch (e) {
+          ok = false;
+          this.#opts.log.warn('could not refresh membership', { error: errorMessage(e) });
+        }
+      } while (this.#again && !this.#left);
+      return ok;
+    };
+    this.#inFlight = run().finally(() => (this.#inFlight = undefined));
+    return this.#inFlight;
   }
 
   /** Registers now and keeps the record fresh (every TTL/4, and right after a NATS reconnect). */

@@ -1,0 +1,65 @@
+import { Env } from '../../api/index.ts';
+import { ConfigError, parseConfig } from './config.ts';
+
+const good = {
+  [Env.SwarmName]: 'bert',
+  [Env.SwarmNamespace]: 'team-a',
+  [Env.PodIp]: '10.1.2.3',
+  [Env.NatsUrl]: 'nats://nats:4222',
+  [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 4096, averaging: { maxGroupSize: 4, compression: 'fp16' } }),
+};
+const parse = (over: Record<string, string | undefined>) => parseConfig({ ...good, ...over }, { hostname: 'host-1' });
+const errorOf = (over: Record<string, string | undefined>): ConfigError => {
+  try {
+    parse(over);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('parse did not throw');
+};
+
+describe('parseConfig', () => {
+  it('applies the CRD defaults and the documented ones, and freezes the result', () => {
+    const c = parse({});
+    expect(c.training).toEqual({ targetBatchSize: 4096, averaging: { maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60 } });
+    expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
+    expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
+    expect(c.membershipTtlMs).toBe(10_000);
+    expect(Object.isFrozen(c.training.averaging)).toBe(true);
+    expect(() => {
+      (c.synthetic as { samplesPerSecond: number }).samplesPerSecond = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('reads the synthetic workload settings', () => {
+    const c = parse({ [Env.SyntheticVectorMb]: '64', [Env.SyntheticSamplesPerEpoch]: '32', [Env.SyntheticSeed]: 's1', [Env.StopAfterEpochs]: '3' });
+    expect(c.synthetic.vectorElements).toBe(16 * 1024 * 1024);
+    expect(c.synthetic.samplesPerEpoch).toBe(32);
+    expect(c.synthetic.seed).toBe('s1');
+    expect(c.stopAfterEpochs).toBe(3);
+  });
+
+  it.each([
+    [{ [Env.NatsUrl]: undefined }, Env.NatsUrl, /required/],
+    [{ [Env.NatsUrl]: 'http://x' }, Env.NatsUrl, /nats:\/\//],
+    [{ [Env.PodIp]: '' }, Env.PodIp, /required/],
+    [{ [Env.PodIp]: '300.1.1.1' }, Env.PodIp, /IPv4/],
+    [{ [Env.SwarmName]: undefined }, Env.SwarmName, /required/],
+    [{ [Env.P2pPort]: '70000' }, Env.P2pPort, /integer/],
+    [{ [Env.StopAfterEpochs]: '0' }, Env.StopAfterEpochs, /integer/],
+    [{ [Env.LogFormat]: 'xml' }, Env.LogFormat, /json/],
+    [{ [Env.SyntheticVectorMb]: 'lots' }, Env.SyntheticVectorMb, /number/],
+    [{ [Env.SyntheticVectorMb]: '0.000001' }, Env.SyntheticVectorMb, /at least one/],
+    [{ [Env.Workload]: 'train' }, Env.Workload, /averaging/],
+    [{ [Env.TrainingSpec]: '{' }, Env.TrainingSpec, /not JSON/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":0}' }, Env.TrainingSpec, /targetBatchSize/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":1}}' }, Env.TrainingSpec, /averaging\.maxGroupSize/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"compression":"zip"}}' }, Env.TrainingSpec, /averaging\.compression/],
+  ])('names the variable in errors: %j', (over, variable, re) => {
+    const e = errorOf(over);
+    expect(e.variable).toBe(variable);
+    expect(e.message.startsWith(`${variable}: `)).toBe(true);
+    expect(e.message).toMatch(re);
+  });
+});

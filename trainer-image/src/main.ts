@@ -1,0 +1,120 @@
+/**
+ * Trainer entrypoint: the only place that reads process.env. Parses and
+ * freezes the config, connects to NATS (reconnecting forever), starts the
+ * membership-gated libp2p host, joins the swarm, and runs the averaging
+ * workload (a synthetic vector averaged in rounds) until real training lands.
+ *
+ * SIGTERM (preemption): the averager leaves (finishing or handing off its
+ * shard, telling the group), the peer deregisters, the host closes, NATS
+ * drains, exit 0. Exit 1 on a fatal error, 2 on a bad configuration.
+ */
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Env } from '../../api/index.ts';
+import { createAverager } from './averaging/index.ts';
+import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { connectNats, createSwarmMetrics, errorMessage, Swarm } from './swarm/index.ts';
+import { AveragingWorkload } from './workload/averaging.ts';
+
+/** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
+const SHUTDOWN_LIMIT_MS = 25_000;
+
+function serveMetrics(port: number, registry: Registry, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (e: unknown) => res.writeHead(500).end(errorMessage(e)),
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(ready() ? 200 : 503).end(ready() ? 'ok' : 'starting');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}
+
+async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Promise<number> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let ready = false;
+  const metricsServer = cfg.metricsPort > 0 ? await serveMetrics(cfg.metricsPort, registry, () => ready) : undefined;
+
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+
+  log.info('trainer starting', {
+    swarm: cfg.swarm.name,
+    namespace: cfg.swarm.namespace,
+    podIp: cfg.pod.ip,
+    natsUrl: cfg.nats.url,
+    workload: cfg.workload,
+    training: cfg.training,
+    vectorElements: cfg.synthetic.vectorElements,
+  });
+  const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log });
+  log.info('connected to NATS', { server: nc.getServer() });
+
+  const swarm = await Swarm.join({
+    nc,
+    swarm: { namespace: cfg.swarm.namespace, name: cfg.swarm.name },
+    seed: cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`,
+    pod: cfg.pod.cluster === undefined ? { name: cfg.pod.name, ip: cfg.pod.ip } : { name: cfg.pod.name, ip: cfg.pod.ip, cluster: cfg.pod.cluster },
+    p2pPort: cfg.p2pPort,
+    maxGroupSize: cfg.training.averaging.maxGroupSize,
+    membershipTtlMs: cfg.membershipTtlMs,
+    log,
+    metrics: createSwarmMetrics(registry),
+  });
+  const averager = createAverager(swarm.host, { logger: log, registry });
+  const workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
+  await workload.start();
+  ready = true;
+
+  const why = await Promise.race([signalled, workload.ended.then((e) => e.reason)]);
+  log.info(why.startsWith('SIG') ? `${why} received, leaving the swarm` : 'done, leaving the swarm', { reason: why, epoch: workload.epoch });
+  const watchdog = setTimeout(() => {
+    log.error('shutdown took too long; exiting', { limitMs: SHUTDOWN_LIMIT_MS });
+    process.exit(1);
+  }, SHUTDOWN_LIMIT_MS);
+  watchdog.unref();
+
+  await workload.stop();
+  await averager.stop();
+  await swarm.leave();
+  await nc.drain().catch((e: unknown) => log.warn('NATS drain failed', { error: errorMessage(e) }));
+  metricsServer?.close();
+  log.info('trainer stopped', { reason: why, epoch: workload.epoch });
+  return 0;
+}
+
+function main(): void {
+  let cfg: TrainerConfig;
+  try {
+    cfg = parseConfig(process.env, { hostname: hostname() });
+  } catch (e) {
+    const boot = createLogger({ format: process.env[Env.LogFormat] === 'json' ? 'json' : 'text', level: 'info', meta: {} });
+    boot.error('invalid configuration', { error: errorMessage(e), variable: e instanceof ConfigError ? e.variable : undefined });
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger({ format: cfg.log.format, level: cfg.log.level, meta: { pod: cfg.pod.name } });
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e) }));
+  run(cfg, log).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      log.error('trainer failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });
+      process.exit(1);
+    },
+  );
+}
+
+main();
