@@ -1,0 +1,66 @@
+/** prom-client metrics of the averaging layer, on an injected registry. */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const RejectReasons = [
+  'bad_frame', 'unknown_type', 'version', 'too_large', 'non_finite', 'wrong_size', 'wrong_round', 'wrong_peer',
+  'unexpected', 'duplicate', 'unknown_round', 'pending_overflow',
+] as const;
+export type RejectReason = (typeof RejectReasons)[number];
+
+export interface AveragingMetrics {
+  rounds: Counter<'outcome'>;
+  roundSeconds: Histogram;
+  fractionAveraged: Gauge;
+  bytesSent: Counter;
+  bytesReceived: Counter;
+  rejectedFrames: Counter<'reason'>;
+  droppedPeers: Counter<'reason' | 'role'>;
+  backupReductions: Counter;
+}
+
+function get<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/** Create (or reuse, when several averagers share a registry) the metrics. */
+export function createMetrics(registry: Registry = new Registry()): AveragingMetrics {
+  const registers = [registry];
+  return {
+    rounds: get(registry, 'kubeswarm_allreduce_rounds_total', () => new Counter({
+      name: 'kubeswarm_allreduce_rounds_total',
+      help: 'All-reduce rounds by outcome: complete (fraction 1), partial, left, aborted, failed.',
+      labelNames: ['outcome'] as const, registers,
+    })),
+    roundSeconds: get(registry, 'kubeswarm_allreduce_round_seconds', () => new Histogram({
+      name: 'kubeswarm_allreduce_round_seconds',
+      help: 'Duration of all-reduce rounds.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
+    })),
+    fractionAveraged: get(registry, 'kubeswarm_allreduce_fraction_averaged', () => new Gauge({
+      name: 'kubeswarm_allreduce_fraction_averaged',
+      help: 'Fraction of the vector averaged over every weighted member in the last round.',
+      registers,
+    })),
+    bytesSent: get(registry, 'kubeswarm_allreduce_bytes_sent_total', () => new Counter({
+      name: 'kubeswarm_allreduce_bytes_sent_total', help: 'Bytes written to all-reduce streams (frames).', registers,
+    })),
+    bytesReceived: get(registry, 'kubeswarm_allreduce_bytes_received_total', () => new Counter({
+      name: 'kubeswarm_allreduce_bytes_received_total', help: 'Bytes read from all-reduce streams (frames).', registers,
+    })),
+    rejectedFrames: get(registry, 'kubeswarm_allreduce_rejected_frames_total', () => new Counter({
+      name: 'kubeswarm_allreduce_rejected_frames_total',
+      help: 'All-reduce frames or streams rejected, by reason; the round continues without them.',
+      labelNames: ['reason'] as const, registers,
+    })),
+    droppedPeers: get(registry, 'kubeswarm_allreduce_dropped_peers_total', () => new Counter({
+      name: 'kubeswarm_allreduce_dropped_peers_total',
+      help: 'Peers dropped from a round, by reason (deadline, disconnected, left, rejected) and role (sender, reducer).',
+      labelNames: ['reason', 'role'] as const, registers,
+    })),
+    backupReductions: get(registry, 'kubeswarm_allreduce_backup_reductions_total', () => new Counter({
+      name: 'kubeswarm_allreduce_backup_reductions_total',
+      help: 'Shards this peer re-reduced as the backup of a failed or leaving reducer.',
+      registers,
+    })),
+  };
+}
