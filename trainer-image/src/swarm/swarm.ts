@@ -62,6 +62,9 @@ export class Swarm {
   #left = false;
   #inFlight: Promise<boolean> | undefined;
   #again = false;
+  #reconnectedAt = -Infinity;
+  #failingSince: number | undefined;
+  #lastFailLog = -Infinity;
 
   private constructor(host: Libp2p, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
     this.host = host;
@@ -167,9 +170,16 @@ export class Swarm {
         try {
           await this.membership.publish(this.record());
           ok = true;
+          if (this.#failingSince !== undefined) this.#opts.log.info('membership refresh works again', { failedForMs: this.#now() - this.#failingSince });
+          this.#failingSince = undefined;
         } catch (e) {
           ok = false;
-          this.#opts.log.warn('could not refresh membership', { error: errorMessage(e) });
+          const now = this.#now();
+          this.#failingSince ??= now;
+          if (now - this.#lastFailLog >= 5_000) {
+            this.#lastFailLog = now;
+            this.#opts.log.warn('could not refresh membership; retrying', { error: errorMessage(e) });
+          }
         }
       } while (this.#again && !this.#left);
       return ok;
@@ -185,11 +195,25 @@ export class Swarm {
     this.#timer = setInterval(() => void this.publish(), every);
     void (async () => {
       try {
-        for await (const s of this.#opts.nc.status()) if (s.type === 'reconnect') void this.publish();
+        for await (const s of this.#opts.nc.status()) {
+          if (s.type === 'reconnect') {
+            this.#reconnectedAt = this.#now();
+            void this.publish();
+          }
+        }
       } catch {
         // ends with the connection
       }
     })();
+  }
+
+  /**
+   * True for a short while after a NATS reconnect (half a TTL): peers are
+   * re-registering and the view is filling up again, so it is no time to
+   * lead a round from it.
+   */
+  settling(): boolean {
+    return this.#now() - this.#reconnectedAt < this.membership.ttlMs / 2;
   }
 
   /** Live records, with this peer's own record as of now. */

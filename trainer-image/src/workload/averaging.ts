@@ -29,6 +29,8 @@ const TICK_MS = 100;
 const PUBLISH_GAP_MS = 250;
 /** Periodic telemetry (besides one report after every round). */
 const TELEMETRY_EVERY_MS = 5_000;
+/** Repeated matchmaking errors (NATS away) are logged at most this often. */
+const STEP_ERROR_LOG_EVERY_MS = 5_000;
 /** How often a peer without a known assignment asks the bucket directly (besides the watch). */
 const POLL_ASSIGNMENT_MS = 1_000;
 
@@ -61,6 +63,8 @@ export class AveragingWorkload {
   #lastPublish = 0;
   #lastPublished = '';
   #lastPoll = 0;
+  #lastStepError = '';
+  #lastStepErrorAt = 0;
   #endResolve: (e: WorkloadEnd) => void = () => undefined;
   /** Resolves when the workload ends on its own (stopAfterEpochs). */
   readonly ended: Promise<WorkloadEnd>;
@@ -145,8 +149,14 @@ export class AveragingWorkload {
     try {
       await this.#step();
     } catch (e) {
-      // NATS away, a failed create, ...: try again next tick.
-      this.#log.warn('matchmaking step failed; retrying', { epoch: this.#epoch, error: errorMessage(e) });
+      // NATS away, a failed create, ...: try again next tick (and say so at most every few seconds).
+      const msg = errorMessage(e);
+      const now = this.#now();
+      if (msg !== this.#lastStepError || now - this.#lastStepErrorAt > STEP_ERROR_LOG_EVERY_MS) {
+        this.#lastStepError = msg;
+        this.#lastStepErrorAt = now;
+        this.#log.warn('matchmaking step failed; retrying', { epoch: this.#epoch, error: msg });
+      }
     } finally {
       this.#ticking = false;
     }
@@ -184,7 +194,7 @@ export class AveragingWorkload {
       this.#advance(p.epoch);
       return;
     }
-    if (!p.ready) return;
+    if (!p.ready || this.#swarm.settling()) return;
     // Make sure the leader (maybe us) sees our latest samples.
     this.#maybePublish(true);
     const formed = await this.#swarm.matchmaker.formRound(this.#epoch, this.#swarm.candidates(this.#epoch));
