@@ -47,4 +47,20 @@ describe('WorkQueue', () => {
     expect(errors).toEqual([1, 2]);
     q.stop();
   });
+
+  it('fails a handler that hangs, so the key is retried instead of wedged', async () => {
+    const errors: string[] = [];
+    let calls = 0;
+    const done = deferred();
+    const q = new WorkQueue(async () => {
+      calls++;
+      if (calls === 1) await new Promise(() => {}); // never settles
+      done.resolve();
+    }, { concurrency: 1, baseRetryMs: 1, maxRetryMs: 5, handlerTimeoutMs: 20, onError: (_k, e) => errors.push((e as Error).name) });
+    q.add('x');
+    await done.promise;
+    expect(errors).toEqual(['HandlerTimeoutError']);
+    expect(calls).toBe(2);
+    q.stop();
+  });
 });

@@ -7,7 +7,17 @@ export interface WorkQueueOptions {
   concurrency: number;
   baseRetryMs: number;
   maxRetryMs: number;
+  /** A handler that has not settled by then counts as failed, so one hung API call cannot wedge its key forever. */
+  handlerTimeoutMs?: number;
   onError: (key: string, err: unknown, attempt: number) => void;
+}
+
+/** Thrown when a handler has not settled within handlerTimeoutMs. */
+export class HandlerTimeoutError extends Error {
+  override name = 'HandlerTimeoutError';
+  constructor(key: string, ms: number) {
+    super(`handling ${key} took longer than ${ms} ms`);
+  }
 }
 
 export type Handler = (key: string) => Promise<{ requeueAfterMs?: number } | void>;
@@ -74,8 +84,15 @@ export class WorkQueue {
   }
 
   async #process(key: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const r = await this.#handler(key);
+      const limit = this.#opts.handlerTimeoutMs;
+      const r = limit === undefined
+        ? await this.#handler(key)
+        : await Promise.race([
+          this.#handler(key),
+          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new HandlerTimeoutError(key, limit)), limit); }),
+        ]);
       this.#failures.delete(key);
       if (r && r.requeueAfterMs !== undefined) this.addAfter(key, r.requeueAfterMs);
     } catch (err) {
@@ -84,6 +101,7 @@ export class WorkQueue {
       this.#opts.onError(key, err, attempt);
       this.addAfter(key, Math.min(this.#opts.baseRetryMs * 2 ** (attempt - 1), this.#opts.maxRetryMs));
     } finally {
+      clearTimeout(timer);
       this.#active.delete(key);
       this.#running--;
       if (this.#dirty.delete(key)) this.add(key);

@@ -24,6 +24,8 @@ import { ResilientInformer } from './informer.ts';
 
 /** How long a create or delete we made may stay invisible in the cache. */
 const EXPECTATION_TTL_MS = 60_000;
+/** A reconcile makes a handful of API calls; far longer means one of them hung. */
+const RECONCILE_TIMEOUT_MS = 60_000;
 /** Level-based safety net: every swarm is reconciled at least this often. */
 const RESYNC_MS = 60_000;
 
@@ -62,6 +64,7 @@ export class SwarmController {
       concurrency: d.concurrency,
       baseRetryMs: 200,
       maxRetryMs: 30_000,
+      handlerTimeoutMs: RECONCILE_TIMEOUT_MS,
       onError: (key, err, attempt) => {
         const conflict = err instanceof ApiException && err.code === 409;
         // Conflicts are the optimistic-concurrency path working as intended.
@@ -164,6 +167,7 @@ export class SwarmController {
     const mine = pods.filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
     const views = this.#withExpectations(uid, mine.map(viewPod), now.getTime());
     const result = reconcile({ swarm: live, pods: views, now });
+    d.log.debug('reconcile', { swarm: `${namespace}/${name}`, pods: views.map((v) => `${v.name}:${v.ending ?? (v.running ? 'running' : 'pending')}`), create: result.create, delete: result.delete, release: result.release });
 
     if (!isDeepStrictEqual(result.status, live.status ?? {})) {
       await this.#api('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({

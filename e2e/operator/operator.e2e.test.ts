@@ -1,0 +1,202 @@
+/**
+ * The operator's first slice, end to end, against a real control plane:
+ * real kube-apiserver (CRD schema and CEL), real scheduler (binding and
+ * preemption), real controller-manager (garbage collection), the test kubelet
+ * running trainer pods as processes, and a real nats-server.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { GPU_RESOURCE, LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
+import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
+import { startNats, type NatsServer } from '../harness/nats.ts';
+import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+
+const NS = 'default';
+const SWARM = 'tiny';
+let c: TestCluster;
+let nats: NatsServer;
+const operators: OperatorProcess[] = [];
+
+function tinySwarm(natsUrl: string): TrainingSwarm {
+  const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+  s.spec.nats.url = natsUrl;
+  return s;
+}
+
+async function swarmStatus(): Promise<TrainingSwarm['status']> {
+  const s = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: NS, name: SWARM })) as TrainingSwarm;
+  return s.status ?? {};
+}
+
+async function swarmPods(): Promise<V1Pod[]> {
+  const list = await c.core.listNamespacedPod({ namespace: NS, labelSelector: `${LABEL_SWARM}=${SWARM}` });
+  return list.items;
+}
+
+const live = (pods: V1Pod[]): V1Pod[] => pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
+const running = (pods: V1Pod[]): V1Pod[] => live(pods).filter((p) => p.status?.phase === 'Running');
+
+async function waitRunning(n: number, what: string): Promise<V1Pod[]> {
+  return waitFor(async () => {
+    const pods = await swarmPods();
+    const st = await swarmStatus();
+    return running(pods).length === n && live(pods).length === n && st?.peers?.running === n ? pods : false;
+  }, { what, timeoutMs: 90_000 });
+}
+
+beforeAll(async () => {
+  c = await startTestCluster({ name: 'operator', nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }, { name: 'gpu-2', gpus: 1 }] });
+  nats = await startNats();
+  const crd = await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
+  expect(crd.stderr).toBe('');
+  await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
+  await c.createNamespace('kubeswarm-system');
+  operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-a', logDir: c.logDir, env: { KUBESWARM_LOG_LEVEL: 'debug' } }));
+}, 180_000);
+
+afterAll(async () => {
+  for (const o of operators) await o.kill();
+  await c?.stop();
+  await nats?.stop();
+}, 120_000);
+
+describe('operator on a real control plane', () => {
+  it('places low-priority GPU pods that the real scheduler binds and the kubelet runs; kubectl shows Running', async () => {
+    const apply = await c.kubectl(['apply', '-f', '-'], { input: stringify(tinySwarm(nats.url)) });
+    expect(apply.code).toBe(0);
+    const pods = await waitRunning(3, '3 running trainer pods');
+    for (const p of pods) {
+      expect(p.spec!.priorityClassName).toBe('kubeswarm-preemptible');
+      expect(p.spec!.priority).toBe(-100);
+      expect(p.spec!.containers[0]!.resources!.requests![GPU_RESOURCE]).toBe('1');
+      expect(p.spec!.nodeName).toMatch(/^gpu-[012]$/);
+      expect(p.status!.podIP).toBe('127.0.0.1');
+    }
+    // One GPU per node: the scheduler spread them over all three nodes.
+    expect(new Set(pods.map((p) => p.spec!.nodeName)).size).toBe(3);
+    const get = await c.kubectl(['get', 'trainingswarms']);
+    expect(get.stdout).toMatch(/^tiny\s+Running\s+3\/3\s/m);
+    const st = await swarmStatus();
+    expect(st!.conditions!.find((x) => x.type === 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    // The trainer got its identity and NATS from the operator's env.
+    const log = await waitFor(() => c.podLog(pods[0]!.metadata!.name!).includes('NATS') && c.podLog(pods[0]!.metadata!.name!), { what: 'trainer log mentions NATS' });
+    expect(log).toContain(SWARM);
+  }, 180_000);
+
+  it.each([
+    ['min > max', (s: any) => { s.spec.peers = { min: 5, max: 2 }; }, 'spec.peers.min'],
+    ['negative GPUs', (s: any) => { s.spec.trainer.resources.gpus = -1; }, 'spec.trainer.resources.gpus'],
+    ['unknown field', (s: any) => { s.spec.peers.maximum = 3; }, 'spec.peers.maximum'],
+    ['missing image', (s: any) => { delete s.spec.trainer.image; }, 'spec.trainer.image'],
+    ['unknown compression', (s: any) => { s.spec.training.averaging.compression = 'zip'; }, 'spec.training.averaging.compression'],
+    ['zero learning rate', (s: any) => { s.spec.training.optimizer.learningRate = 0; }, 'spec.training.optimizer.learningRate'],
+    ['reserved env name', (s: any) => { s.spec.trainer.env = [{ name: 'KUBESWARM_SWARM', value: 'x' }]; }, 'spec.trainer.env[0]'],
+    ['relative data path', (s: any) => { s.spec.training.data.urls = ['data/train.txt']; }, 'spec.training.data.urls[0]'],
+    ['nats url without scheme', (s: any) => { s.spec.nats.url = '127.0.0.1:4222'; }, 'spec.nats.url'],
+    ['diloco without innerSteps', (s: any) => { s.spec.training.averaging.mode = 'diloco'; }, 'spec.training.averaging.innerSteps'],
+    ['stopAfter beyond the schedule', (s: any) => { s.spec.training.optimizer.totalEpochs = 10; s.spec.stopAfter.epochs = 20; }, 'spec.stopAfter.epochs'],
+    ['group of one', (s: any) => { s.spec.training.averaging.maxGroupSize = 1; }, 'spec.training.averaging.maxGroupSize'],
+    ['toleration Exists with a value', (s: any) => { s.spec.tolerations = [{ key: 'k', operator: 'Exists', value: 'v' }]; }, 'spec.tolerations[0]'],
+  ])('the API server rejects a spec with %s, naming the field', async (_name, mutate, field) => {
+    const s = tinySwarm(nats.url) as any;
+    s.metadata.name = 'bad';
+    mutate(s);
+    const r = await c.kubectl(['create', '--dry-run=server', '-f', '-'], { input: stringify(s) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(field);
+  }, 30_000);
+
+  it('replaces a deleted pod without counting a failure or a preemption', async () => {
+    const before = running(await swarmPods()).map((p) => p.metadata!.name!);
+    await c.kubectl(['delete', 'pod', before[0]!, '--wait=false']);
+    const after = await waitFor(async () => {
+      const names = running(await swarmPods()).map((p) => p.metadata!.name!);
+      return names.length === 3 && !names.includes(before[0]!) ? names : false;
+    }, { what: 'a replacement pod running', timeoutMs: 90_000 });
+    expect(after.filter((n) => !before.includes(n))).toHaveLength(1);
+    const st = await swarmStatus();
+    expect(st!.failures).toBe(0);
+    expect(st!.preemptions).toBe(0);
+  }, 120_000);
+
+  it('is preempted by a high-priority pod: counted as a preemption with an Event; the replacement waits Pending, then runs', async () => {
+    await c.scheduling.createPriorityClass({ body: { metadata: { name: 'urgent' }, value: 100_000, preemptionPolicy: 'PreemptLowerPriority' } });
+    await c.core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'urgent-job' },
+        spec: {
+          priorityClassName: 'urgent',
+          restartPolicy: 'Never',
+          containers: [{ name: 'job', image: 'registry.k8s.io/pause:3.10', resources: { requests: { [GPU_RESOURCE]: '1' }, limits: { [GPU_RESOURCE]: '1' } } }],
+        },
+      },
+    });
+    await waitFor(async () => (await swarmStatus())?.preemptions === 1, { what: 'status.preemptions = 1', timeoutMs: 90_000 });
+    const urgent = await waitFor(async () => {
+      const p = await c.core.readNamespacedPod({ namespace: NS, name: 'urgent-job' });
+      return p.status?.phase === 'Running' ? p : false;
+    }, { what: 'the urgent pod running', timeoutMs: 90_000 });
+    expect(urgent.spec!.nodeName).toMatch(/^gpu-/);
+    // The replacement exists but cannot be placed while the GPU is taken.
+    const pending = await waitFor(async () => {
+      const pods = live(await swarmPods());
+      const p = pods.find((x) => x.status?.phase === 'Pending' && !x.spec?.nodeName);
+      return pods.length === 3 && p ? p : false;
+    }, { what: 'an unschedulable replacement', timeoutMs: 60_000 });
+    expect(pending.status!.conditions!.find((x) => x.type === 'PodScheduled')!.reason).toBe('Unschedulable');
+    const st = await swarmStatus();
+    expect(st!.failures).toBe(0);
+    expect(st!.peers).toMatchObject({ desired: 3, running: 2 });
+    const events = await c.kubectl(['get', 'events', '--field-selector', `involvedObject.name=${SWARM},reason=PodPreempted`, '-o', 'name']);
+    expect(events.stdout.trim().split('\n').filter(Boolean)).toHaveLength(1);
+    // The job ends; the GPU frees up and the replacement runs there.
+    await c.core.deleteNamespacedPod({ namespace: NS, name: 'urgent-job' });
+    await waitRunning(3, 'the replacement running after the job ends');
+    expect((await swarmStatus())!.preemptions).toBe(1);
+  }, 240_000);
+
+  it('restarts without duplicate pods and keeps its status; with two replicas only the leader acts', async () => {
+    const before = live(await swarmPods()).map((p) => p.metadata!.name!).sort();
+    await operators[0]!.stop();
+    operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-b', logDir: c.logDir }));
+    operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-c', logDir: c.logDir }));
+    const holder = await waitFor(async () => {
+      const lease = await c.coordination.readNamespacedLease({ namespace: 'kubeswarm-system', name: 'kubeswarm-operator' });
+      const h = lease.spec?.holderIdentity;
+      return h === 'op-b' || h === 'op-c' ? h : false;
+    }, { what: 'a new leader', timeoutMs: 60_000 });
+    const [leader, standby] = holder === 'op-b' ? [operators[1]!, operators[2]!] : [operators[2]!, operators[1]!];
+    await waitFor(() => leader.log().includes('reconciling TrainingSwarms'), { what: 'the leader reconciling' });
+    // Let the leader reconcile a few times (pod and status events), then compare.
+    await c.kubectl(['annotate', 'trainingswarm', SWARM, 'kubeswarm.io/poke=1', '--overwrite']);
+    await waitFor(() => leader.log().includes('caches synced'), { what: 'leader caches' });
+    const after = live(await swarmPods()).map((p) => p.metadata!.name!).sort();
+    expect(after).toEqual(before);
+    expect((await swarmStatus())!.preemptions).toBe(1);
+    expect(standby.log()).toContain('waiting for the leader lease');
+    expect(standby.log()).not.toContain('became leader');
+    // The leader crashes: the standby takes over once the lease expires, still without duplicates.
+    await leader.kill();
+    await waitFor(() => standby.log().includes('became leader'), { what: 'the standby taking over', timeoutMs: 60_000 });
+    const victim = running(await swarmPods())[0]!.metadata!.name!;
+    await c.kubectl(['delete', 'pod', victim, '--wait=false']);
+    const final = await waitRunning(3, 'the new leader replacing a pod');
+    expect(live(final).map((p) => p.metadata!.name)).not.toContain(victim);
+  }, 240_000);
+
+  it('scales with kubectl scale, which sets spec.peers.max', async () => {
+    const r = await c.kubectl(['scale', 'trainingswarm', SWARM, '--replicas=1']);
+    expect(r.code).toBe(0);
+    await waitRunning(1, 'one pod after scaling to 1');
+    const max = await c.kubectl(['get', 'trainingswarm', SWARM, '-o', 'jsonpath={.spec.peers.max}']);
+    expect(max.stdout).toBe('1');
+  }, 120_000);
+
+  it('removes every pod when the swarm is deleted', async () => {
+    await c.kubectl(['delete', 'trainingswarm', SWARM, '--wait=false']);
+    await waitFor(async () => (await swarmPods()).length === 0, { what: 'all swarm pods gone', timeoutMs: 90_000 });
+  }, 120_000);
+});
