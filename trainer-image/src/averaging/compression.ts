@@ -11,8 +11,9 @@
  *  - `int8`: blockwise absmax quantization. Each block of `blockSize`
  *    elements stores one float32 scale s = fround(m / 127), m = max|x| in the
  *    block, and q = round(x / s) in [-127, 127]; decoding gives fround(q·s).
- *    Error bound per element: |x' − x| <= m·(1/254 + 2^-23) (s/2 from
- *    rounding, plus float32 rounding of s and of q·s). A block holding NaN or
+ *    Error bound per element: |x' − x| <= m·(1/254 + 2^-23) + 2^-140 (s/2
+ *    from rounding, plus float32 rounding of s and of q·s; the 2^-140 term
+ *    only matters for blocks of float32 subnormals). A block holding NaN or
  *    ±Infinity gets scale NaN and decodes to NaN, so it is rejected.
  *
  * All multi-byte values are little-endian; the module refuses to load on a
@@ -41,7 +42,7 @@ export const FP16_MAX = 65504;
 
 /** Bound on |decode(encode(x)) − x| for int8, given the block's max |x|. */
 export function int8ErrorBound(blockMaxAbs: number): number {
-  return blockMaxAbs * (1 / 254 + 2 ** -23);
+  return blockMaxAbs * (1 / 254 + 2 ** -23) + 2 ** -140;
 }
 
 /** Bound on |decode(encode(x)) − x| for fp16 (for |x| < 65504). */
@@ -183,7 +184,13 @@ export function encodeInto(codec: Codec, src: Float32Array, dst: Uint8Array, blo
       for (let i = lo; i < hi; i++) q[i] = 0;
       continue;
     }
-    const s = Math.fround(m / 127);
+    let s = Math.fround(m / 127);
+    if (Math.fround(127 * s) === Infinity) {
+      // m near float32 max: step s down one ulp so q·s stays finite
+      f32[0] = s;
+      u32[0] = u32[0]! - 1;
+      s = f32[0]!;
+    }
     scales[b] = s;
     if (s === 0) {
       for (let i = lo; i < hi; i++) q[i] = 0;
