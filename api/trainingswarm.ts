@@ -73,6 +73,8 @@ export interface PeersSpec {
   min: number;
   /** Most peers the swarm places; the scale subresource drives this field. */
   max: number;
+  /** Pods allowed to wait in Pending per cluster beyond those that fit on free GPUs. */
+  maxPending: number;
 }
 
 export type ModelPreset = 'tiny' | 'base' | 'large' | 'xlarge';

@@ -53,7 +53,7 @@ beforeAll(async () => {
   expect(crd.stderr).toBe('');
   await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
   await c.createNamespace('kubeswarm-system');
-  operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-a', logDir: c.logDir, env: { KUBESWARM_LOG_LEVEL: 'debug' } }));
+  operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-a', logDir: c.logDir }));
 }, 180_000);
 
 afterAll(async () => {
@@ -176,7 +176,7 @@ describe('operator on a real control plane', () => {
     const after = live(await swarmPods()).map((p) => p.metadata!.name!).sort();
     expect(after).toEqual(before);
     expect((await swarmStatus())!.preemptions).toBe(1);
-    expect(standby.log()).toContain('waiting for the leader lease');
+    await waitFor(() => standby.log().includes('waiting for the leader lease'), { what: 'the standby waiting for the lease' });
     expect(standby.log()).not.toContain('became leader');
     // The leader crashes: the standby takes over once the lease expires, still without duplicates.
     await leader.kill();

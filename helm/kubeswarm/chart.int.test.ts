@@ -53,6 +53,7 @@ describe('helm chart', () => {
       'ClusterRole: kubeswarm.io trainingswarms/status [get,update,patch]',
       'ClusterRole: kubeswarm.io trainingswarms/finalizers [update]',
       'ClusterRole: core pods [get,list,watch,create,delete,patch]',
+      'ClusterRole: core nodes [list,watch]',
       'ClusterRole: core events [create,patch]',
       'Role: coordination.k8s.io leases [get,create,update]',
     ]);

@@ -7,16 +7,18 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
   ApiException, PatchStrategy, setHeaderOptions,
-  type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Pod,
+  type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Node, type V1Pod,
 } from '@kubernetes/client-node';
 import {
   GROUP, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, PLURAL, ROLE_TRAINER, VERSION, type TrainingSwarm,
 } from '../../api/index.ts';
+import { capacity, type NodeView } from '../capacity/free-gpus.ts';
+import { gpuHolder, viewNode } from '../capacity/views.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
-import { reconcile } from '../reconcile/reconcile.ts';
+import { reconcile, type CapacityView } from '../reconcile/reconcile.ts';
 import { WorkQueue } from '../workqueue.ts';
 import type { EventRecorder } from './events.ts';
 import { describeError } from './errors.ts';
@@ -26,6 +28,8 @@ import { ResilientInformer } from './informer.ts';
 const EXPECTATION_TTL_MS = 60_000;
 /** A reconcile makes a handful of API calls; far longer means one of them hung. */
 const RECONCILE_TIMEOUT_MS = 60_000;
+/** Capacity changes (a node added, a GPU pod gone) are batched this long before every swarm is reconciled. */
+const CAPACITY_DEBOUNCE_MS = 200;
 /** Level-based safety net: every swarm is reconciled at least this often. */
 const RESYNC_MS = 60_000;
 
@@ -54,6 +58,10 @@ export class SwarmController {
   readonly #queue: WorkQueue;
   readonly #swarms: ResilientInformer<SwarmObject>;
   readonly #pods: ResilientInformer<V1Pod>;
+  readonly #nodes: ResilientInformer<V1Node>;
+  /** Per node, what capacity maths reads; heartbeats that change none of it trigger nothing. */
+  readonly #nodeFingerprints = new Map<string, string>();
+  #capacityTimer: NodeJS.Timeout | undefined;
   readonly #expect = new Map<string, Expectations>();
   #resync: NodeJS.Timeout | undefined;
   #active = false;
@@ -80,17 +88,35 @@ export class SwarmController {
       onConnect: () => this.#enqueueAll(),
       onError: () => d.metrics.informerRestarts.inc({ resource: PLURAL }),
     });
+    // All pods, not only trainers: free GPUs are allocatable minus what every bound pod requests.
     this.#pods = new ResilientInformer<V1Pod>({
       kubeConfig: d.kubeConfig,
       path: '/api/v1/pods',
-      labelSelector: `${LABEL_ROLE}=${ROLE_TRAINER}`,
-      list: () => this.#api('list', 'pods', () => d.core.listPodForAllNamespaces({ labelSelector: `${LABEL_ROLE}=${ROLE_TRAINER}` })),
+      list: () => this.#api('list', 'pods', () => d.core.listPodForAllNamespaces({})),
       log: d.log,
-      onChange: (p) => {
-        const swarm = p.metadata?.labels?.[LABEL_SWARM];
+      onChange: (p, verb) => {
+        const swarm = p.metadata?.labels?.[LABEL_ROLE] === ROLE_TRAINER ? p.metadata?.labels?.[LABEL_SWARM] : undefined;
         if (swarm) this.#queue.add(key(p.metadata?.namespace, swarm));
+        // GPUs freed: a GPU pod went away or finished. Every swarm may now fit more.
+        const phase = p.status?.phase;
+        if (p.spec?.nodeName && (verb === 'delete' || phase === 'Succeeded' || phase === 'Failed' || p.metadata?.deletionTimestamp)) this.#capacityChanged();
       },
       onError: () => d.metrics.informerRestarts.inc({ resource: 'pods' }),
+    });
+    this.#nodes = new ResilientInformer<V1Node>({
+      kubeConfig: d.kubeConfig,
+      path: '/api/v1/nodes',
+      list: () => this.#api('list', 'nodes', () => d.core.listNode({})),
+      log: d.log,
+      onChange: (n, verb) => {
+        const name = n.metadata?.name ?? '';
+        const fp = verb === 'delete' ? '' : JSON.stringify(viewNode(n));
+        if (this.#nodeFingerprints.get(name) === fp) return;
+        if (fp) this.#nodeFingerprints.set(name, fp);
+        else this.#nodeFingerprints.delete(name);
+        this.#capacityChanged();
+      },
+      onError: () => d.metrics.informerRestarts.inc({ resource: 'nodes' }),
     });
   }
 
@@ -98,8 +124,9 @@ export class SwarmController {
   async startCaches(): Promise<void> {
     this.#swarms.start();
     this.#pods.start();
-    await Promise.all([this.#swarms.synced, this.#pods.synced]);
-    this.#d.log.info('caches synced', { swarms: this.#swarms.list().length, pods: this.#pods.list().length });
+    this.#nodes.start();
+    await Promise.all([this.#swarms.synced, this.#pods.synced, this.#nodes.synced]);
+    this.#d.log.info('caches synced', { swarms: this.#swarms.list().length, pods: this.#pods.list().length, nodes: this.#nodes.list().length });
   }
 
   activate(): void {
@@ -112,8 +139,35 @@ export class SwarmController {
   async stop(): Promise<void> {
     this.#active = false;
     if (this.#resync) clearInterval(this.#resync);
+    if (this.#capacityTimer) clearTimeout(this.#capacityTimer);
     this.#queue.stop();
-    await Promise.all([this.#swarms.stop(), this.#pods.stop()]);
+    await Promise.all([this.#swarms.stop(), this.#pods.stop(), this.#nodes.stop()]);
+  }
+
+  #capacityChanged(): void {
+    if (this.#capacityTimer || !this.#active) return;
+    this.#capacityTimer = setTimeout(() => {
+      this.#capacityTimer = undefined;
+      this.#enqueueAll();
+    }, CAPACITY_DEBOUNCE_MS);
+    this.#capacityTimer.unref();
+  }
+
+  /** Free capacity for one swarm's peers, from the node and pod caches. */
+  #capacityFor(swarm: TrainingSwarm): CapacityView {
+    const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: swarm.spec.nodeSelector, tolerations: swarm.spec.tolerations };
+    const nodes: NodeView[] = this.#nodes.list().map(viewNode);
+    const pods = this.#pods.list();
+    const holders = pods.map(gpuHolder).filter((h) => h !== undefined);
+    const cap = capacity(nodes, holders, req);
+    let waitingGpus = 0;
+    for (const p of pods) {
+      if (p.spec?.nodeName || p.metadata?.deletionTimestamp || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+      if (p.metadata?.labels?.[LABEL_SWARM_UID] === swarm.metadata.uid) continue;
+      waitingGpus += gpuHolder({ ...p, spec: { ...p.spec!, nodeName: 'pending' } })?.gpus ?? 0;
+    }
+    const pendingElsewhere = req.gpus > 0 ? Math.ceil(waitingGpus / req.gpus) : 0;
+    return { slots: cap.slots, pendingElsewhere, freeGpus: cap.freeGpus };
   }
 
   #enqueueAll(): void {
@@ -151,7 +205,7 @@ export class SwarmController {
   async #reconcileSwarm(namespace: string, name: string): Promise<{ requeueAfterMs?: number } | void> {
     const d = this.#d;
     const swarm = this.#swarms.get(name, namespace);
-    const pods = this.#pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_SWARM] === name);
+    const pods = this.#pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_SWARM] === name && p.metadata?.labels?.[LABEL_ROLE] === ROLE_TRAINER);
 
     // Pods of a swarm that is gone or going: no more accounting, just let them go.
     const live = swarm && !swarm.metadata.deletionTimestamp ? swarm : undefined;
@@ -166,7 +220,7 @@ export class SwarmController {
     const now = (d.now ?? (() => new Date()))();
     const mine = pods.filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
     const views = this.#withExpectations(uid, mine.map(viewPod), now.getTime());
-    const result = reconcile({ swarm: live, pods: views, now });
+    const result = reconcile({ swarm: live, pods: views, capacity: this.#capacityFor(live), now });
     d.log.debug('reconcile', { swarm: `${namespace}/${name}`, pods: views.map((v) => `${v.name}:${v.ending ?? (v.running ? 'running' : 'pending')}`), create: result.create, delete: result.delete, release: result.release });
 
     if (!isDeepStrictEqual(result.status, live.status ?? {})) {

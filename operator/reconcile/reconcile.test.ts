@@ -113,14 +113,52 @@ describe('reconcile', () => {
   });
 
   it('pauses at max 0: no pods, not Degraded, Ready False with reason Paused', () => {
-    const draining = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0 }; }), pods: [pod()], now });
+    const draining = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0, maxPending: 1 }; }), pods: [pod()], now });
     expect(draining.delete).toHaveLength(1);
     expect(draining.status.peers!.summary).toBe('1/0');
-    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0 }; }), pods: [], now });
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 2, max: 0, maxPending: 1 }; }), pods: [], now });
     expect(r.create).toBe(0);
     expect(r.status.peers!.summary).toBe('0/0');
     expect(r.status.phase).toBe('Pending');
     expect(r.status.conditions!.find((c) => c.type === 'Degraded')!.status).toBe('False');
     expect(r.status.conditions!.find((c) => c.type === 'Ready')!.reason).toBe('Paused');
+  });
+});
+
+describe('reconcile with free-GPU capacity', () => {
+  const cap = (slots: number, pendingElsewhere = 0) => ({ slots, pendingElsewhere, freeGpus: slots });
+  const big = () => tinySwarm((s) => { s.spec.peers = { min: 1, max: 10, maxPending: 2 }; });
+
+  it('fills free slots plus a few waiting pods, not the whole ceiling', () => {
+    const r = reconcile({ swarm: big(), pods: [pod()], capacity: cap(3), now });
+    expect(r.status.peers!.desired).toBe(1 + 3 + 2);
+    expect(r.create).toBe(5);
+    expect(r.events.map((e) => e.reason)).toContain('ScaledUp');
+  });
+
+  it('leaves room for GPU pods already waiting in the cluster', () => {
+    const r = reconcile({ swarm: big(), pods: [pod()], capacity: cap(3, 2), now });
+    expect(r.status.peers!.desired).toBe(1 + 1 + 2);
+  });
+
+  it('keeps min peers placed even with no free GPUs', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.spec.peers = { min: 3, max: 10, maxPending: 0 }; }), pods: [], capacity: cap(0), now });
+    expect(r.create).toBe(3);
+  });
+
+  it('removes surplus pending pods, never running ones, when nothing fits', () => {
+    const runningPods = [pod(), pod()];
+    const waiting = [pod({ scheduled: false, running: false }), pod({ scheduled: false, running: false }), pod({ scheduled: false, running: false })];
+    const r = reconcile({ swarm: big(), pods: [...runningPods, ...waiting], capacity: cap(0), now });
+    expect(r.status.peers!.desired).toBe(2 + 0 + 2);
+    expect(r.delete).toHaveLength(1);
+    expect(waiting.map((p) => p.name)).toContain(r.delete[0]);
+  });
+
+  it('is stable while the scheduler binds what it created', () => {
+    const before = reconcile({ swarm: big(), pods: [pod(), pod({ scheduled: false, running: false })], capacity: cap(2), now });
+    // One pending pod got bound: one more scheduled, one fewer free slot; same target.
+    const after = reconcile({ swarm: big(), pods: [pod(), pod({ running: false })], capacity: cap(1), now });
+    expect(after.status.peers!.desired).toBe(before.status.peers!.desired);
   });
 });

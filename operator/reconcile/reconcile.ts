@@ -19,14 +19,26 @@ export const FAILURE_BACKOFF_MAX_MS = 300_000;
 /** A pod that has run this long proves the trainer works; failures reset. */
 export const HEALTHY_RUN_MS = 30_000;
 
+/** What the cluster can take right now, from operator/capacity. */
+export interface CapacityView {
+  /** More peers that fit on free GPUs of eligible nodes now. */
+  slots: number;
+  /** Other GPU pods waiting to be scheduled, in peers' worth of GPUs: they compete for the same slots. */
+  pendingElsewhere: number;
+  /** Free GPUs on eligible nodes, for status. */
+  freeGpus: number;
+}
+
 export interface ReconcileInput {
   swarm: TrainingSwarm;
   /** Pods labelled with this swarm's uid, as the cache sees them. */
   pods: PodView[];
+  /** Free capacity; without it the swarm simply asks for spec.peers.max pods. */
+  capacity?: CapacityView;
   now: Date;
 }
 
-export type SwarmEventReason = 'PodCreated' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
+export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
 
 export interface SwarmEvent {
   type: 'Normal' | 'Warning';
@@ -62,7 +74,21 @@ const endingEvent: Record<Ending, SwarmEvent['reason']> = {
   preempted: 'PodPreempted', failed: 'PodFailed', completed: 'PodCompleted', deleted: 'PodDeleted',
 };
 
-export function reconcile({ swarm, pods, now }: ReconcileInput): ReconcileResult {
+/**
+ * How many active pods the swarm wants: everything that runs or is bound,
+ * plus what fits on free GPUs (after the others already waiting), plus a few
+ * pods waiting in line, within [min, max]. Without capacity: max.
+ */
+export function desiredPeers(swarm: TrainingSwarm, active: PodView[], cap: CapacityView | undefined): number {
+  const { min, max, maxPending } = swarm.spec.peers;
+  if (max === 0) return 0;
+  if (!cap) return max;
+  const scheduled = active.filter((p) => p.scheduled).length;
+  const fits = Math.max(0, cap.slots - cap.pendingElsewhere);
+  return Math.max(min, Math.min(max, scheduled + fits + maxPending));
+}
+
+export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): ReconcileResult {
   const old = swarm.status ?? {};
   const generation = swarm.metadata.generation ?? 0;
   const { min, max } = swarm.spec.peers;
@@ -104,7 +130,7 @@ export function reconcile({ swarm, pods, now }: ReconcileInput): ReconcileResult
   const finished = old.phase === 'Succeeded';
   /** max 0 (e.g. `kubectl scale --replicas=0`) pauses the swarm; that is not a degradation. */
   const paused = max === 0;
-  const desired = finished ? 0 : max;
+  const desired = finished ? 0 : desiredPeers(swarm, active, capacity);
 
   let create = 0;
   let requeueAfterMs: number | undefined;
@@ -117,10 +143,17 @@ export function reconcile({ swarm, pods, now }: ReconcileInput): ReconcileResult
       create = desired - active.length;
     }
   } else if (active.length > desired) {
-    const extra = surplus(active, active.length - desired);
-    toDelete.push(...extra.map((p) => p.name));
-    events.push({ type: 'Normal', reason: 'ScaledDown', message: `Removing ${extra.length} trainer pod(s) above the ceiling of ${desired}` });
+    // Above the ceiling any pod may go; below it only waiting pods do (running peers are never shed for capacity).
+    const ceiling = finished ? 0 : max;
+    const overCeiling = Math.max(0, active.length - ceiling);
+    const waiting = active.filter((p) => !p.scheduled).length;
+    const extra = surplus(active, Math.max(overCeiling, Math.min(active.length - desired, waiting)));
+    if (extra.length > 0) {
+      toDelete.push(...extra.map((p) => p.name));
+      events.push({ type: 'Normal', reason: 'ScaledDown', message: overCeiling > 0 ? `Removing ${extra.length} trainer pod(s) above the ceiling of ${desired}` : `Removing ${extra.length} surplus pending pod(s)` });
+    }
   }
+  if (create > 0) events.push({ type: 'Normal', reason: 'ScaledUp', message: `Adding ${create} trainer pod(s): ${active.length} → ${desired}${capacity ? ` (${capacity.freeGpus} free GPUs)` : ''}` });
 
   const running = active.filter((p) => p.running).length;
   const scheduled = active.filter((p) => p.scheduled).length;

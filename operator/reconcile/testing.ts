@@ -10,6 +10,7 @@ export function tinySwarm(patch: (s: TrainingSwarm) => void = () => {}): Trainin
   s.metadata = { ...s.metadata, namespace: 'default', uid: 'uid-1', generation: 1 };
   s.spec.priorityClassName = 'kubeswarm-preemptible';
   s.spec.trainer.imagePullPolicy = 'IfNotPresent';
+  s.spec.peers.maxPending = 1;
   patch(s);
   return s;
 }

@@ -1,0 +1,73 @@
+/**
+ * Free-GPU autoscaling against the real scheduler: the swarm fills free GPUs
+ * plus a small number of waiting pods, and grows within seconds when nodes
+ * with free GPUs appear.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
+import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
+import { startNats, type NatsServer } from '../harness/nats.ts';
+import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+
+let c: TestCluster;
+let nats: NatsServer;
+let op: OperatorProcess;
+
+async function pods(): Promise<V1Pod[]> {
+  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=elastic` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+const runningCount = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Running').length;
+const waitingCount = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Pending' && !p.spec?.nodeName).length;
+
+beforeAll(async () => {
+  c = await startTestCluster({ name: 'autoscale', nodes: [{ name: 'gpu-0', gpus: 2 }] });
+  nats = await startNats();
+  await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
+  await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
+  await c.createNamespace('kubeswarm-system');
+  op = startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op', logDir: c.logDir });
+}, 180_000);
+
+afterAll(async () => {
+  await op?.kill();
+  await c?.stop();
+  await nats?.stop();
+}, 120_000);
+
+describe('autoscaling on free GPUs', () => {
+  it('fills the free GPUs and keeps only maxPending pods waiting', async () => {
+    const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+    s.metadata.name = 'elastic';
+    s.spec.nats.url = nats.url;
+    s.spec.peers = { min: 1, max: 8, maxPending: 1 };
+    expect((await c.kubectl(['apply', '-f', '-'], { input: stringify(s) })).code).toBe(0);
+    await waitFor(async () => {
+      const ps = await pods();
+      return runningCount(ps) === 2 && waitingCount(ps) === 1 && ps.length === 3;
+    }, { what: '2 running and 1 waiting', timeoutMs: 90_000 });
+    const get = await c.kubectl(['get', 'swarm', 'elastic', '-o', 'jsonpath={.status.peers.desired}']);
+    expect(get.stdout).toBe('3');
+  }, 120_000);
+
+  it("grows into a new node's GPUs, still with one pod waiting", async () => {
+    await c.kubelet.addNode({ name: 'gpu-1', gpus: 3 });
+    const ps = await waitFor(async () => {
+      const p = await pods();
+      return runningCount(p) === 5 && waitingCount(p) === 1 ? p : false;
+    }, { what: '5 running and 1 waiting after a 3-GPU node joined', timeoutMs: 60_000 });
+    expect(ps.filter((p) => p.spec?.nodeName === 'gpu-1' && p.status?.phase === 'Running')).toHaveLength(3);
+    const events = await c.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=elastic,reason=ScaledUp', '-o', 'name']);
+    expect(events.stdout.trim().split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('sheds only waiting pods when the ceiling drops below what waits', async () => {
+    expect((await c.kubectl(['scale', 'swarm', 'elastic', '--replicas=5'])).code).toBe(0);
+    await waitFor(async () => {
+      const p = await pods();
+      return runningCount(p) === 5 && p.length === 5;
+    }, { what: '5 running, none waiting at max 5', timeoutMs: 60_000 });
+  }, 90_000);
+});
