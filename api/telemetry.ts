@@ -17,11 +17,14 @@ export interface TelemetryReport {
   loss?: number;
   backend?: string;
   paramChecksum?: string;
+  /** Name of the latest checkpoint this peer wrote, if it writes them. */
+  checkpoint?: string;
   /** Unix milliseconds when the report was made. */
   time: number;
 }
 
-export type TelemetryParse = { ok: true; report: TelemetryReport } | { ok: false; error: string };
+/** reason is a small closed set (for metric labels): too-large, not-json, not-object, or the field name. */
+export type TelemetryParse = { ok: true; report: TelemetryReport } | { ok: false; reason: string; error: string };
 
 function finiteNonNegative(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -29,26 +32,26 @@ function finiteNonNegative(v: unknown): v is number {
 
 /** Strict decoder: names the first bad field. Never throws. */
 export function parseTelemetry(bytes: Uint8Array): TelemetryParse {
-  if (bytes.byteLength > TELEMETRY_MAX_BYTES) return { ok: false, error: `report is ${bytes.byteLength} bytes, limit ${TELEMETRY_MAX_BYTES}` };
+  if (bytes.byteLength > TELEMETRY_MAX_BYTES) return { ok: false, reason: 'too-large', error: `report is ${bytes.byteLength} bytes, limit ${TELEMETRY_MAX_BYTES}` };
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    return { ok: false, error: `not JSON: ${(e as Error).message}` };
+    return { ok: false, reason: 'not-json', error: `not JSON: ${(e as Error).message}` };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, error: 'report must be an object' };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not-object', error: 'report must be an object' };
   const r = raw as Record<string, unknown>;
-  if (r['v'] !== TELEMETRY_VERSION) return { ok: false, error: `field v: unsupported version ${String(r['v'])}` };
+  if (r['v'] !== TELEMETRY_VERSION) return { ok: false, reason: 'v', error: `field v: unsupported version ${String(r['v'])}` };
   for (const f of ['peerId', 'pod'] as const) {
-    if (typeof r[f] !== 'string' || (r[f] as string).length === 0 || (r[f] as string).length > 256) return { ok: false, error: `field ${f}: must be a non-empty string` };
+    if (typeof r[f] !== 'string' || (r[f] as string).length === 0 || (r[f] as string).length > 256) return { ok: false, reason: f, error: `field ${f}: must be a non-empty string` };
   }
   for (const f of ['epoch', 'samplesAccumulated', 'samplesPerSecond', 'time'] as const) {
-    if (!finiteNonNegative(r[f])) return { ok: false, error: `field ${f}: must be a finite number >= 0` };
+    if (!finiteNonNegative(r[f])) return { ok: false, reason: f, error: `field ${f}: must be a finite number >= 0` };
   }
-  if (!Number.isInteger(r['epoch'])) return { ok: false, error: 'field epoch: must be an integer' };
-  if (r['loss'] !== undefined && (typeof r['loss'] !== 'number' || !Number.isFinite(r['loss']))) return { ok: false, error: 'field loss: must be a finite number' };
-  for (const f of ['cluster', 'backend', 'paramChecksum'] as const) {
-    if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 256)) return { ok: false, error: `field ${f}: must be a string` };
+  if (!Number.isInteger(r['epoch'])) return { ok: false, reason: 'epoch', error: 'field epoch: must be an integer' };
+  if (r['loss'] !== undefined && (typeof r['loss'] !== 'number' || !Number.isFinite(r['loss']))) return { ok: false, reason: 'loss', error: 'field loss: must be a finite number' };
+  for (const f of ['cluster', 'backend', 'paramChecksum', 'checkpoint'] as const) {
+    if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 256)) return { ok: false, reason: f, error: `field ${f}: must be a string` };
   }
   return { ok: true, report: r as unknown as TelemetryReport };
 }

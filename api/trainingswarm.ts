@@ -185,6 +185,7 @@ export const Reasons = {
   AsExpected: 'AsExpected',
   Completed: 'Completed',
   Paused: 'Paused',
+  StopAfterReached: 'StopAfterReached',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
@@ -202,6 +203,8 @@ export interface PeerCounts {
   desired: number;
   scheduled: number;
   running: number;
+  /** Peers alive in the swarm (reporting telemetry), not merely Running pods. */
+  active?: number;
   /** "running/desired", for the Peers printer column. */
   summary: string;
 }
@@ -222,6 +225,10 @@ export interface TrainingSwarmStatus {
   epoch?: number;
   samplesPerSecond?: number;
   loss?: number;
+  /** Seconds until the swarm reaches targetBatchSize at its current rate. */
+  etaSeconds?: number;
+  /** Latest checkpoint a peer wrote (the final one once Succeeded). */
+  checkpoint?: string;
 }
 
 export interface TrainingSwarm {

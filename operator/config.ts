@@ -26,6 +26,8 @@ export interface OperatorConfig {
   metricsHost: string;
   /** Swarms reconciled at once. @env KUBESWARM_CONCURRENCY @default 4 */
   concurrency: number;
+  /** Token of the operator's own NATS user (reads telemetry only). @env KUBESWARM_NATS_TOKEN */
+  natsToken?: string;
   logFormat: 'json' | 'text';
   logLevel: string;
 }
@@ -77,6 +79,7 @@ export function parseConfig(env: Record<string, string | undefined>, isTTY: bool
     metricsPort: int(env, 'KUBESWARM_METRICS_PORT', 8080, 0, 65535),
     metricsHost: env['KUBESWARM_METRICS_HOST'] ?? '0.0.0.0',
     concurrency: int(env, 'KUBESWARM_CONCURRENCY', 4, 1, 256),
+    ...(env['KUBESWARM_NATS_TOKEN'] ? { natsToken: env['KUBESWARM_NATS_TOKEN'] } : {}),
     logFormat,
     logLevel,
   });

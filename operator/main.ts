@@ -11,6 +11,7 @@ import { SwarmController } from './kube/controller.ts';
 import { startLeaderElection } from './kube/leader.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { TelemetryHub } from './telemetry/hub.ts';
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -42,6 +43,9 @@ async function main(): Promise<void> {
   }
   const metrics = createMetrics();
   const core = kc.makeApiClient(CoreV1Api);
+  // The hub calls back into the controller, which is created right after it.
+  let onTelemetry: (key: string) => void = () => {};
+  const telemetry = new TelemetryHub({ log, metrics, onTelemetry: (k) => onTelemetry(k), ...(config.natsToken ? { token: config.natsToken } : {}) });
   const controller = new SwarmController({
     kubeConfig: kc,
     core,
@@ -51,7 +55,9 @@ async function main(): Promise<void> {
     log,
     cluster: config.clusterName,
     concurrency: config.concurrency,
+    telemetry,
   });
+  onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;
   const health = await startHealthServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, ready: () => synced });
   log.info('operator starting', { identity: config.identity, cluster: config.clusterName, server: kc.getCurrentCluster()?.server, metricsPort: health.port });
@@ -69,6 +75,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('operator stopping', { why });
     await controller.stop();
+    await telemetry.stop();
     await elector?.stop();
     metrics.leader.set(0);
     await health.close();

@@ -11,6 +11,8 @@ export interface OperatorMetrics {
   peers: Gauge<'namespace' | 'swarm' | 'state'>;
   informerRestarts: Counter<'resource'>;
   leader: Gauge;
+  telemetryReports: Counter;
+  telemetryRejected: Counter<'reason'>;
 }
 
 export function createMetrics(registry = new Registry()): OperatorMetrics {
@@ -26,5 +28,7 @@ export function createMetrics(registry = new Registry()): OperatorMetrics {
     peers: new Gauge({ name: 'kubeswarm_swarm_peers', help: 'Trainer pods of a swarm, by state (desired, scheduled, running).', labelNames: ['namespace', 'swarm', 'state'], registers: r }),
     informerRestarts: new Counter({ name: 'kubeswarm_informer_restarts_total', help: 'Informer restarts after watch errors.', labelNames: ['resource'], registers: r }),
     leader: new Gauge({ name: 'kubeswarm_leader', help: '1 while this replica holds the leader lease.', registers: r }),
+    telemetryReports: new Counter({ name: 'kubeswarm_telemetry_reports_total', help: 'Valid peer telemetry reports received.', registers: r }),
+    telemetryRejected: new Counter({ name: 'kubeswarm_telemetry_rejected_total', help: 'Telemetry messages rejected, by reason (the field or check that failed).', labelNames: ['reason'], registers: r }),
   };
 }

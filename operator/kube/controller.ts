@@ -19,6 +19,7 @@ import type { OperatorMetrics } from '../metrics.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
 import { reconcile, type CapacityView } from '../reconcile/reconcile.ts';
+import type { TelemetryHub } from '../telemetry/hub.ts';
 import { WorkQueue } from '../workqueue.ts';
 import type { EventRecorder } from './events.ts';
 import { describeError } from './errors.ts';
@@ -28,6 +29,10 @@ import { ResilientInformer } from './informer.ts';
 const EXPECTATION_TTL_MS = 60_000;
 /** A reconcile makes a handful of API calls; far longer means one of them hung. */
 const RECONCILE_TIMEOUT_MS = 60_000;
+/** Telemetry changes a swarm's status at most this often (status writes are rate-limited). */
+export const TELEMETRY_STATUS_INTERVAL_MS = 2_000;
+/** While peers report, look again this often so peers that went quiet drop out of status. */
+const TELEMETRY_RECHECK_MS = 10_000;
 /** Capacity changes (a node added, a GPU pod gone) are batched this long before every swarm is reconciled. */
 const CAPACITY_DEBOUNCE_MS = 200;
 /** Level-based safety net: every swarm is reconciled at least this often. */
@@ -42,6 +47,8 @@ export interface ControllerDeps {
   log: Logger;
   cluster: string;
   concurrency: number;
+  /** Peer telemetry over NATS; status shows epoch, throughput and loss from it. */
+  telemetry?: TelemetryHub;
   now?: () => Date;
 }
 
@@ -62,6 +69,7 @@ export class SwarmController {
   /** Per node, what capacity maths reads; heartbeats that change none of it trigger nothing. */
   readonly #nodeFingerprints = new Map<string, string>();
   #capacityTimer: NodeJS.Timeout | undefined;
+  readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
   readonly #expect = new Map<string, Expectations>();
   #resync: NodeJS.Timeout | undefined;
   #active = false;
@@ -140,8 +148,20 @@ export class SwarmController {
     this.#active = false;
     if (this.#resync) clearInterval(this.#resync);
     if (this.#capacityTimer) clearTimeout(this.#capacityTimer);
+    for (const t of this.#telemetryTimers.values()) clearTimeout(t);
     this.#queue.stop();
     await Promise.all([this.#swarms.stop(), this.#pods.stop(), this.#nodes.stop()]);
+  }
+
+  /** Called by the telemetry hub: reconcile that swarm soon, at most once per interval. */
+  telemetryChanged(k: string): void {
+    if (this.#telemetryTimers.has(k) || !this.#active) return;
+    const t = setTimeout(() => {
+      this.#telemetryTimers.delete(k);
+      this.#queue.add(k);
+    }, TELEMETRY_STATUS_INTERVAL_MS);
+    t.unref();
+    this.#telemetryTimers.set(k, t);
   }
 
   #capacityChanged(): void {
@@ -212,6 +232,7 @@ export class SwarmController {
     const orphans = pods.filter((p) => !live || p.metadata?.labels?.[LABEL_SWARM_UID] !== live.metadata.uid);
     for (const p of orphans) await this.#releaseFinalizer(p);
     if (!live) {
+      d.telemetry?.unwatch(key(namespace, name));
       if (swarm === undefined) this.#expect.forEach((_v, uid) => { if (!this.#swarms.list().some((s) => s.metadata.uid === uid)) this.#expect.delete(uid); });
       return;
     }
@@ -220,7 +241,9 @@ export class SwarmController {
     const now = (d.now ?? (() => new Date()))();
     const mine = pods.filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
     const views = this.#withExpectations(uid, mine.map(viewPod), now.getTime());
-    const result = reconcile({ swarm: live, pods: views, capacity: this.#capacityFor(live), now });
+    d.telemetry?.watch(key(namespace, name), live);
+    const telemetry = d.telemetry?.summary(key(namespace, name), live.spec.training.targetBatchSize);
+    const result = reconcile({ swarm: live, pods: views, capacity: this.#capacityFor(live), ...(telemetry ? { telemetry } : {}), now });
     d.log.debug('reconcile', { swarm: `${namespace}/${name}`, pods: views.map((v) => `${v.name}:${v.ending ?? (v.running ? 'running' : 'pending')}`), create: result.create, delete: result.delete, release: result.release });
 
     if (!isDeepStrictEqual(result.status, live.status ?? {})) {
@@ -254,7 +277,8 @@ export class SwarmController {
     if (result.create > 0 || result.delete.length > 0) {
       d.log.info('reconciled', { swarm: `${namespace}/${name}`, created: result.create, deleted: result.delete.length, running: s.running, desired: s.desired });
     }
-    return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
+    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined].filter((x) => x !== undefined);
+    return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
   }
 
   #expectations(uid: string): Expectations {

@@ -162,3 +162,39 @@ describe('reconcile with free-GPU capacity', () => {
     expect(after.status.peers!.desired).toBe(before.status.peers!.desired);
   });
 });
+
+describe('reconcile with telemetry', () => {
+  const t = (over = {}) => ({ activePeers: 2, epoch: 7, samplesPerSecond: 40, loss: 3.2, samplesAccumulated: 10, etaSeconds: 1.5, activeByCluster: { local: 2 }, ...over });
+
+  it('writes epoch, throughput, loss, ETA and active peers into status', () => {
+    const r = reconcile({ swarm: tinySwarm(), pods: [pod(), pod(), pod()], telemetry: t(), now });
+    expect(r.status).toMatchObject({ epoch: 7, samplesPerSecond: 40, loss: 3.2, etaSeconds: 1.5 });
+    expect(r.status.peers!.active).toBe(2);
+  });
+
+  it('never moves the epoch backwards', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.status = { epoch: 9 }; }), pods: [pod()], telemetry: t({ epoch: 3 }), now });
+    expect(r.status.epoch).toBe(9);
+  });
+
+  it('drops live throughput when nobody reports, keeping the last epoch and loss', () => {
+    const r = reconcile({ swarm: tinySwarm((s) => { s.status = { epoch: 9, loss: 2, samplesPerSecond: 5, etaSeconds: 3 }; }), pods: [pod()], now });
+    expect(r.status).toMatchObject({ epoch: 9, loss: 2 });
+    expect(r.status.samplesPerSecond).toBeUndefined();
+    expect(r.status.etaSeconds).toBeUndefined();
+  });
+
+  it('succeeds at stopAfter: phase Succeeded, pods removed, final checkpoint named, one Completed event', () => {
+    const swarm = tinySwarm((s) => { s.spec.stopAfter = { epochs: 7 }; });
+    const r = reconcile({ swarm, pods: [pod(), pod()], telemetry: t({ checkpoint: 'ckpt-epoch-7' }), now });
+    expect(r.status.phase).toBe('Succeeded');
+    expect(r.delete).toHaveLength(2);
+    expect(r.status.checkpoint).toBe('ckpt-epoch-7');
+    expect(r.events.filter((e) => e.reason === 'Completed')).toHaveLength(1);
+    expect(r.events.find((e) => e.reason === 'Completed')!.message).toContain('ckpt-epoch-7');
+    const again = reconcile({ swarm: tinySwarm((s) => { s.spec.stopAfter = { epochs: 7 }; s.status = r.status; }), pods: [], now });
+    expect(again.events.filter((e) => e.reason === 'Completed')).toHaveLength(0);
+    expect(again.status.phase).toBe('Succeeded');
+    expect(again.create).toBe(0);
+  });
+});

@@ -10,6 +10,7 @@ import {
   CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, Reasons, podSelector,
   type Phase, type TrainingSwarm, type TrainingSwarmStatus,
 } from '../../api/index.ts';
+import type { TelemetrySummary } from '../telemetry/aggregate.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import type { Ending, PodView } from './pods.ts';
 
@@ -35,10 +36,12 @@ export interface ReconcileInput {
   pods: PodView[];
   /** Free capacity; without it the swarm simply asks for spec.peers.max pods. */
   capacity?: CapacityView;
+  /** What the peers report over NATS, if any reported recently. */
+  telemetry?: TelemetrySummary;
   now: Date;
 }
 
-export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
+export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'Completed' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
 
 export interface SwarmEvent {
   type: 'Normal' | 'Warning';
@@ -88,7 +91,7 @@ export function desiredPeers(swarm: TrainingSwarm, active: PodView[], cap: Capac
   return Math.max(min, Math.min(max, scheduled + fits + maxPending));
 }
 
-export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): ReconcileResult {
+export function reconcile({ swarm, pods, capacity, telemetry, now }: ReconcileInput): ReconcileResult {
   const old = swarm.status ?? {};
   const generation = swarm.metadata.generation ?? 0;
   const { min, max } = swarm.spec.peers;
@@ -127,7 +130,13 @@ export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): Recon
   const healthy = active.some((p) => p.running && p.runningSince !== undefined && now.getTime() - p.runningSince >= HEALTHY_RUN_MS);
   if (healthy) consecutiveFailures = 0;
 
-  const finished = old.phase === 'Succeeded';
+  // Epochs never go backwards, even if the peers that knew the latest one are gone.
+  const epoch = Math.max(old.epoch ?? 0, telemetry?.epoch ?? 0);
+  const stopAt = swarm.spec.stopAfter?.epochs;
+  const finished = old.phase === 'Succeeded' || (stopAt !== undefined && epoch >= stopAt);
+  if (finished && old.phase !== 'Succeeded') {
+    events.push({ type: 'Normal', reason: 'Completed', message: `Reached epoch ${epoch} (stopAfter ${stopAt}); removing trainer pods${telemetry?.checkpoint ?? old.checkpoint ? `; final checkpoint ${telemetry?.checkpoint ?? old.checkpoint}` : ''}` });
+  }
   /** max 0 (e.g. `kubectl scale --replicas=0`) pauses the swarm; that is not a degradation. */
   const paused = max === 0;
   const desired = finished ? 0 : desiredPeers(swarm, active, capacity);
@@ -173,7 +182,9 @@ export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): Recon
         : { type: CONDITION_READY, status: 'False', reason: Reasons.WaitingForPeers, message: `${running} of at least ${Math.max(min, 1)} peers running` },
     running !== desired || active.length !== desired
       ? { type: CONDITION_PROGRESSING, status: 'True', reason: Reasons.Scaling, message: `${running} running, ${active.length - running} starting, ${desired} desired` }
-      : { type: CONDITION_PROGRESSING, status: 'False', reason: finished ? Reasons.Completed : Reasons.Stable, message: `${running} of ${desired} peers running` },
+      : finished
+        ? { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.StopAfterReached, message: `Reached epoch ${epoch}` }
+        : { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.Stable, message: `${running} of ${desired} peers running` },
     backingOff
       ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.PeersFailing, message: `${consecutiveFailures} consecutive trainer failures; backing off` }
       : running < min && !paused
@@ -185,7 +196,7 @@ export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): Recon
     ...old,
     phase,
     observedGeneration: generation,
-    peers: { desired, scheduled, running, summary: `${running}/${desired}` },
+    peers: { desired, scheduled, running, ...(telemetry ? { active: telemetry.activePeers } : {}), summary: `${running}/${desired}` },
     preemptions,
     failures,
     consecutiveFailures,
@@ -194,6 +205,19 @@ export function reconcile({ swarm, pods, capacity, now }: ReconcileInput): Recon
     selector: podSelector(swarm.metadata.name ?? ''),
     conditions: setConditions(old.conditions, conditions, generation, now),
   };
+  if (epoch > 0) status.epoch = epoch;
+  if (telemetry) {
+    status.samplesPerSecond = telemetry.samplesPerSecond;
+    if (telemetry.loss !== undefined) status.loss = telemetry.loss;
+    if (telemetry.etaSeconds !== undefined) status.etaSeconds = telemetry.etaSeconds;
+    else delete status.etaSeconds;
+    if (telemetry.checkpoint) status.checkpoint = telemetry.checkpoint;
+  } else if (!finished) {
+    // Nobody reports: no live throughput. Keep epoch, loss and checkpoint as the last known.
+    delete status.samplesPerSecond;
+    delete status.etaSeconds;
+    if (status.peers) delete status.peers.active;
+  }
 
   return { create, delete: [...new Set(toDelete)], release, status, events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
