@@ -136,10 +136,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { index:
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let index = -1;
   let diff = 0;
+  // No Math.* in the loop: under jest's VM context those calls are ~40× slower.
   for (let j = 0; j < a.length; j++) {
-    const d = Math.abs((a[j] as number) - (b[j] as number));
-    if (d > diff || Number.isNaN(d)) {
-      diff = Number.isNaN(d) ? Infinity : d;
+    let d = (a[j] as number) - (b[j] as number);
+    if (d < 0) d = -d;
+    if (d > diff || d !== d) {
+      diff = d !== d ? Infinity : d;
       index = j;
     }
   }

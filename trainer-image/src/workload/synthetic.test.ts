@@ -1,4 +1,5 @@
-import { SampleCounter, syntheticVector, vectorChecksum } from './synthetic.ts';
+import fc from 'fast-check';
+import { mul32, SampleCounter, syntheticVector, vectorChecksum } from './synthetic.ts';
 
 describe('syntheticVector', () => {
   it('is deterministic per seed, differs across seeds, and holds k/64 values in [-8, 8]', () => {
@@ -38,5 +39,11 @@ describe('SampleCounter', () => {
     expect(c.samplesPerSecond(5000)).toBe(0);
     c.reset(5000);
     expect(c.samples(5100)).toBe(10);
+  });
+});
+
+describe('mul32', () => {
+  it('property: equals Math.imul on any 32-bit inputs', () => {
+    fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (a, b) => mul32(a, b) === Math.imul(a, b)), { numRuns: 5000 });
   });
 });
