@@ -7,7 +7,8 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { multiaddr } from '@multiformats/multiaddr';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
-import { Buckets, Protocols } from '../../api/index.ts';
+import { Buckets, parseTelemetry, Protocols, Subjects, type TelemetryReport } from '../../api/index.ts';
+import { waitFor } from '../harness/wait.ts';
 import { createHost, createSwarmMetrics, hostMultiaddrs, Membership, silentLogger, type MembershipRecord } from '../../trainer-image/src/swarm/index.ts';
 import { RECORD_VERSION } from '../../trainer-image/src/swarm/constants.ts';
 import { freePort } from '../harness/nats.ts';
@@ -17,8 +18,18 @@ jest.setTimeout(300_000);
 const suite = dataplaneSuite();
 
 describe('a 5th process joins while rounds are running', () => {
-  it('appears in the next round’s group', async () => {
+  it('appears in the next round’s group (and every peer reports telemetry)', async () => {
     const swarm = { namespace: 'int', name: 'join' };
+    const nc = await connect({ servers: suite.nats().url });
+    const reports: TelemetryReport[] = [];
+    let badReports = 0;
+    const sub = nc.subscribe(Subjects.telemetry(swarm), {
+      callback: (_err, msg) => {
+        const p = parseTelemetry(msg.data);
+        if (p.ok) reports.push(p.report);
+        else badReports++;
+      },
+    });
     const opts = { swarm, targetBatchSize: 200, maxGroupSize: 8, vectorMb: 0.25, samplesPerSecond: 100 };
     const ts = [0, 1, 2, 3].map((i) => spawnTrainer(suite, `join-${i}`, opts));
     await Promise.all(ts.map((t) => t.waitFor('round finished')));
@@ -38,6 +49,14 @@ describe('a 5th process joins while rounds are running', () => {
       if (!members.includes(oldIds[i]!)) continue;
       expect((await roundAt(ts[i]!, first['epoch'] as number))['members']).toEqual(members);
     }
+    // Telemetry: each of the five published valid reports on the swarm's subject, checksums matching their rounds.
+    const fifthRound = first;
+    await waitFor(() => reports.some((r) => r.peerId === id && r.paramChecksum === fifthRound['checksum']), 'the newcomer’s telemetry after its round');
+    const allIds = [...(await Promise.all(ts.map(peerIdOf))), id];
+    for (const p of allIds) expect(reports.some((r) => r.peerId === p && r.backend === 'synthetic')).toBe(true);
+    expect(badReports).toBe(0);
+    sub.unsubscribe();
+    await nc.close();
   });
 });
 

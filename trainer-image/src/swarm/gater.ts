@@ -35,7 +35,7 @@ export function membershipGater(deps: MembershipGaterDeps): ConnectionGater {
     }
     if (ok) return false;
     deps.metrics.refusedConnections.inc({ direction });
-    deps.log.warn('refused connection from a peer not registered in this swarm', { peerId: id, direction, remote: remote?.toString() });
+    deps.log.warn(direction === 'inbound' ? 'refused connection from a peer not registered in this swarm' : 'refused to connect to a peer not registered in this swarm', { peerId: id, direction, remote: remote?.toString() });
     return true;
   };
   return {
