@@ -106,12 +106,21 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** True when a process with this PID exists (zombies excluded only if reaped). */
+/**
+ * True when a process with this PID exists and is not a zombie. (An orphan
+ * that has exited stays a zombie until PID 1 reaps it; it runs nothing.)
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may contain spaces, so split after the last ')'
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): kill(0) succeeded
   }
 }

@@ -104,6 +104,7 @@ export class PodWorker {
   private startTime = new Date();
   private lastTerminated: Terminated | undefined;
   private runDone: Promise<void> = Promise.resolve();
+  private lastStartError = '';
 
   constructor(pod: V1Pod, ctx: PodContext) {
     this.pod = pod;
@@ -171,7 +172,9 @@ export class PodWorker {
       } catch (err) {
         if (this.deleting()) return;
         const message = errorText(err);
-        log.warn(`pod ${this.key}: cannot start container: ${message}; retrying`);
+        // say it once per distinct problem, not every retry
+        if (message !== this.lastStartError) log.warn(`pod ${this.key}: cannot start container: ${message}; retrying every 2 s`);
+        this.lastStartError = message;
         await this.patch(
           waitingPatch({
             now: new Date(),
