@@ -20,6 +20,12 @@ export const Env = {
   TrainingSpec: 'KUBESWARM_TRAINING',
   /** The swarm's spec.stopAfter.epochs, when set. */
   StopAfterEpochs: 'KUBESWARM_STOP_AFTER_EPOCHS',
+  /** How peers elsewhere reach this one: PodNetwork, HostPort or Relay (a placement's network.mode). */
+  NetworkMode: 'KUBESWARM_NETWORK_MODE',
+  /** The address to announce in HostPort mode: the node's IP (downward API status.hostIP). */
+  AnnounceHost: 'KUBESWARM_ANNOUNCE_HOST',
+  /** Comma-separated circuit-relay multiaddrs (Relay mode). */
+  Relays: 'KUBESWARM_RELAYS',
   /** Port for the trainer's libp2p host (0 = any free port). */
   P2pPort: 'KUBESWARM_P2P_PORT',
   /** Port for the trainer's /metrics and /healthz (0 = off). */

@@ -17,10 +17,18 @@ export const DEFAULT_PRIORITY_VALUE = -100;
 /** The extended resource that GPU device plugins advertise. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 
+/** Name of the implicit placement in the operator's own cluster when spec.placements is unset. */
+export const LOCAL_PLACEMENT = 'local';
+/** Finalizer on a swarm whose pods live in remote clusters, which ownerReferences cannot reach. */
+export const REMOTE_PODS_FINALIZER = 'kubeswarm.io/remote-pods';
+
 /** Labels the operator puts on every pod it creates. */
 export const LABEL_SWARM = 'kubeswarm.io/swarm';
 export const LABEL_SWARM_UID = 'kubeswarm.io/swarm-uid';
 export const LABEL_ROLE = 'kubeswarm.io/role';
+export const LABEL_PLACEMENT = 'kubeswarm.io/placement';
+/** Namespace of the swarm that owns a (possibly remote) pod. */
+export const LABEL_SWARM_NAMESPACE = 'kubeswarm.io/swarm-namespace';
 export const ROLE_TRAINER = 'trainer';
 
 export interface ObjectMeta {
@@ -156,12 +164,51 @@ export interface StopAfterSpec {
   epochs: number;
 }
 
+/** How peers in a placement are reached by peers elsewhere. */
+export type NetworkMode = 'PodNetwork' | 'HostPort' | 'Relay';
+
+export interface PlacementNetwork {
+  /**
+   * PodNetwork: pod IPs are routable between clusters (flat network).
+   * HostPort: peers listen on a host port and announce the node's address.
+   * Relay: peers behind NAT announce circuit addresses through relays.
+   */
+  mode: NetworkMode;
+  /** Host port for HostPort mode. */
+  hostPort?: number;
+  /** libp2p multiaddrs of circuit relays (Relay mode), e.g. /dns4/relay.dc1.example/tcp/4001/p2p/12D3... */
+  relays?: string[];
+}
+
+export interface SecretKeySelector {
+  name: string;
+  key: string;
+}
+
+/** One cluster (datacenter) the swarm may place peers in. */
+export interface Placement {
+  /** Unique name; it is the cluster's name in status and pod env. */
+  name: string;
+  /** Secret (in the operator's namespace) with a kubeconfig for a remote cluster; unset = the operator's own cluster. */
+  kubeconfigSecretRef?: SecretKeySelector;
+  /** Most peers in this placement. */
+  maxPeers?: number;
+  /** Share of the swarm's peers this placement gets when several have free GPUs. */
+  weight: number;
+  priorityClassName?: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  network: PlacementNetwork;
+}
+
 export interface TrainingSwarmSpec {
   trainer: TrainerSpec;
   peers: PeersSpec;
   priorityClassName: string;
   nodeSelector?: Record<string, string>;
   tolerations?: Toleration[];
+  /** Clusters to place peers in; unset places them in the operator's own cluster. */
+  placements?: Placement[];
   training: TrainingSpec;
   nats: NatsSpec;
   stopAfter?: StopAfterSpec;
@@ -186,6 +233,7 @@ export const Reasons = {
   Completed: 'Completed',
   Paused: 'Paused',
   StopAfterReached: 'StopAfterReached',
+  ClusterUnreachable: 'ClusterUnreachable',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
@@ -209,6 +257,20 @@ export interface PeerCounts {
   summary: string;
 }
 
+/** Per-cluster counts. */
+export interface ClusterStatus {
+  name: string;
+  running: number;
+  /** Pods waiting to be scheduled. */
+  pending: number;
+  /** Free GPUs on nodes this swarm may use. */
+  freeGpus?: number;
+  reachable: boolean;
+  /** Pods last seen in the cluster while it cannot be reached. */
+  unknown?: number;
+  unreachableSince?: string;
+}
+
 export interface TrainingSwarmStatus {
   phase?: Phase;
   observedGeneration?: number;
@@ -229,6 +291,7 @@ export interface TrainingSwarmStatus {
   etaSeconds?: number;
   /** Latest checkpoint a peer wrote (the final one once Succeeded). */
   checkpoint?: string;
+  clusters?: ClusterStatus[];
 }
 
 export interface TrainingSwarm {

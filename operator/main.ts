@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     metrics,
     log,
     cluster: config.clusterName,
+    secretsNamespace: config.leaseNamespace,
     concurrency: config.concurrency,
     telemetry,
   });

@@ -49,13 +49,14 @@ describe('helm chart', () => {
     const rules = objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
       .flatMap((o) => o.rules.map((r: any) => `${o.kind}: ${r.apiGroups.join(',') || 'core'} ${r.resources.join(',')} [${r.verbs.join(',')}]`));
     expect(rules).toEqual([
-      'ClusterRole: kubeswarm.io trainingswarms [get,list,watch]',
+      'ClusterRole: kubeswarm.io trainingswarms [get,list,watch,patch]',
       'ClusterRole: kubeswarm.io trainingswarms/status [get,update,patch]',
       'ClusterRole: kubeswarm.io trainingswarms/finalizers [update]',
       'ClusterRole: core pods [get,list,watch,create,delete,patch]',
       'ClusterRole: core nodes [list,watch]',
       'ClusterRole: core events [create,patch]',
       'Role: coordination.k8s.io leases [get,create,update]',
+      'Role: core secrets [get]',
     ]);
   });
 

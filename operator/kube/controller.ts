@@ -1,28 +1,28 @@
 /**
  * The swarm controller: informers feed a work queue; each key is reconciled
- * by the pure reconciler, and this file applies the result to the cluster.
- * It fetches from caches, computes, writes status only when it changed
- * (optimistically, by resourceVersion), then releases, deletes and creates.
+ * by the pure reconciler, and this file applies the result to every cluster
+ * the swarm places pods in. It fetches from caches, computes, writes status
+ * only when it changed (optimistically, by resourceVersion), then releases,
+ * deletes and creates, placement by placement.
  */
 import { isDeepStrictEqual } from 'node:util';
 import {
-  ApiException, PatchStrategy, setHeaderOptions,
-  type CoreV1Api, type CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Node, type V1Pod,
+  ApiException, KubeConfig, PatchStrategy, setHeaderOptions,
+  type CoreV1Api, type CustomObjectsApi, type KubernetesObject, type V1Pod,
 } from '@kubernetes/client-node';
 import {
-  GROUP, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, PLURAL, ROLE_TRAINER, VERSION, type TrainingSwarm,
+  GROUP, LABEL_SWARM_UID, PLURAL, REMOTE_PODS_FINALIZER, VERSION, type Placement, type TrainingSwarm,
 } from '../../api/index.ts';
-import { capacity, type NodeView } from '../capacity/free-gpus.ts';
-import { gpuHolder, viewNode } from '../capacity/views.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
-import { reconcile, type CapacityView } from '../reconcile/reconcile.ts';
+import { placementsOf, reconcile, type PlacementInput } from '../reconcile/reconcile.ts';
 import type { TelemetryHub } from '../telemetry/hub.ts';
 import { WorkQueue } from '../workqueue.ts';
-import type { EventRecorder } from './events.ts';
+import { ClusterCache } from './cluster.ts';
 import { describeError } from './errors.ts';
+import type { EventRecorder } from './events.ts';
 import { ResilientInformer } from './informer.ts';
 
 /** How long a create or delete we made may stay invisible in the cache. */
@@ -37,6 +37,10 @@ const TELEMETRY_RECHECK_MS = 10_000;
 const CAPACITY_DEBOUNCE_MS = 200;
 /** Level-based safety net: every swarm is reconciled at least this often. */
 const RESYNC_MS = 60_000;
+/** A kubeconfig Secret that could not be loaded is tried again after this long. */
+const REMOTE_RETRY_MS = 15_000;
+/** While a deleted swarm still has pods in remote clusters, look again this often. */
+const CLEANUP_RECHECK_MS = 5_000;
 
 export interface ControllerDeps {
   kubeConfig: KubeConfig;
@@ -45,7 +49,10 @@ export interface ControllerDeps {
   events: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
+  /** Name of the operator's own cluster: the implicit placement when a swarm lists none. */
   cluster: string;
+  /** Namespace holding the kubeconfig Secrets of remote placements (the operator's own). */
+  secretsNamespace: string;
   concurrency: number;
   /** Peer telemetry over NATS; status shows epoch, throughput and loss from it. */
   telemetry?: TelemetryHub;
@@ -60,81 +67,58 @@ interface Expectations {
   deleted: Map<string, number>;
 }
 
+interface RemoteCluster {
+  /** The Secret's resourceVersion the cache was built from; a rotated kubeconfig rebuilds it. */
+  resourceVersion?: string;
+  cache?: ClusterCache;
+  /** Why the cluster cannot be used, e.g. a missing Secret or an unreadable kubeconfig. */
+  problem?: string;
+  retryAt: number;
+}
+
 export class SwarmController {
   readonly #d: ControllerDeps;
   readonly #queue: WorkQueue;
   readonly #swarms: ResilientInformer<SwarmObject>;
-  readonly #pods: ResilientInformer<V1Pod>;
-  readonly #nodes: ResilientInformer<V1Node>;
-  /** Per node, what capacity maths reads; heartbeats that change none of it trigger nothing. */
-  readonly #nodeFingerprints = new Map<string, string>();
-  #capacityTimer: NodeJS.Timeout | undefined;
-  readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #local: ClusterCache;
+  readonly #remotes = new Map<string, RemoteCluster>();
   readonly #expect = new Map<string, Expectations>();
+  readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
+  #capacityTimer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #active = false;
 
   constructor(d: ControllerDeps) {
     this.#d = d;
-    this.#queue = new WorkQueue((key) => this.#reconcileKey(key), {
+    this.#queue = new WorkQueue((k) => this.#reconcileKey(k), {
       concurrency: d.concurrency,
       baseRetryMs: 200,
       maxRetryMs: 30_000,
       handlerTimeoutMs: RECONCILE_TIMEOUT_MS,
-      onError: (key, err, attempt) => {
-        const conflict = err instanceof ApiException && err.code === 409;
+      onError: (k, err, attempt) => {
         // Conflicts are the optimistic-concurrency path working as intended.
-        d.log.log(conflict ? 'debug' : 'warn', 'reconcile failed; will retry', { swarm: key, attempt, error: describeError(err) });
+        const conflict = err instanceof ApiException && err.code === 409;
+        d.log.log(conflict ? 'debug' : 'warn', 'reconcile failed; will retry', { swarm: k, attempt, error: describeError(err) });
       },
     });
     this.#swarms = new ResilientInformer<SwarmObject>({
       kubeConfig: d.kubeConfig,
       path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      list: () => this.#api('list', PLURAL, () => d.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
+      list: () => this.#local.request('list', PLURAL, () => d.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
       log: d.log,
       onChange: (s) => this.#queue.add(key(s.metadata.namespace, s.metadata.name)),
       onConnect: () => this.#enqueueAll(),
-      onError: () => d.metrics.informerRestarts.inc({ resource: PLURAL }),
+      onError: () => d.metrics.informerRestarts.inc({ cluster: d.cluster, resource: PLURAL }),
     });
-    // All pods, not only trainers: free GPUs are allocatable minus what every bound pod requests.
-    this.#pods = new ResilientInformer<V1Pod>({
-      kubeConfig: d.kubeConfig,
-      path: '/api/v1/pods',
-      list: () => this.#api('list', 'pods', () => d.core.listPodForAllNamespaces({})),
-      log: d.log,
-      onChange: (p, verb) => {
-        const swarm = p.metadata?.labels?.[LABEL_ROLE] === ROLE_TRAINER ? p.metadata?.labels?.[LABEL_SWARM] : undefined;
-        if (swarm) this.#queue.add(key(p.metadata?.namespace, swarm));
-        // GPUs freed: a GPU pod went away or finished. Every swarm may now fit more.
-        const phase = p.status?.phase;
-        if (p.spec?.nodeName && (verb === 'delete' || phase === 'Succeeded' || phase === 'Failed' || p.metadata?.deletionTimestamp)) this.#capacityChanged();
-      },
-      onError: () => d.metrics.informerRestarts.inc({ resource: 'pods' }),
-    });
-    this.#nodes = new ResilientInformer<V1Node>({
-      kubeConfig: d.kubeConfig,
-      path: '/api/v1/nodes',
-      list: () => this.#api('list', 'nodes', () => d.core.listNode({})),
-      log: d.log,
-      onChange: (n, verb) => {
-        const name = n.metadata?.name ?? '';
-        const fp = verb === 'delete' ? '' : JSON.stringify(viewNode(n));
-        if (this.#nodeFingerprints.get(name) === fp) return;
-        if (fp) this.#nodeFingerprints.set(name, fp);
-        else this.#nodeFingerprints.delete(name);
-        this.#capacityChanged();
-      },
-      onError: () => d.metrics.informerRestarts.inc({ resource: 'nodes' }),
-    });
+    this.#local = this.#newCluster(d.cluster, d.kubeConfig);
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
   async startCaches(): Promise<void> {
     this.#swarms.start();
-    this.#pods.start();
-    this.#nodes.start();
-    await Promise.all([this.#swarms.synced, this.#pods.synced, this.#nodes.synced]);
-    this.#d.log.info('caches synced', { swarms: this.#swarms.list().length, pods: this.#pods.list().length, nodes: this.#nodes.list().length });
+    this.#local.start();
+    await Promise.all([this.#swarms.synced, this.#local.synced]);
+    this.#d.log.info('caches synced', { swarms: this.#swarms.list().length });
   }
 
   activate(): void {
@@ -150,7 +134,7 @@ export class SwarmController {
     if (this.#capacityTimer) clearTimeout(this.#capacityTimer);
     for (const t of this.#telemetryTimers.values()) clearTimeout(t);
     this.#queue.stop();
-    await Promise.all([this.#swarms.stop(), this.#pods.stop(), this.#nodes.stop()]);
+    await Promise.all([this.#swarms.stop(), this.#local.stop(), ...[...this.#remotes.values()].map((r) => r.cache?.stop())]);
   }
 
   /** Called by the telemetry hub: reconcile that swarm soon, at most once per interval. */
@@ -164,6 +148,18 @@ export class SwarmController {
     this.#telemetryTimers.set(k, t);
   }
 
+  #newCluster(name: string, kubeConfig: KubeConfig): ClusterCache {
+    return new ClusterCache({
+      name,
+      kubeConfig,
+      log: this.#d.log,
+      metrics: this.#d.metrics,
+      onTrainerPod: (ns, swarm) => this.#queue.add(key(ns, swarm)),
+      onCapacity: () => this.#capacityChanged(),
+      onReachability: () => this.#enqueueAll(),
+    });
+  }
+
   #capacityChanged(): void {
     if (this.#capacityTimer || !this.#active) return;
     this.#capacityTimer = setTimeout(() => {
@@ -173,36 +169,39 @@ export class SwarmController {
     this.#capacityTimer.unref();
   }
 
-  /** Free capacity for one swarm's peers, from the node and pod caches. */
-  #capacityFor(swarm: TrainingSwarm): CapacityView {
-    const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: swarm.spec.nodeSelector, tolerations: swarm.spec.tolerations };
-    const nodes: NodeView[] = this.#nodes.list().map(viewNode);
-    const pods = this.#pods.list();
-    const holders = pods.map(gpuHolder).filter((h) => h !== undefined);
-    const cap = capacity(nodes, holders, req);
-    let waitingGpus = 0;
-    for (const p of pods) {
-      if (p.spec?.nodeName || p.metadata?.deletionTimestamp || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
-      if (p.metadata?.labels?.[LABEL_SWARM_UID] === swarm.metadata.uid) continue;
-      waitingGpus += gpuHolder({ ...p, spec: { ...p.spec!, nodeName: 'pending' } })?.gpus ?? 0;
-    }
-    const pendingElsewhere = req.gpus > 0 ? Math.ceil(waitingGpus / req.gpus) : 0;
-    return { slots: cap.slots, pendingElsewhere, freeGpus: cap.freeGpus };
-  }
-
   #enqueueAll(): void {
     if (!this.#active) return;
     for (const s of this.#swarms.list()) this.#queue.add(key(s.metadata.namespace, s.metadata.name));
   }
 
-  async #api<T>(verb: string, resource: string, call: () => Promise<T>): Promise<T> {
+  /** The cluster a placement points at, or why it cannot be used. */
+  async #clusterFor(pl: Placement): Promise<ClusterCache | { problem: string }> {
+    const ref = pl.kubeconfigSecretRef;
+    if (!ref) return this.#local;
+    const id = `${ref.name}/${ref.key}`;
+    let r = this.#remotes.get(id);
+    const now = Date.now();
+    if (r && (r.cache || now < r.retryAt)) return r.cache ?? { problem: r.problem! };
+    r = { retryAt: now + REMOTE_RETRY_MS };
+    this.#remotes.set(id, r);
+    const where = `kubeconfig Secret ${this.#d.secretsNamespace}/${ref.name} key ${ref.key}`;
     try {
-      const r = await call();
-      this.#d.metrics.apiRequests.inc({ verb, resource, code: '2xx' });
-      return r;
+      const secret = await this.#local.request('get', 'secrets', () => this.#d.core.readNamespacedSecret({ namespace: this.#d.secretsNamespace, name: ref.name }));
+      const data = secret.data?.[ref.key];
+      if (!data) throw new Error('the key is missing');
+      const kc = new KubeConfig();
+      kc.loadFromString(Buffer.from(data, 'base64').toString('utf8'));
+      if (!kc.getCurrentCluster()) throw new Error('no current cluster (set current-context)');
+      r.resourceVersion = secret.metadata?.resourceVersion;
+      r.cache = this.#newCluster(pl.name, kc);
+      r.cache.start();
+      this.#d.log.info('connected to remote cluster', { placement: pl.name, server: kc.getCurrentCluster()?.server, secret: where });
+      await Promise.race([r.cache.synced, new Promise((res) => setTimeout(res, 10_000).unref())]);
+      return r.cache;
     } catch (err) {
-      this.#d.metrics.apiRequests.inc({ verb, resource, code: err instanceof ApiException ? String(err.code) : 'error' });
-      throw err;
+      r.problem = `${where}: ${err instanceof ApiException && err.code === 404 ? 'not found' : describeError(err)}`;
+      this.#d.log.warn('cannot use remote cluster', { placement: pl.name, problem: r.problem });
+      return { problem: r.problem };
     }
   }
 
@@ -224,75 +223,156 @@ export class SwarmController {
 
   async #reconcileSwarm(namespace: string, name: string): Promise<{ requeueAfterMs?: number } | void> {
     const d = this.#d;
+    const k = key(namespace, name);
     const swarm = this.#swarms.get(name, namespace);
-    const pods = this.#pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_SWARM] === name && p.metadata?.labels?.[LABEL_ROLE] === ROLE_TRAINER);
 
-    // Pods of a swarm that is gone or going: no more accounting, just let them go.
-    const live = swarm && !swarm.metadata.deletionTimestamp ? swarm : undefined;
-    const orphans = pods.filter((p) => !live || p.metadata?.labels?.[LABEL_SWARM_UID] !== live.metadata.uid);
-    for (const p of orphans) await this.#releaseFinalizer(p);
-    if (!live) {
-      d.telemetry?.unwatch(key(namespace, name));
-      if (swarm === undefined) this.#expect.forEach((_v, uid) => { if (!this.#swarms.list().some((s) => s.metadata.uid === uid)) this.#expect.delete(uid); });
+    // Local pods of a swarm that is gone or was replaced: no more accounting, let the garbage collector have them.
+    const liveUid = swarm && !swarm.metadata.deletionTimestamp ? swarm.metadata.uid : undefined;
+    const probe = { metadata: { name, namespace } } as TrainingSwarm;
+    for (const p of this.#local.trainerPods(probe)) {
+      if (p.metadata?.labels?.[LABEL_SWARM_UID] !== liveUid) await this.#releaseFinalizer(this.#local, p);
+    }
+    if (!swarm) {
+      d.telemetry?.unwatch(k);
       return;
     }
+    if (swarm.metadata.deletionTimestamp) {
+      d.telemetry?.unwatch(k);
+      return this.#cleanUpRemote(swarm);
+    }
 
-    const uid = live.metadata.uid!;
+    const uid = swarm.metadata.uid!;
     const now = (d.now ?? (() => new Date()))();
-    const mine = pods.filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
-    const views = this.#withExpectations(uid, mine.map(viewPod), now.getTime());
-    d.telemetry?.watch(key(namespace, name), live);
-    const telemetry = d.telemetry?.summary(key(namespace, name), live.spec.training.targetBatchSize);
-    const result = reconcile({ swarm: live, pods: views, capacity: this.#capacityFor(live), ...(telemetry ? { telemetry } : {}), now });
-    d.log.debug('reconcile', { swarm: `${namespace}/${name}`, pods: views.map((v) => `${v.name}:${v.ending ?? (v.running ? 'running' : 'pending')}`), create: result.create, delete: result.delete, release: result.release });
+    const placements = placementsOf(swarm, d.cluster);
+    if (placements.some((p) => p.kubeconfigSecretRef) && !(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) {
+      await this.#patchSwarm(swarm, [{ op: 'add', path: (swarm.metadata.finalizers ?? []).length ? '/metadata/finalizers/-' : '/metadata/finalizers', value: (swarm.metadata.finalizers ?? []).length ? REMOTE_PODS_FINALIZER : [REMOTE_PODS_FINALIZER] }]);
+      return; // the update event brings us back with the finalizer in place
+    }
 
-    if (!isDeepStrictEqual(result.status, live.status ?? {})) {
-      await this.#api('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
+    const clusters = new Map<string, ClusterCache>();
+    const inputs: PlacementInput[] = [];
+    for (const pl of placements) {
+      const c = await this.#clusterFor(pl);
+      if (!(c instanceof ClusterCache)) {
+        inputs.push({ name: pl.name, pods: [], reachable: false, problem: c.problem });
+        continue;
+      }
+      clusters.set(pl.name, c);
+      const pods = c.trainerPods(swarm).filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
+      const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
+      const since = c.unreachableSince();
+      inputs.push({
+        name: pl.name,
+        pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
+        capacity: c.capacityFor(swarm, req),
+        reachable: c.reachable(),
+        ...(since && !c.reachable() ? { unreachableSince: since } : {}),
+      });
+    }
+
+    d.telemetry?.watch(k, swarm);
+    const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
+    const result = reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now });
+    d.log.debug('reconcile', { swarm: k, actions: result.actions });
+
+    if (!isDeepStrictEqual(result.status, swarm.status ?? {})) {
+      await this.#local.request('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
         group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
-        body: { ...live, status: result.status },
+        body: { ...swarm, status: result.status },
       }));
     }
     for (const e of result.events) {
-      await d.events.record(live, e.type, e.reason, e.message);
-      if (e.reason.startsWith('Pod') && e.reason !== 'PodCreated') d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
+      await d.events.record(swarm, e.type, e.reason, e.message);
+      if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
     }
-    const byName = new Map(mine.map((p) => [p.metadata?.name, p]));
-    for (const podName of result.release) {
-      const p = byName.get(podName);
-      if (p) await this.#releaseFinalizer(p);
-    }
-    for (const podName of result.delete) {
-      await this.#deletePod(namespace, podName, uid);
-    }
-    for (let i = 0; i < result.create; i++) {
-      const created = await this.#api('create', 'pods', () => d.core.createNamespacedPod({ namespace, body: trainerPod(live, { cluster: d.cluster }) }));
-      this.#expectations(uid).created.set(created.metadata!.name!, now.getTime());
-      d.metrics.podsCreated.inc({ namespace, swarm: name });
-      await d.events.record(live, 'Normal', 'PodCreated', `Created trainer pod ${created.metadata!.name}`);
+
+    let created = 0;
+    let deleted = 0;
+    for (const pl of placements) {
+      const c = clusters.get(pl.name);
+      const act = result.actions[pl.name];
+      if (!c || !act || !c.reachable()) continue;
+      const byName = new Map(c.trainerPods(swarm).map((p) => [p.metadata?.name, p]));
+      for (const podName of act.release) {
+        const p = byName.get(podName);
+        if (p) await this.#releaseFinalizer(c, p);
+      }
+      for (const podName of act.delete) {
+        await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`);
+        deleted++;
+      }
+      for (let i = 0; i < act.create; i++) {
+        const body = trainerPod(swarm, { placement: pl, remote: c !== this.#local });
+        try {
+          const pod = await c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }));
+          this.#expectations(`${uid}/${pl.name}`).created.set(pod.metadata!.name!, now.getTime());
+          d.metrics.podsCreated.inc({ namespace, swarm: name });
+          await d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod ${pod.metadata!.name}${placements.length > 1 ? ` in cluster ${pl.name}` : ''}`);
+          created++;
+        } catch (err) {
+          // One placement failing (say, a missing namespace in a remote cluster) must not stop the others.
+          await d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod in cluster ${pl.name}: ${describeError(err)}`);
+          d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(err) });
+          break;
+        }
+      }
     }
     const s = result.status.peers!;
     d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
     d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
     d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
-    if (result.create > 0 || result.delete.length > 0) {
-      d.log.info('reconciled', { swarm: `${namespace}/${name}`, created: result.create, deleted: result.delete.length, running: s.running, desired: s.desired });
-    }
-    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined].filter((x) => x !== undefined);
+    if (created > 0 || deleted > 0) d.log.info('reconciled', { swarm: k, created, deleted, running: s.running, desired: s.desired });
+    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined].filter((x) => x !== undefined);
     return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
   }
 
-  #expectations(uid: string): Expectations {
-    let e = this.#expect.get(uid);
+  /** A deleted swarm: remove its pods in remote clusters, then let the swarm go. */
+  async #cleanUpRemote(swarm: TrainingSwarm): Promise<{ requeueAfterMs?: number } | void> {
+    if (!(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) return;
+    const uid = swarm.metadata.uid!;
+    let remaining = 0;
+    for (const pl of placementsOf(swarm, this.#d.cluster).filter((p) => p.kubeconfigSecretRef)) {
+      const c = await this.#clusterFor(pl);
+      if (!(c instanceof ClusterCache)) {
+        // The kubeconfig is gone or broken: nothing we can reach to clean up.
+        this.#d.log.warn('cannot clean up remote pods; letting the swarm go', { swarm: swarm.metadata.name, placement: pl.name, problem: c.problem });
+        continue;
+      }
+      if (!c.reachable()) {
+        remaining++;
+        continue;
+      }
+      for (const p of c.podsOfSwarmUid(uid)) {
+        remaining++;
+        if (!p.metadata?.deletionTimestamp) await this.#deletePod(c, p.metadata!.namespace!, p.metadata!.name!, `${uid}/${pl.name}`);
+        await this.#releaseFinalizer(c, p);
+      }
+    }
+    if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
+    const i = (swarm.metadata.finalizers ?? []).indexOf(REMOTE_PODS_FINALIZER);
+    await this.#patchSwarm(swarm, [{ op: 'test', path: `/metadata/finalizers/${i}`, value: REMOTE_PODS_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }]);
+    this.#d.log.info('remote pods removed; swarm released', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}` });
+  }
+
+  async #patchSwarm(swarm: TrainingSwarm, ops: object[]): Promise<void> {
+    await this.#local.request('patch', PLURAL, () => this.#d.custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace: swarm.metadata.namespace!, name: swarm.metadata.name!, body: ops },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    ));
+  }
+
+  #expectations(id: string): Expectations {
+    let e = this.#expect.get(id);
     if (!e) {
       e = { created: new Map(), deleted: new Map() };
-      this.#expect.set(uid, e);
+      this.#expect.set(id, e);
     }
     return e;
   }
 
   /** Adds pods we created that the cache has not shown yet, and marks pods we deleted as going. */
-  #withExpectations(uid: string, views: PodView[], now: number): PodView[] {
-    const e = this.#expectations(uid);
+  #withExpectations(id: string, views: PodView[], now: number): PodView[] {
+    const e = this.#expectations(id);
     const seen = new Set(views.map((v) => v.name));
     for (const [n, at] of e.created) if (seen.has(n) || now - at > EXPECTATION_TTL_MS) e.created.delete(n);
     for (const [n, at] of e.deleted) if (!seen.has(n) || now - at > EXPECTATION_TTL_MS) e.deleted.delete(n);
@@ -301,21 +381,21 @@ export class SwarmController {
     return out;
   }
 
-  async #deletePod(namespace: string, name: string, uid: string): Promise<void> {
+  async #deletePod(c: ClusterCache, namespace: string, name: string, id: string): Promise<void> {
     try {
-      await this.#api('delete', 'pods', () => this.#d.core.deleteNamespacedPod({ namespace, name }));
-      this.#expectations(uid).deleted.set(name, Date.now());
+      await c.request('delete', 'pods', () => c.core.deleteNamespacedPod({ namespace, name }));
+      this.#expectations(id).deleted.set(name, Date.now());
     } catch (err) {
       if (!(err instanceof ApiException && err.code === 404)) throw err;
     }
   }
 
-  async #releaseFinalizer(p: V1Pod): Promise<void> {
+  async #releaseFinalizer(c: ClusterCache, p: V1Pod): Promise<void> {
     const finalizers = p.metadata?.finalizers ?? [];
     const i = finalizers.indexOf(ACCOUNTING_FINALIZER);
     if (i < 0) return;
     try {
-      await this.#api('patch', 'pods', () => this.#d.core.patchNamespacedPod(
+      await c.request('patch', 'pods', () => c.core.patchNamespacedPod(
         {
           namespace: p.metadata!.namespace!, name: p.metadata!.name!,
           body: [{ op: 'test', path: `/metadata/finalizers/${i}`, value: ACCOUNTING_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }],

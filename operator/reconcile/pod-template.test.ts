@@ -8,7 +8,8 @@ describe('trainerPod', () => {
     s.spec.nats.credentialsSecretRef = { name: 'tiny-nats', key: 'nats.creds' };
     s.spec.trainer.env = [{ name: 'EXTRA', value: '1' }];
   });
-  const p = trainerPod(swarm, { cluster: 'local' });
+  const local = { name: 'local', weight: 1, network: { mode: 'PodNetwork' as const } };
+  const p = trainerPod(swarm, { placement: local, remote: false });
   const c = p.spec!.containers[0]!;
 
   it('is owned by the swarm, labelled with its uid and holds the accounting finalizer', () => {
@@ -32,6 +33,26 @@ describe('trainerPod', () => {
     expect(env.get('KUBESWARM_NATS_CREDENTIALS')!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
     expect(JSON.parse(env.get('KUBESWARM_TRAINING')!.value!).targetBatchSize).toBe(64);
     expect(env.get('EXTRA')!.value).toBe('1');
+  });
+
+  it('leaves out the ownerReference in remote clusters, and applies placement overrides', () => {
+    const remote = trainerPod(swarm, { remote: true, placement: { name: 'dc2', weight: 1, priorityClassName: 'dc2-low', nodeSelector: { pool: 'a100' }, network: { mode: 'HostPort', hostPort: 30400 } } });
+    expect(remote.metadata!.ownerReferences).toBeUndefined();
+    expect(remote.metadata!.labels!['kubeswarm.io/placement']).toBe('dc2');
+    expect(remote.spec!.priorityClassName).toBe('dc2-low');
+    expect(remote.spec!.nodeSelector).toEqual({ pool: 'a100' });
+    expect(remote.spec!.containers[0]!.ports).toEqual([{ name: 'p2p', containerPort: 30400, hostPort: 30400, protocol: 'TCP' }]);
+    const env = new Map(remote.spec!.containers[0]!.env!.map((e) => [e.name, e]));
+    expect(env.get('KUBESWARM_NETWORK_MODE')!.value).toBe('HostPort');
+    expect(env.get('KUBESWARM_P2P_PORT')!.value).toBe('30400');
+    expect(env.get('KUBESWARM_ANNOUNCE_HOST')!.valueFrom!.fieldRef!.fieldPath).toBe('status.hostIP');
+    expect(env.get('KUBESWARM_CLUSTER')!.value).toBe('dc2');
+  });
+
+  it('passes relays in Relay mode', () => {
+    const r = trainerPod(swarm, { remote: true, placement: { name: 'nat', weight: 1, network: { mode: 'Relay', relays: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA', '/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB'] } } });
+    const env = new Map(r.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+    expect(env.get('KUBESWARM_RELAYS')).toBe('/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA,/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB');
   });
 
   it('runs locked down', () => {

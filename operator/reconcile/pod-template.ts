@@ -1,7 +1,8 @@
 /** The trainer Pod the operator creates for a swarm: a pure function of the swarm. */
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import {
-  API_VERSION, Env, GPU_RESOURCE, KIND, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER, type TrainingSwarm,
+  API_VERSION, Env, GPU_RESOURCE, KIND, LABEL_PLACEMENT, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER,
+  type Placement, type TrainingSwarm,
 } from '../../api/index.ts';
 import { ACCOUNTING_FINALIZER } from './pods.ts';
 
@@ -11,8 +12,10 @@ export const TERMINATION_GRACE_SECONDS = 30;
 const TRAINER_UID = 65532;
 
 export interface PodTemplateOptions {
-  /** Name of the cluster (placement) the pod goes to. */
-  cluster: string;
+  /** The placement (cluster) the pod goes to. */
+  placement: Placement;
+  /** A pod in another cluster than the swarm: no ownerReference (it cannot cross clusters). */
+  remote: boolean;
 }
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
@@ -23,11 +26,14 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
   const name = swarm.metadata.name ?? '';
   const uid = swarm.metadata.uid ?? '';
   const { trainer, nats, training, stopAfter } = swarm.spec;
+  const pl = opts.placement;
+  const net = pl.network;
   const env: V1EnvVar[] = [
     { name: Env.SwarmName, value: name },
     { name: Env.SwarmNamespace, value: swarm.metadata.namespace ?? 'default' },
     { name: Env.SwarmUid, value: uid },
-    { name: Env.Cluster, value: opts.cluster },
+    { name: Env.Cluster, value: pl.name },
+    { name: Env.NetworkMode, value: net.mode },
     fieldEnv(Env.PodName, 'metadata.name'),
     fieldEnv(Env.PodIp, 'status.podIP'),
     { name: Env.NatsUrl, value: nats.url },
@@ -38,6 +44,10 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
     env.push({ name: Env.NatsCredentials, valueFrom: { secretKeyRef: { name: nats.credentialsSecretRef.name, key: nats.credentialsSecretRef.key } } });
   }
   if (stopAfter) env.push({ name: Env.StopAfterEpochs, value: String(stopAfter.epochs) });
+  if (net.mode === 'HostPort') {
+    env.push({ name: Env.P2pPort, value: String(net.hostPort) }, fieldEnv(Env.AnnounceHost, 'status.hostIP'));
+  }
+  if (net.mode === 'Relay') env.push({ name: Env.Relays, value: (net.relays ?? []).join(',') });
   env.push(...((trainer.env ?? []) as V1EnvVar[]));
 
   const quantities: Record<string, string> = {};
@@ -55,21 +65,23 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
         [LABEL_SWARM]: name,
         [LABEL_SWARM_UID]: uid,
         [LABEL_ROLE]: ROLE_TRAINER,
+        [LABEL_PLACEMENT]: pl.name,
         'app.kubernetes.io/name': 'kubeswarm-trainer',
         'app.kubernetes.io/instance': name,
         'app.kubernetes.io/managed-by': 'kubeswarm',
       },
-      ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true }],
+      // Remote pods are cleaned up through the swarm's remote-pods finalizer instead.
+      ...(opts.remote ? {} : { ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true }] }),
       finalizers: [ACCOUNTING_FINALIZER],
     },
     spec: {
       restartPolicy: 'Never',
-      priorityClassName: swarm.spec.priorityClassName,
+      priorityClassName: pl.priorityClassName ?? swarm.spec.priorityClassName,
       terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
       enableServiceLinks: false,
       automountServiceAccountToken: false,
-      ...(swarm.spec.nodeSelector ? { nodeSelector: swarm.spec.nodeSelector } : {}),
-      ...(swarm.spec.tolerations ? { tolerations: swarm.spec.tolerations } : {}),
+      ...(pl.nodeSelector ?? swarm.spec.nodeSelector ? { nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector } : {}),
+      ...(pl.tolerations ?? swarm.spec.tolerations ? { tolerations: pl.tolerations ?? swarm.spec.tolerations } : {}),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: TRAINER_UID,
@@ -84,6 +96,7 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
         ...(trainer.args?.length ? { args: trainer.args } : {}),
         env,
         resources: { requests: quantities, limits: quantities },
+        ...(net.mode === 'HostPort' ? { ports: [{ name: 'p2p', containerPort: net.hostPort!, hostPort: net.hostPort!, protocol: 'TCP' }] } : {}),
         securityContext: {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,

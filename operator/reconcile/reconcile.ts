@@ -7,9 +7,10 @@
  * counted exactly once, even across operator restarts and stale caches.
  */
 import {
-  CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, Reasons, podSelector,
-  type Phase, type TrainingSwarm, type TrainingSwarmStatus,
+  CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, LOCAL_PLACEMENT, Reasons, podSelector,
+  type ClusterStatus, type Phase, type Placement, type TrainingSwarm, type TrainingSwarmStatus,
 } from '../../api/index.ts';
+import { allocate } from './allocate.ts';
 import type { TelemetrySummary } from '../telemetry/aggregate.ts';
 import { setConditions, type ConditionInput } from './conditions.ts';
 import type { Ending, PodView } from './pods.ts';
@@ -30,18 +31,30 @@ export interface CapacityView {
   freeGpus: number;
 }
 
+/** One placement (cluster) as the controller observes it. */
+export interface PlacementInput {
+  name: string;
+  /** Pods of this swarm in that cluster, as its cache sees them. */
+  pods: PodView[];
+  /** Free capacity there; without it the placement is bounded only by ceilings. */
+  capacity?: CapacityView;
+  /** False while the cluster's API cannot be reached. */
+  reachable: boolean;
+  unreachableSince?: string;
+  /** Why the cluster cannot be used at all (a missing Secret, an unreadable kubeconfig). */
+  problem?: string;
+}
+
 export interface ReconcileInput {
   swarm: TrainingSwarm;
-  /** Pods labelled with this swarm's uid, as the cache sees them. */
-  pods: PodView[];
-  /** Free capacity; without it the swarm simply asks for spec.peers.max pods. */
-  capacity?: CapacityView;
+  /** One entry per placement of placementsOf(swarm), in the same order. */
+  placements: PlacementInput[];
   /** What the peers report over NATS, if any reported recently. */
   telemetry?: TelemetrySummary;
   now: Date;
 }
 
-export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'Completed' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
+export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'Completed' | 'ClusterUnreachable' | 'ClusterReachable' | 'PodPreempted' | 'PodFailed' | 'PodCompleted' | 'PodDeleted' | 'ScaledDown' | 'BackingOff';
 
 export interface SwarmEvent {
   type: 'Normal' | 'Warning';
@@ -49,13 +62,18 @@ export interface SwarmEvent {
   message: string;
 }
 
-export interface ReconcileResult {
+export interface PlacementActions {
   /** Trainer pods to create (from the pod template). */
   create: number;
   /** Pods to delete, by name. */
   delete: string[];
   /** Ended pods whose accounting finalizer can go: their ending is persisted. */
   release: string[];
+}
+
+export interface ReconcileResult {
+  /** What to do in each placement, by placement name. */
+  actions: Record<string, PlacementActions>;
   status: TrainingSwarmStatus;
   events: SwarmEvent[];
   /** Come back after this long even if nothing changes (backoff expiry). */
@@ -77,57 +95,57 @@ const endingEvent: Record<Ending, SwarmEvent['reason']> = {
   preempted: 'PodPreempted', failed: 'PodFailed', completed: 'PodCompleted', deleted: 'PodDeleted',
 };
 
-/**
- * How many active pods the swarm wants: everything that runs or is bound,
- * plus what fits on free GPUs (after the others already waiting), plus a few
- * pods waiting in line, within [min, max]. Without capacity: max.
- */
-export function desiredPeers(swarm: TrainingSwarm, active: PodView[], cap: CapacityView | undefined): number {
-  const { min, max, maxPending } = swarm.spec.peers;
-  if (max === 0) return 0;
-  if (!cap) return max;
-  const scheduled = active.filter((p) => p.scheduled).length;
-  const fits = Math.max(0, cap.slots - cap.pendingElsewhere);
-  return Math.max(min, Math.min(max, scheduled + fits + maxPending));
+/** The swarm's placements; without spec.placements, one in the operator's own cluster. */
+export function placementsOf(swarm: TrainingSwarm, localName = LOCAL_PLACEMENT): Placement[] {
+  const ps = swarm.spec.placements ?? [];
+  return ps.length > 0 ? ps : [{ name: localName, weight: 1, network: { mode: 'PodNetwork' } }];
 }
 
-export function reconcile({ swarm, pods, capacity, telemetry, now }: ReconcileInput): ReconcileResult {
+export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput): ReconcileResult {
   const old = swarm.status ?? {};
   const generation = swarm.metadata.generation ?? 0;
-  const { min, max } = swarm.spec.peers;
+  const { min, max, maxPending } = swarm.spec.peers;
+  const specs = new Map(placementsOf(swarm).map((p) => [p.name, p]));
   const accounted = new Set(old.accountedPods ?? []);
   const events: SwarmEvent[] = [];
+  const actions: Record<string, PlacementActions> = {};
+  for (const pl of placements) actions[pl.name] = { create: 0, delete: [], release: [] };
 
   let preemptions = old.preemptions ?? 0;
   let failures = old.failures ?? 0;
   let consecutiveFailures = old.consecutiveFailures ?? 0;
   let lastFailureTime = old.lastFailureTime;
-
-  const ended = pods.filter((p) => p.ending !== undefined);
-  const active = pods.filter((p) => p.ending === undefined);
-  const release: string[] = [];
-  const toDelete: string[] = [];
   const nextAccounted: string[] = [];
 
-  for (const p of ended) {
-    if (!p.holdsFinalizer) continue;
-    if (accounted.has(p.uid)) {
-      release.push(p.name);
-    } else {
-      if (p.ending === 'preempted') preemptions++;
-      if (p.ending === 'failed') {
-        failures++;
-        consecutiveFailures++;
-        lastFailureTime = now.toISOString();
+  for (const pl of placements) {
+    const act = actions[pl.name]!;
+    for (const p of pl.pods) {
+      if (p.ending === undefined || !p.holdsFinalizer) continue;
+      if (!pl.reachable) {
+        // Cannot act there; keep what was counted until the cluster is back.
+        if (accounted.has(p.uid)) nextAccounted.push(p.uid);
+        continue;
       }
-      events.push({ type: p.ending === 'failed' ? 'Warning' : 'Normal', reason: endingEvent[p.ending!], message: `Trainer pod ${p.name} ${p.ending}` });
+      if (accounted.has(p.uid)) {
+        act.release.push(p.name);
+      } else {
+        if (p.ending === 'preempted') preemptions++;
+        if (p.ending === 'failed') {
+          failures++;
+          consecutiveFailures++;
+          lastFailureTime = now.toISOString();
+        }
+        events.push({ type: p.ending === 'failed' ? 'Warning' : 'Normal', reason: endingEvent[p.ending], message: `Trainer pod ${p.name} ${p.ending}${placements.length > 1 ? ` in cluster ${pl.name}` : ''}` });
+      }
+      nextAccounted.push(p.uid);
+      // Ended but not yet going away: delete it so its GPUs and name are freed.
+      if (p.ending !== 'deleted' && p.ending !== 'preempted') act.delete.push(p.name);
     }
-    nextAccounted.push(p.uid);
-    // Ended but not yet going away: delete it so its GPUs and name are freed.
-    if (p.ending !== 'deleted' && p.ending !== 'preempted') toDelete.push(p.name);
   }
 
-  const healthy = active.some((p) => p.running && p.runningSince !== undefined && now.getTime() - p.runningSince >= HEALTHY_RUN_MS);
+  const activeOf = (pl: PlacementInput): PodView[] => pl.pods.filter((p) => p.ending === undefined);
+  const allActive = placements.flatMap(activeOf);
+  const healthy = allActive.some((p) => p.running && p.runningSince !== undefined && now.getTime() - p.runningSince >= HEALTHY_RUN_MS);
   if (healthy) consecutiveFailures = 0;
 
   // Epochs never go backwards, even if the peers that knew the latest one are gone.
@@ -135,61 +153,107 @@ export function reconcile({ swarm, pods, capacity, telemetry, now }: ReconcileIn
   const stopAt = swarm.spec.stopAfter?.epochs;
   const finished = old.phase === 'Succeeded' || (stopAt !== undefined && epoch >= stopAt);
   if (finished && old.phase !== 'Succeeded') {
-    events.push({ type: 'Normal', reason: 'Completed', message: `Reached epoch ${epoch} (stopAfter ${stopAt}); removing trainer pods${telemetry?.checkpoint ?? old.checkpoint ? `; final checkpoint ${telemetry?.checkpoint ?? old.checkpoint}` : ''}` });
+    const ckpt = telemetry?.checkpoint ?? old.checkpoint;
+    events.push({ type: 'Normal', reason: 'Completed', message: `Reached epoch ${epoch} (stopAfter ${stopAt}); removing trainer pods${ckpt ? `; final checkpoint ${ckpt}` : ''}` });
   }
   /** max 0 (e.g. `kubectl scale --replicas=0`) pauses the swarm; that is not a degradation. */
   const paused = max === 0;
-  const desired = finished ? 0 : desiredPeers(swarm, active, capacity);
+  const ceiling = finished ? 0 : max;
 
-  let create = 0;
+  const alloc = allocate(placements.map((pl) => {
+    const active = activeOf(pl);
+    const spec = specs.get(pl.name);
+    return {
+      weight: spec?.weight ?? 1,
+      reachable: pl.reachable,
+      unknown: active.length,
+      scheduled: active.filter((p) => p.scheduled).length,
+      ...(pl.capacity ? { fits: Math.max(0, pl.capacity.slots - pl.capacity.pendingElsewhere) } : {}),
+      maxPending,
+      maxPeers: spec?.maxPeers ?? max,
+    };
+  }), ceiling, finished ? 0 : min);
+  const desired = alloc.reduce((a, b) => a + b, 0);
+
+  const wait = lastFailureTime ? new Date(lastFailureTime).getTime() + backoffMs(consecutiveFailures) - now.getTime() : 0;
   let requeueAfterMs: number | undefined;
-  if (active.length < desired) {
-    const wait = lastFailureTime ? new Date(lastFailureTime).getTime() + backoffMs(consecutiveFailures) - now.getTime() : 0;
-    if (wait > 0) {
-      requeueAfterMs = wait;
-      events.push({ type: 'Warning', reason: 'BackingOff', message: `${consecutiveFailures} consecutive trainer failures; next pod in ${Math.ceil(wait / 1000)}s` });
-    } else {
-      create = desired - active.length;
+  placements.forEach((pl, i) => {
+    if (!pl.reachable) return;
+    const act = actions[pl.name]!;
+    const active = activeOf(pl);
+    const want = alloc[i]!;
+    const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
+    if (active.length < want) {
+      if (wait > 0) {
+        requeueAfterMs = wait;
+        return;
+      }
+      act.create = want - active.length;
+      events.push({ type: 'Normal', reason: 'ScaledUp', message: `Adding ${act.create} trainer pod(s)${where}: ${active.length} → ${want}${pl.capacity ? ` (${pl.capacity.freeGpus} free GPUs)` : ''}` });
+    } else if (active.length > want) {
+      // Waiting pods go first; running peers only when the ceiling forces it.
+      const scheduled = active.filter((p) => p.scheduled).length;
+      const forced = Math.max(0, scheduled - want);
+      const waiting = active.length - scheduled;
+      const extra = surplus(active, Math.min(active.length - want, waiting + forced));
+      if (extra.length > 0) {
+        act.delete.push(...extra.map((p) => p.name));
+        events.push({ type: 'Normal', reason: 'ScaledDown', message: forced > 0 ? `Removing ${extra.length} trainer pod(s)${where} above the ceiling` : `Removing ${extra.length} surplus pending pod(s)${where}` });
+      }
     }
-  } else if (active.length > desired) {
-    // Above the ceiling any pod may go; below it only waiting pods do (running peers are never shed for capacity).
-    const ceiling = finished ? 0 : max;
-    const overCeiling = Math.max(0, active.length - ceiling);
-    const waiting = active.filter((p) => !p.scheduled).length;
-    const extra = surplus(active, Math.max(overCeiling, Math.min(active.length - desired, waiting)));
-    if (extra.length > 0) {
-      toDelete.push(...extra.map((p) => p.name));
-      events.push({ type: 'Normal', reason: 'ScaledDown', message: overCeiling > 0 ? `Removing ${extra.length} trainer pod(s) above the ceiling of ${desired}` : `Removing ${extra.length} surplus pending pod(s)` });
-    }
+  });
+  if (requeueAfterMs !== undefined) {
+    events.push({ type: 'Warning', reason: 'BackingOff', message: `${consecutiveFailures} consecutive trainer failures; next pod in ${Math.ceil(requeueAfterMs / 1000)}s` });
   }
-  if (create > 0) events.push({ type: 'Normal', reason: 'ScaledUp', message: `Adding ${create} trainer pod(s): ${active.length} → ${desired}${capacity ? ` (${capacity.freeGpus} free GPUs)` : ''}` });
+  for (const a of Object.values(actions)) a.delete = [...new Set(a.delete)];
 
-  const running = active.filter((p) => p.running).length;
-  const scheduled = active.filter((p) => p.scheduled).length;
+  const running = allActive.filter((p) => p.running).length;
+  const scheduled = allActive.filter((p) => p.scheduled).length;
   const backingOff = requeueAfterMs !== undefined;
+  const unreachable = placements.filter((pl) => !pl.reachable);
+  const oldClusters = new Map((old.clusters ?? []).map((c) => [c.name, c]));
+  const clusters: ClusterStatus[] = placements.map((pl) => {
+    const active = activeOf(pl);
+    const was = oldClusters.get(pl.name);
+    if (!pl.reachable && was?.reachable !== false) {
+      events.push({ type: 'Warning', reason: 'ClusterUnreachable', message: pl.problem ? `Cluster ${pl.name}: ${pl.problem}` : `Cluster ${pl.name} cannot be reached since ${pl.unreachableSince ?? now.toISOString()}; its ${active.length} pod(s) count as unknown` });
+    }
+    if (pl.reachable && was?.reachable === false) events.push({ type: 'Normal', reason: 'ClusterReachable', message: `Cluster ${pl.name} is reachable again` });
+    return {
+      name: pl.name,
+      running: pl.reachable ? active.filter((p) => p.running).length : 0,
+      pending: pl.reachable ? active.filter((p) => !p.scheduled).length : 0,
+      ...(pl.capacity && Number.isFinite(pl.capacity.freeGpus) ? { freeGpus: pl.capacity.freeGpus } : {}),
+      reachable: pl.reachable,
+      ...(pl.reachable ? {} : { unknown: active.length, unreachableSince: pl.unreachableSince ?? was?.unreachableSince ?? now.toISOString() }),
+    };
+  });
 
   let phase: Phase;
   if (finished) phase = 'Succeeded';
   else if (running === 0) phase = backingOff ? 'Degraded' : 'Pending';
-  else if ((running < min && !paused) || backingOff) phase = 'Degraded';
+  else if ((running < min && !paused) || backingOff || unreachable.length > 0) phase = 'Degraded';
   else phase = 'Running';
 
+  const degraded: ConditionInput = backingOff
+    ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.PeersFailing, message: `${consecutiveFailures} consecutive trainer failures; backing off` }
+    : unreachable.length > 0
+      ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.ClusterUnreachable, message: unreachable.map((pl) => pl.problem ? `cluster ${pl.name}: ${pl.problem}` : `cluster ${pl.name} unreachable since ${clusters.find((c) => c.name === pl.name)!.unreachableSince}`).join('; ') }
+      : running < min && !paused
+        ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.BelowMinPeers, message: `${running} running, below the minimum of ${min}` }
+        : { type: CONDITION_DEGRADED, status: 'False', reason: Reasons.AsExpected, message: 'No problems observed' };
   const conditions: ConditionInput[] = [
     running >= Math.max(min, 1)
       ? { type: CONDITION_READY, status: 'True', reason: Reasons.MinPeersRunning, message: `${running} of at least ${min} peers running` }
       : paused
         ? { type: CONDITION_READY, status: 'False', reason: Reasons.Paused, message: 'spec.peers.max is 0' }
         : { type: CONDITION_READY, status: 'False', reason: Reasons.WaitingForPeers, message: `${running} of at least ${Math.max(min, 1)} peers running` },
-    running !== desired || active.length !== desired
-      ? { type: CONDITION_PROGRESSING, status: 'True', reason: Reasons.Scaling, message: `${running} running, ${active.length - running} starting, ${desired} desired` }
+    running !== desired || allActive.length !== desired
+      ? { type: CONDITION_PROGRESSING, status: 'True', reason: Reasons.Scaling, message: `${running} running, ${allActive.length - running} starting, ${desired} desired` }
       : finished
         ? { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.StopAfterReached, message: `Reached epoch ${epoch}` }
         : { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.Stable, message: `${running} of ${desired} peers running` },
-    backingOff
-      ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.PeersFailing, message: `${consecutiveFailures} consecutive trainer failures; backing off` }
-      : running < min && !paused
-        ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.BelowMinPeers, message: `${running} running, below the minimum of ${min}` }
-        : { type: CONDITION_DEGRADED, status: 'False', reason: Reasons.AsExpected, message: 'No problems observed' },
+    degraded,
   ];
 
   const status: TrainingSwarmStatus = {
@@ -203,6 +267,7 @@ export function reconcile({ swarm, pods, capacity, telemetry, now }: ReconcileIn
     ...(lastFailureTime ? { lastFailureTime } : {}),
     accountedPods: nextAccounted.sort(),
     selector: podSelector(swarm.metadata.name ?? ''),
+    clusters,
     conditions: setConditions(old.conditions, conditions, generation, now),
   };
   if (epoch > 0) status.epoch = epoch;
@@ -219,5 +284,5 @@ export function reconcile({ swarm, pods, capacity, telemetry, now }: ReconcileIn
     if (status.peers) delete status.peers.active;
   }
 
-  return { create, delete: [...new Set(toDelete)], release, status, events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  return { actions, status, events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
