@@ -58,7 +58,7 @@ function canConnect(port: number): Promise<boolean> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a nats-server with JetStream; the caller must stop() it (afterAll). */
-export async function startNats(opts: { readyTimeoutMs?: number } = {}): Promise<NatsServer> {
+export async function startNats(opts: { readyTimeoutMs?: number; /** Extra nats-server flags, e.g. ['--auth', 'token']. */ args?: string[] } = {}): Promise<NatsServer> {
   const bin = toolPath('nats-server');
   const storeDir = mkdtempSync(join(tmpdir(), 'kubeswarm-nats-'));
   const port = await freePort();
@@ -68,7 +68,7 @@ export async function startNats(opts: { readyTimeoutMs?: number } = {}): Promise
 
   const start = async (): Promise<void> => {
     if (child) throw new Error('nats-server already running');
-    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`], {
+    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;

@@ -17,6 +17,7 @@ import { Matchmaker } from './matchmaking.ts';
 import { Membership } from './membership.ts';
 import { silentLogger } from './log.ts';
 import { Swarm } from './swarm.ts';
+import { connectNats, isCredsFile } from './nats.ts';
 import { createHost, hostMultiaddrs } from './host.ts';
 import type { Libp2p } from '@libp2p/interface';
 import { makePeerIds, makeRecord } from './testing.ts';
@@ -214,5 +215,25 @@ describe('membership gater (real libp2p hosts)', () => {
     await b.s.membership.deregister(b.s.peerId);
     await waitFor(() => a.s.membership.get(b.s.peerId) === undefined, 'b gone from a’s view');
     expect(await dialTo(b.s, a.s)).toBe(false);
+  });
+});
+
+describe('NATS credentials', () => {
+  it('connects with the swarm token and fails fast, naming the cause, with a wrong one', async () => {
+    const secured = await startNats({ args: ['--auth', 's3cret-token'] });
+    try {
+      const ok = await connectNats({ url: secured.url, credentials: 's3cret-token', log: silentLogger });
+      const m = await Membership.open(ok, { bucket: 'ks_auth_members', log: silentLogger, metrics: createSwarmMetrics(new Registry()) });
+      m.close();
+      await ok.close();
+      await expect(connectNats({ url: secured.url, credentials: 'wrong', log: silentLogger })).rejects.toThrow(/Authorization Violation/);
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it('recognises a .creds file by its JWT header', () => {
+    expect(isCredsFile('-----BEGIN NATS USER JWT-----\neyJ0...\n------END NATS USER JWT------')).toBe(true);
+    expect(isCredsFile('s3cret-token')).toBe(false);
   });
 });
