@@ -40,7 +40,17 @@ describe('parseConfig', () => {
     expect(c.stopAfterEpochs).toBe(3);
   });
 
+  it('announces the node address in HostPort mode', () => {
+    const c = parse({ [Env.NetworkMode]: 'HostPort', [Env.AnnounceHost]: '192.168.1.7', [Env.P2pPort]: '31000' });
+    expect(c.network).toEqual({ mode: 'HostPort', announceIp: '192.168.1.7' });
+    expect(parse({}).network).toEqual({ mode: 'PodNetwork', announceIp: undefined });
+  });
+
   it.each([
+    [{ [Env.NetworkMode]: 'Relay' }, Env.NetworkMode, /not supported/],
+    [{ [Env.NetworkMode]: 'Carrier' }, Env.NetworkMode, /PodNetwork/],
+    [{ [Env.NetworkMode]: 'HostPort', [Env.P2pPort]: '31000' }, Env.AnnounceHost, /required/],
+    [{ [Env.NetworkMode]: 'HostPort', [Env.AnnounceHost]: '10.0.0.1' }, Env.P2pPort, /fixed port/],
     [{ [Env.NatsUrl]: undefined }, Env.NatsUrl, /required/],
     [{ [Env.NatsUrl]: 'http://x' }, Env.NatsUrl, /nats:\/\//],
     [{ [Env.PodIp]: '' }, Env.PodIp, /required/],

@@ -3,6 +3,7 @@
  * environment (main.ts passes process.env; nothing else reads it), then
  * frozen. Every error names the variable, and the field inside it for JSON.
  */
+import { isIP } from 'node:net';
 import { Env, type Compression } from '../../api/index.ts';
 
 export interface AveragingConfig {
@@ -31,6 +32,8 @@ export interface TrainerConfig {
   training: { targetBatchSize: number; averaging: AveragingConfig };
   stopAfterEpochs: number | undefined;
   p2pPort: number;
+  /** How peers elsewhere reach this one; Relay is not supported yet (config error). */
+  network: { mode: 'PodNetwork' | 'HostPort'; announceIp: string | undefined };
   metricsPort: number;
   log: { format: 'json' | 'text'; level: string };
   membershipTtlMs: number;
@@ -58,6 +61,10 @@ const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'
 const COMPRESSIONS: readonly Compression[] = ['auto', 'none', 'fp16', 'int8'];
 
 type EnvSource = Readonly<Record<string, string | undefined>>;
+
+function isIp(s: string): boolean {
+  return isIP(s) !== 0;
+}
 
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null) {
@@ -90,9 +97,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   const natsUrl = required(Env.NatsUrl);
   if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(natsUrl)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(natsUrl)}`);
   const podIp = required(Env.PodIp);
-  if (!/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/.test(podIp) || (!podIp.includes(':') && podIp.split('.').some((o) => Number(o) > 255))) {
-    throw new ConfigError(Env.PodIp, `must be an IPv4 or IPv6 address, got ${JSON.stringify(podIp)}`);
-  }
+  if (!isIp(podIp)) throw new ConfigError(Env.PodIp, `must be an IPv4 or IPv6 address, got ${JSON.stringify(podIp)}`);
   const format = str(Env.LogFormat) ?? 'text';
   if (format !== 'json' && format !== 'text') throw new ConfigError(Env.LogFormat, `must be "json" or "text", got ${JSON.stringify(format)}`);
   const level = str(Env.LogLevel) ?? 'info';
@@ -103,6 +108,16 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   const vectorMb = num(Env.SyntheticVectorMb, DEFAULT_SYNTHETIC_VECTOR_MB, { min: 0, max: 4096 }) as number;
   const vectorElements = Math.floor((vectorMb * 1024 * 1024) / 4);
   if (vectorElements < 1) throw new ConfigError(Env.SyntheticVectorMb, `must make at least one float32 element, got ${vectorMb} MiB`);
+  const p2pPort = num(Env.P2pPort, 0, { min: 0, max: 65535, integer: true }) as number;
+  const mode = str(Env.NetworkMode) ?? 'PodNetwork';
+  if (mode === 'Relay') throw new ConfigError(Env.NetworkMode, 'Relay is not supported by this trainer yet (no circuit-relay transport); use PodNetwork or HostPort');
+  if (mode !== 'PodNetwork' && mode !== 'HostPort') throw new ConfigError(Env.NetworkMode, `must be PodNetwork, HostPort or Relay, got ${JSON.stringify(mode)}`);
+  let announceIp: string | undefined;
+  if (mode === 'HostPort') {
+    announceIp = required(Env.AnnounceHost);
+    if (!isIp(announceIp)) throw new ConfigError(Env.AnnounceHost, `must be an IPv4 or IPv6 address, got ${JSON.stringify(announceIp)}`);
+    if (p2pPort === 0) throw new ConfigError(Env.P2pPort, 'must be a fixed port (the host port) in HostPort mode');
+  }
   const cap = num(Env.SyntheticSamplesPerEpoch, 0, { min: 0, max: 1e12, integer: true }) as number;
 
   const cfg: TrainerConfig = {
@@ -111,7 +126,8 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials] },
     training: parseTraining(required(Env.TrainingSpec)),
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
-    p2pPort: num(Env.P2pPort, 0, { min: 0, max: 65535, integer: true }) as number,
+    p2pPort,
+    network: { mode, announceIp },
     metricsPort: num(Env.MetricsPort, 0, { min: 0, max: 65535, integer: true }) as number,
     log: { format, level },
     membershipTtlMs: (num(Env.MembershipTtlSeconds, DEFAULT_MEMBERSHIP_TTL_SECONDS, { min: 1, max: 3600 }) as number) * 1000,

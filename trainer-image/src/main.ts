@@ -69,6 +69,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     seed: cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`,
     pod: cfg.pod.cluster === undefined ? { name: cfg.pod.name, ip: cfg.pod.ip } : { name: cfg.pod.name, ip: cfg.pod.ip, cluster: cfg.pod.cluster },
     p2pPort: cfg.p2pPort,
+    ...(cfg.network.announceIp !== undefined ? { announceIp: cfg.network.announceIp } : {}),
     maxGroupSize: cfg.training.averaging.maxGroupSize,
     membershipTtlMs: cfg.membershipTtlMs,
     log,

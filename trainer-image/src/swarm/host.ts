@@ -16,6 +16,11 @@ export interface HostOptions {
   ip: string;
   /** TCP port; 0 picks a free one. */
   port: number;
+  /**
+   * Address to announce instead of `ip` (HostPort network mode: the node's
+   * IP, with `port` mapped 1:1 as a host port). Requires a fixed port.
+   */
+  announceIp?: string;
   connectionGater: ConnectionGater;
   /** Fixed identity; a fresh Ed25519 key when omitted. */
   privateKey?: PrivateKey;
@@ -27,8 +32,12 @@ export function tcpMultiaddr(ip: string, port: number): string {
 }
 
 export async function createHost(opts: HostOptions): Promise<Libp2p> {
+  if (opts.announceIp !== undefined && opts.port === 0) throw new RangeError('announceIp needs a fixed port');
   const init = {
-    addresses: { listen: [tcpMultiaddr(opts.ip, opts.port)] },
+    addresses: {
+      listen: [tcpMultiaddr(opts.ip, opts.port)],
+      ...(opts.announceIp !== undefined ? { announce: [tcpMultiaddr(opts.announceIp, opts.port)] } : {}),
+    },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

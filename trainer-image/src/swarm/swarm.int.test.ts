@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
 import { Buckets } from '../../../api/index.ts';
-import { startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
+import { freePort, startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
 import { waitFor } from '../../../e2e/harness/wait.ts';
 import { Protocols } from '../../../api/protocols.ts';
 import { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
@@ -235,5 +235,18 @@ describe('NATS credentials', () => {
   it('recognises a .creds file by its JWT header', () => {
     expect(isCredsFile('-----BEGIN NATS USER JWT-----\neyJ0...\n------END NATS USER JWT------')).toBe(true);
     expect(isCredsFile('s3cret-token')).toBe(false);
+  });
+});
+
+describe('libp2p host addresses', () => {
+  it('announces the pod IP, or the node address in HostPort mode', async () => {
+    const plain = await createHost({ ip: '127.0.0.1', port: 0, connectionGater: {} });
+    cleanups.push(() => plain.stop());
+    expect(hostMultiaddrs(plain)).toHaveLength(1);
+    expect(hostMultiaddrs(plain)[0]).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${plain.peerId.toString()}$`));
+    const port = await freePort();
+    const hostPort = await createHost({ ip: '127.0.0.1', port, announceIp: '10.9.9.9', connectionGater: {} });
+    cleanups.push(() => hostPort.stop());
+    expect(hostMultiaddrs(hostPort)).toEqual([`/ip4/10.9.9.9/tcp/${port}/p2p/${hostPort.peerId.toString()}`]);
   });
 });

@@ -28,6 +28,8 @@ export interface SwarmJoinOptions {
   pod: { name: string; ip: string; cluster?: string };
   /** libp2p TCP port; 0 = any free port. */
   p2pPort: number;
+  /** Address to announce instead of the pod IP (HostPort network mode). */
+  announceIp?: string;
   maxGroupSize: number;
   /** @default DEFAULT_MEMBERSHIP_TTL_MS */
   membershipTtlMs?: number;
@@ -92,6 +94,7 @@ export class Swarm {
     const host = await createHost({
       ip: opts.pod.ip,
       port: opts.p2pPort,
+      ...(opts.announceIp !== undefined ? { announceIp: opts.announceIp } : {}),
       connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), metrics: opts.metrics, log: opts.log, get self() { return self; } }),
       ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     });
