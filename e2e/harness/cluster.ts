@@ -9,7 +9,6 @@
  * Logs (control-plane binaries, pod stdout/stderr, harness.log) are kept in
  * .tmp/e2e/<name>/ after the run, and replaced by the next run of that name.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,35 +17,16 @@ import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, 
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../cluster/controlplane.ts';
 import { makeLogger, type Logger } from '../cluster/log.ts';
 import { toolPath } from '../cluster/tools.ts';
+import { runCommand, type CommandResult } from './command.ts';
 import { type Kubelet, type KubeletOptions, type NodeSpec, startKubelet } from '../kubelet/kubelet.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export interface KubectlResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+export type KubectlResult = CommandResult;
 
 /** Runs the built kubectl against `kubeconfigPath`; never throws on a non-zero exit. */
 export function runKubectl(kubeconfigPath: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(toolPath('kubectl'), ['--kubeconfig', kubeconfigPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ stdout, stderr: signal ? `${stderr}\n(kubectl killed by ${signal})` : stderr, code: code ?? 128 });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  return runCommand(toolPath('kubectl'), ['--kubeconfig', kubeconfigPath, ...args], opts);
 }
 
 /**
