@@ -71,3 +71,38 @@ describe('autoscaling on free GPUs', () => {
     }, { what: '5 running, none waiting at max 5', timeoutMs: 60_000 });
   }, 90_000);
 });
+
+describe('preemption while training', () => {
+  it('a high-priority job preempts peers; training continues with fewer, status shows it, the swarm grows back; epochs never go backwards', async () => {
+    const epochs: number[] = [];
+    const st = async () => {
+      const s = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'elastic' })) as TrainingSwarm;
+      if (s.status?.epoch !== undefined) epochs.push(s.status.epoch);
+      return s.status ?? {};
+    };
+    // 5 GPUs, 5 peers running (from the tests above).
+    await waitFor(async () => (await st()).peers?.active === 5 && (await st()).epoch! >= 1, { what: '5 active peers training', timeoutMs: 120_000 });
+    const before = await st();
+    await c.scheduling.createPriorityClass({ body: { metadata: { name: 'urgent' }, value: 100_000 } });
+    await c.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'urgent-job' },
+        spec: {
+          priorityClassName: 'urgent', restartPolicy: 'Never',
+          containers: [{ name: 'job', image: 'registry.k8s.io/pause:3.10', resources: { requests: { 'nvidia.com/gpu': '3' }, limits: { 'nvidia.com/gpu': '3' } } }],
+        },
+      },
+    });
+    const shrunk = await waitFor(async () => {
+      const s = await st();
+      return (s.preemptions ?? 0) >= (before.preemptions ?? 0) + 3 && s.peers?.running === 2 ? s : false;
+    }, { what: '3 peers preempted, 2 running', timeoutMs: 120_000 });
+    expect(shrunk.failures).toBe(before.failures);
+    const epochAtShrink = shrunk.epoch ?? 0;
+    await waitFor(async () => (await st()).epoch! > epochAtShrink && (await st()).peers?.active === 2, { what: 'training on with 2 peers', timeoutMs: 120_000 });
+    await c.core.deleteNamespacedPod({ namespace: 'default', name: 'urgent-job' });
+    await waitFor(async () => (await st()).peers?.running === 5, { what: 'the swarm grown back to 5', timeoutMs: 120_000 });
+    for (let i = 1; i < epochs.length; i++) expect(epochs[i]!).toBeGreaterThanOrEqual(epochs[i - 1]!);
+  }, 400_000);
+});
