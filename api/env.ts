@@ -14,6 +14,8 @@ export const Env = {
   /** Cluster (placement) the pod runs in. */
   Cluster: 'KUBESWARM_CLUSTER',
   NatsUrl: 'KUBESWARM_NATS_URL',
+  /** Replicas of the swarm's JetStream buckets (1, or 3/5 on a clustered NATS). */
+  NatsReplicas: 'KUBESWARM_NATS_REPLICAS',
   /** NATS credentials: a token, or the contents of a .creds file. */
   NatsCredentials: 'KUBESWARM_NATS_CREDENTIALS',
   /** The swarm's spec.training, as JSON. */

@@ -157,6 +157,8 @@ export interface NatsSpec {
   url: string;
   /** Secret holding the swarm's NATS credentials (a .creds file or a token). */
   credentialsSecretRef?: SecretKeyRef;
+  /** Replicas of the swarm's JetStream buckets: 1 on a single server, 3 or 5 on a JetStream cluster. */
+  replicas: number;
 }
 
 export interface StopAfterSpec {

@@ -69,6 +69,17 @@ describe('helm chart', () => {
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
   });
 
+  it('runs NATS as a 3-server JetStream cluster with routes between the servers', async () => {
+    const objs = await render('nats.replicas=3');
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    expect(sts.spec.replicas).toBe(3);
+    expect(sts.spec.serviceName).toBe('ks-nats-headless');
+    const args: string[] = sts.spec.template.spec.containers[0].args;
+    expect(args).toContain('--cluster_name=ks-nats');
+    expect(args.find((a) => a.startsWith('--routes='))!.split(',')).toHaveLength(3);
+    expect(objs.some((o) => o.kind === 'Service' && o.spec.clusterIP === 'None')).toBe(true);
+  });
+
   it('uses an existing NATS instead of deploying one', async () => {
     const objs = await render('nats.deploy=false', 'nats.url=nats://nats.example:4222');
     expect(objs.some((o) => o.kind === 'StatefulSet')).toBe(false);
@@ -79,6 +90,7 @@ describe('helm chart', () => {
     ['operator.replicas=0', '/operator/replicas'],
     ['nats.deploy=false', '/nats/url'],
     ['operator.logLevel=loud', '/operator/logLevel'],
+    ['nats.replicas=2', '/nats/replicas'],
     ['unknown=1', 'unknown'],
   ])('values.schema.json rejects %s', async (set, field) => {
     const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);

@@ -37,6 +37,7 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
     fieldEnv(Env.PodName, 'metadata.name'),
     fieldEnv(Env.PodIp, 'status.podIP'),
     { name: Env.NatsUrl, value: nats.url },
+    { name: Env.NatsReplicas, value: String(nats.replicas) },
     { name: Env.TrainingSpec, value: JSON.stringify(training) },
     { name: Env.LogFormat, value: 'json' },
   ];

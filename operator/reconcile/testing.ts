@@ -13,6 +13,7 @@ export function tinySwarm(patch: (s: TrainingSwarm) => void = () => {}): Trainin
   s.spec.priorityClassName = 'kubeswarm-preemptible';
   s.spec.trainer.imagePullPolicy = 'IfNotPresent';
   s.spec.peers.maxPending = 1;
+  s.spec.nats.replicas = 1;
   patch(s);
   return s;
 }

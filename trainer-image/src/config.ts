@@ -28,7 +28,7 @@ export interface SyntheticConfig {
 export interface TrainerConfig {
   swarm: { name: string; namespace: string; uid: string | undefined };
   pod: { name: string; ip: string; cluster: string | undefined };
-  nats: { url: string; credentials: string | undefined };
+  nats: { url: string; credentials: string | undefined; replicas: number };
   training: { targetBatchSize: number; averaging: AveragingConfig };
   stopAfterEpochs: number | undefined;
   p2pPort: number;
@@ -72,6 +72,13 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** JetStream stream replicas: 1, 3 or 5 (an even count cannot hold a quorum). */
+function natsReplicas(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  if (!['1', '3', '5'].includes(raw)) throw new ConfigError(Env.NatsReplicas, `must be 1, 3 or 5, got ${JSON.stringify(raw)}`);
+  return Number(raw);
 }
 
 export function parseConfig(env: EnvSource, fallback: { hostname: string }): TrainerConfig {
@@ -123,7 +130,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   const cfg: TrainerConfig = {
     swarm: { name: required(Env.SwarmName), namespace: required(Env.SwarmNamespace), uid: str(Env.SwarmUid) },
     pod: { name: str(Env.PodName) ?? fallback.hostname, ip: podIp, cluster: str(Env.Cluster) },
-    nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials] },
+    nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials], replicas: natsReplicas(env[Env.NatsReplicas]) },
     training: parseTraining(required(Env.TrainingSpec)),
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
     p2pPort,

@@ -71,6 +71,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     p2pPort: cfg.p2pPort,
     ...(cfg.network.announceIp !== undefined ? { announceIp: cfg.network.announceIp } : {}),
     maxGroupSize: cfg.training.averaging.maxGroupSize,
+    replicas: cfg.nats.replicas,
     membershipTtlMs: cfg.membershipTtlMs,
     log,
     metrics: createSwarmMetrics(registry),

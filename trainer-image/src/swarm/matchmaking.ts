@@ -33,6 +33,8 @@ import type { SwarmMetrics } from './metrics.ts';
 
 export interface MatchmakerOptions {
   bucket: string;
+  /** Stream replicas (1, or 3/5 on a JetStream cluster). @default 1 */
+  replicas?: number;
   selfPeerId: string;
   maxGroupSize: number;
   /** Seed of the Moshpit placement (the swarm's uid). */
@@ -80,7 +82,7 @@ export class Matchmaker {
 
   static async open(nc: NatsConnection, opts: MatchmakerOptions): Promise<Matchmaker> {
     // No bucket-wide TTL: round keys carry a per-key TTL; the `epoch` key lives on.
-    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, markerTTL: ROUNDS_MARKER_TTL_MS, storage: 'file' });
+    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, replicas: opts.replicas ?? 1, markerTTL: ROUNDS_MARKER_TTL_MS, storage: 'file' });
     const m = new Matchmaker(kv, opts);
     await m.#startWatch();
     return m;

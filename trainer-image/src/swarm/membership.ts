@@ -21,6 +21,8 @@ import { decodeRecord, encodeRecord, type MembershipRecord } from './record.ts';
 
 export interface MembershipOptions {
   bucket: string;
+  /** Stream replicas (1, or 3/5 on a JetStream cluster). @default 1 */
+  replicas?: number;
   /** @default DEFAULT_MEMBERSHIP_TTL_MS */
   ttlMs?: number;
   log: SwarmLogger;
@@ -60,7 +62,7 @@ export class Membership {
   /** Opens (creating if needed) the bucket and starts watching it. Resolves once the initial values are loaded. */
   static async open(nc: NatsConnection, opts: MembershipOptions): Promise<Membership> {
     const ttlMs = opts.ttlMs ?? DEFAULT_MEMBERSHIP_TTL_MS;
-    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' });
+    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, replicas: opts.replicas ?? 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' });
     const m = new Membership(kv, opts.bucket, opts);
     await m.#startWatch();
     return m;

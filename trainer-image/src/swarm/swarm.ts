@@ -31,6 +31,8 @@ export interface SwarmJoinOptions {
   /** Address to announce instead of the pod IP (HostPort network mode). */
   announceIp?: string;
   maxGroupSize: number;
+  /** Replicas of the swarm's buckets (a clustered NATS). @default 1 */
+  replicas?: number;
   /** @default DEFAULT_MEMBERSHIP_TTL_MS */
   membershipTtlMs?: number;
   log: SwarmLogger;
@@ -85,6 +87,7 @@ export class Swarm {
   static async join(opts: SwarmJoinOptions): Promise<Swarm> {
     const membership = await Membership.open(opts.nc, {
       bucket: Buckets.membership(opts.swarm),
+      replicas: opts.replicas ?? 1,
       ttlMs: opts.membershipTtlMs ?? DEFAULT_MEMBERSHIP_TTL_MS,
       log: opts.log,
       metrics: opts.metrics,
@@ -103,6 +106,7 @@ export class Swarm {
     try {
       matchmaker = await Matchmaker.open(opts.nc, {
         bucket: Buckets.rounds(opts.swarm),
+        replicas: opts.replicas ?? 1,
         selfPeerId: self,
         maxGroupSize: opts.maxGroupSize,
         seed: opts.seed,
