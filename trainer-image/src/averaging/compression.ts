@@ -23,6 +23,9 @@ import { endianness } from 'node:os';
 
 if (endianness() !== 'LE') throw new Error('kubeswarm averaging requires a little-endian host');
 
+// hot loops use local bindings, not global lookups (much slower inside vm contexts such as jest's)
+const round = Math.round;
+
 export type Codec = 'none' | 'fp16' | 'int8';
 
 /** Wire ids of the codecs (CHUNK frame, codec byte). `empty` = no payload (no contributor). */
@@ -198,7 +201,7 @@ export function encodeInto(codec: Codec, src: Float32Array, dst: Uint8Array, blo
     }
     const inv = 1 / s;
     for (let i = lo; i < hi; i++) {
-      let r = Math.round(src[i]! * inv);
+      let r = round(src[i]! * inv);
       if (r > 127) r = 127;
       else if (r < -127) r = -127;
       q[i] = r;

@@ -301,6 +301,14 @@ export class Round {
       this.#finish(true);
       return;
     }
+    if (this.ctx.host.status !== 'started') {
+      // our own host is going away: nothing more can arrive
+      this.log('warn', 'all-reduce: libp2p host stopped during the round, keeping local values');
+      for (const slot of this.slots.values()) if (!slot.complete) slot.givenUp = true;
+      for (const task of this.tasks.values()) task.dropPending('disconnected');
+      this.#finish(false);
+      return;
+    }
     for (const task of this.tasks.values()) task.tick(t);
     if (!this.#leaving) {
       for (const tr of [this.#primaryResults, this.#backupResults]) {
@@ -455,6 +463,8 @@ export class Round {
   }
 
   #partTargetFailed(s: number, target: number, reason: DropReason): void {
+    // a stream that fails (rather than being ACKed) means the member is unreachable for this round
+    if (reason === 'disconnected') this.memberGone(target, 'disconnected');
     const slot = this.slots.get(s);
     if (slot && slot.source === target) this.reducerFailed(s, this.gone.get(target) ?? reason);
   }
@@ -600,6 +610,7 @@ export class Round {
         if (slot.active !== active) return;
         slot.active = undefined;
         this.log('debug', 'all-reduce: result stream ended early', { shard: s, reducer: this.ids[m], error: err ? errMsg(err) : undefined });
+        if (err) this.memberGone(m, 'disconnected');
         this.reducerFailed(s, this.gone.get(m) ?? 'disconnected');
       },
       onError: (err) => bad(rejectReasonOf(err), errMsg(err)),
@@ -861,9 +872,10 @@ export class ReduceTask {
         }
         return reject('unexpected', `unexpected ${f.type} frame on a part stream`);
       },
-      onFinish: () => {
+      onFinish: (err) => {
         if (part.closed || part.complete) return;
         part.closed = true;
+        if (err) r.memberGone(m, 'disconnected');
         if (this.state === 'collecting') this.#drop(m, r.gone.get(m) ?? 'disconnected');
       },
       onError: (err) => reject(rejectReasonOf(err), errMsg(err)),

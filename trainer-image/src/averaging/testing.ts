@@ -29,13 +29,15 @@ export async function introduce(hosts: Libp2p[]): Promise<void> {
   }
 }
 
+const imul = Math.imul;
+
 /** Deterministic pseudo-random float32 in [-1, 1) for (seed, index): random access, no state. */
 export function valueAt(seed: number, i: number): number {
-  let x = (Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed + 0x632be5ab, 0xc2b2ae35)) >>> 0;
+  let x = (imul(i ^ 0x9e3779b9, 0x85ebca6b) ^ imul(seed + 0x632be5ab, 0xc2b2ae35)) >>> 0;
   x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x = imul(x, 0x7feb352d) >>> 0;
   x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x = imul(x, 0x846ca68b) >>> 0;
   x ^= x >>> 16;
   return (x >>> 8) / (1 << 23) - 1;
 }
