@@ -84,7 +84,7 @@ export function wasmBinaryDir(): string {
 }
 
 function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : String(e);
   return msg.split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? 'unknown error';
 }
 
