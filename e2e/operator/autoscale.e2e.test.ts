@@ -3,47 +3,27 @@
  * plus a small number of waiting pods, and grows within seconds when nodes
  * with free GPUs appear.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parse, stringify } from 'yaml';
-import { LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
-import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+import type { TrainingSwarm } from '../../api/index.ts';
+import { waitFor, type TestCluster } from '../harness/cluster.ts';
+import { running as runningCount, startSwarmEnv, waiting as waitingCount, type SwarmEnv } from '../harness/swarms.ts';
 
+let env: SwarmEnv;
 let c: TestCluster;
-let nats: NatsServer;
-let op: OperatorProcess;
-
-async function pods(): Promise<V1Pod[]> {
-  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=elastic` })).items.filter((p) => !p.metadata?.deletionTimestamp);
-}
-const runningCount = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Running').length;
-const waitingCount = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Pending' && !p.spec?.nodeName).length;
+const pods = (): Promise<V1Pod[]> => env.pods('elastic');
 
 beforeAll(async () => {
-  c = await startTestCluster({ name: 'autoscale', nodes: [{ name: 'gpu-0', gpus: 2 }] });
-  nats = await startNats();
-  await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
-  await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
-  await c.createNamespace('kubeswarm-system');
-  op = startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op', logDir: c.logDir });
+  env = await startSwarmEnv({ name: 'autoscale', nodes: [{ name: 'gpu-0', gpus: 2 }], operator: { identity: 'op' } });
+  c = env.c;
 }, 180_000);
 
-afterAll(async () => {
-  await op?.kill();
-  await c?.stop();
-  await nats?.stop();
-}, 120_000);
+afterAll(() => env?.stop(), 120_000);
 
 describe('autoscaling on free GPUs', () => {
   it('fills the free GPUs and keeps only maxPending pods waiting', async () => {
-    const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
-    s.metadata.name = 'elastic';
-    s.spec.nats.url = nats.url;
+    const s = env.tinySwarm('elastic');
     s.spec.peers = { min: 1, max: 8, maxPending: 1 };
-    expect((await c.kubectl(['apply', '-f', '-'], { input: stringify(s) })).code).toBe(0);
+    await env.apply(s);
     await waitFor(async () => {
       const ps = await pods();
       return runningCount(ps) === 2 && waitingCount(ps) === 1 && ps.length === 3;
@@ -75,10 +55,10 @@ describe('autoscaling on free GPUs', () => {
 describe('preemption while training', () => {
   it('a high-priority job preempts peers; training continues with fewer, status shows it, the swarm grows back; epochs never go backwards', async () => {
     const epochs: number[] = [];
-    const st = async () => {
-      const s = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'elastic' })) as TrainingSwarm;
-      if (s.status?.epoch !== undefined) epochs.push(s.status.epoch);
-      return s.status ?? {};
+    const st = async (): Promise<NonNullable<TrainingSwarm['status']>> => {
+      const s = await env.status('elastic');
+      if (s.epoch !== undefined) epochs.push(s.epoch);
+      return s;
     };
     // 5 GPUs, 5 peers running (from the tests above).
     await waitFor(async () => (await st()).peers?.active === 5 && (await st()).epoch! >= 1, { what: '5 active peers training', timeoutMs: 120_000 });

@@ -5,39 +5,29 @@
  * since when, its pods count as unknown (no duplicates elsewhere), and the
  * swarm keeps training in the other.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parse, stringify } from 'yaml';
-import { LABEL_SWARM, REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
+import { REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
 import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+import { running, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
+let env: SwarmEnv;
 let dc1: TestCluster;
 let dc2: TestCluster;
-let nats: NatsServer;
-let op: OperatorProcess;
 
 function swarmSpec(name: string, placements: TrainingSwarm['spec']['placements'], max: number): TrainingSwarm {
-  const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
-  s.metadata.name = name;
-  s.spec.nats.url = nats.url;
+  const s = env.tinySwarm(name);
   s.spec.peers = { min: 1, max, maxPending: 0 };
   s.spec.placements = placements;
   delete s.spec.stopAfter;
   return s;
 }
 
-async function status(name: string): Promise<NonNullable<TrainingSwarm['status']>> {
-  const s = (await dc1.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name })) as TrainingSwarm;
-  return s.status ?? {};
-}
+const status = (name: string) => env.status(name);
 
 async function podsIn(c: TestCluster, swarm: string): Promise<V1Pod[]> {
-  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=${swarm}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `kubeswarm.io/swarm=${swarm}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
 }
-const running = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Running').length;
 
 const placements = [
   { name: 'dc1', weight: 1, network: { mode: 'PodNetwork' as const } },
@@ -45,29 +35,24 @@ const placements = [
 ];
 
 beforeAll(async () => {
-  dc1 = await startTestCluster({ name: 'multi-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }] });
+  env = await startSwarmEnv({ name: 'multi-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }] });
+  dc1 = env.c;
   dc2 = await startTestCluster({ name: 'multi-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }] });
-  nats = await startNats();
-  await dc1.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
-  await dc1.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
   // Remote clusters need the PriorityClass, not the CRD.
   expect((await dc2.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')])).code).toBe(0);
-  await dc1.createNamespace('kubeswarm-system');
   const secret = await dc1.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', 'dc2-kubeconfig', `--from-file=kubeconfig=${dc2.cp.kubeconfigPath}`]);
   expect(secret.code).toBe(0);
-  op = startOperator({ kubeconfigPath: dc1.cp.kubeconfigPath, identity: 'op', logDir: dc1.logDir, env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
+  env.startOperator('op', { env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
 }, 240_000);
 
 afterAll(async () => {
-  await op?.kill();
-  await dc1?.stop();
+  await env?.stop();
   await dc2?.stop();
-  await nats?.stop();
 }, 180_000);
 
 describe('two datacenters', () => {
   it('places peers in both clusters, and they train together through one NATS', async () => {
-    expect((await dc1.kubectl(['apply', '-f', '-'], { input: stringify(swarmSpec('wide', placements, 4)) })).code).toBe(0);
+    await env.apply(swarmSpec('wide', placements, 4));
     await waitFor(async () => running(await podsIn(dc1, 'wide')) === 2 && running(await podsIn(dc2, 'wide')) === 2, { what: '2 peers running in each datacenter', timeoutMs: 120_000 });
     const remote = (await podsIn(dc2, 'wide'))[0]!;
     expect(remote.metadata!.ownerReferences).toBeUndefined();
@@ -102,10 +87,10 @@ describe('two datacenters', () => {
 
   it('removes remote pods when a swarm is deleted (finalizer), then lets the swarm go', async () => {
     const only2 = swarmSpec('remote-only', [placements[1]!], 1);
-    expect((await dc1.kubectl(['apply', '-f', '-'], { input: stringify(only2) })).code).toBe(0);
+    await env.apply(only2);
     await waitFor(async () => (await podsIn(dc2, 'remote-only')).length === 1, { what: 'a remote-only pod in dc2', timeoutMs: 60_000 });
     await dc1.kubectl(['delete', 'trainingswarm', 'remote-only', '--wait=false']);
-    await waitFor(async () => (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=remote-only` })).items.length === 0, { what: 'dc2 pods removed', timeoutMs: 90_000 });
+    await waitFor(async () => (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=remote-only' })).items.length === 0, { what: 'dc2 pods removed', timeoutMs: 90_000 });
     await waitFor(async () => (await dc1.kubectl(['get', 'trainingswarm', 'remote-only'])).code !== 0, { what: 'the swarm gone', timeoutMs: 60_000 });
   }, 180_000);
 

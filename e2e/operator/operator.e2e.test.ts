@@ -4,36 +4,22 @@
  * preemption), real controller-manager (garbage collection), the test kubelet
  * running trainer pods as processes, and a real nats-server.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parse, stringify } from 'yaml';
-import { GPU_RESOURCE, LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
-import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+import { stringify } from 'yaml';
+import { GPU_RESOURCE, type TrainingSwarm } from '../../api/index.ts';
+import { waitFor, type TestCluster } from '../harness/cluster.ts';
+import type { OperatorProcess } from '../harness/operator.ts';
+import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
 const NS = 'default';
 const SWARM = 'tiny';
+let env: SwarmEnv;
 let c: TestCluster;
-let nats: NatsServer;
 const operators: OperatorProcess[] = [];
 
-function tinySwarm(natsUrl: string): TrainingSwarm {
-  const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
-  s.spec.nats.url = natsUrl;
-  return s;
-}
-
-async function swarmStatus(): Promise<TrainingSwarm['status']> {
-  const s = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: NS, name: SWARM })) as TrainingSwarm;
-  return s.status ?? {};
-}
-
-async function swarmPods(): Promise<V1Pod[]> {
-  const list = await c.core.listNamespacedPod({ namespace: NS, labelSelector: `${LABEL_SWARM}=${SWARM}` });
-  return list.items;
-}
+const tinySwarm = (): TrainingSwarm => env.tinySwarm(SWARM);
+const swarmStatus = (): Promise<TrainingSwarm['status']> => env.status(SWARM);
+const swarmPods = async (): Promise<V1Pod[]> => (await c.core.listNamespacedPod({ namespace: NS, labelSelector: `kubeswarm.io/swarm=${SWARM}` })).items;
 
 const live = (pods: V1Pod[]): V1Pod[] => pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
 const running = (pods: V1Pod[]): V1Pod[] => live(pods).filter((p) => p.status?.phase === 'Running');
@@ -47,25 +33,16 @@ async function waitRunning(n: number, what: string): Promise<V1Pod[]> {
 }
 
 beforeAll(async () => {
-  c = await startTestCluster({ name: 'operator', nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }, { name: 'gpu-2', gpus: 1 }] });
-  nats = await startNats();
-  const crd = await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
-  expect(crd.stderr).toBe('');
-  await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
-  await c.createNamespace('kubeswarm-system');
-  operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-a', logDir: c.logDir }));
+  env = await startSwarmEnv({ name: 'operator', nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }, { name: 'gpu-2', gpus: 1 }] });
+  c = env.c;
+  operators.push(env.startOperator('op-a'));
 }, 180_000);
 
-afterAll(async () => {
-  for (const o of operators) await o.kill();
-  await c?.stop();
-  await nats?.stop();
-}, 120_000);
+afterAll(() => env?.stop(), 120_000);
 
 describe('operator on a real control plane', () => {
   it('places low-priority GPU pods that the real scheduler binds and the kubelet runs; kubectl shows Running', async () => {
-    const apply = await c.kubectl(['apply', '-f', '-'], { input: stringify(tinySwarm(nats.url)) });
-    expect(apply.code).toBe(0);
+    await env.apply(tinySwarm());
     const pods = await waitRunning(3, '3 running trainer pods');
     for (const p of pods) {
       expect(p.spec!.priorityClassName).toBe('kubeswarm-preemptible');
@@ -100,7 +77,7 @@ describe('operator on a real control plane', () => {
     ['group of one', (s: any) => { s.spec.training.averaging.maxGroupSize = 1; }, 'spec.training.averaging.maxGroupSize'],
     ['toleration Exists with a value', (s: any) => { s.spec.tolerations = [{ key: 'k', operator: 'Exists', value: 'v' }]; }, 'spec.tolerations[0]'],
   ])('the API server rejects a spec with %s, naming the field', async (_name, mutate, field) => {
-    const s = tinySwarm(nats.url) as any;
+    const s = tinySwarm() as any;
     s.metadata.name = 'bad';
     mutate(s);
     const r = await c.kubectl(['create', '--dry-run=server', '-f', '-'], { input: stringify(s) });
@@ -161,8 +138,8 @@ describe('operator on a real control plane', () => {
   it('restarts without duplicate pods and keeps its status; with two replicas only the leader acts', async () => {
     const before = live(await swarmPods()).map((p) => p.metadata!.name!).sort();
     await operators[0]!.stop();
-    operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-b', logDir: c.logDir }));
-    operators.push(startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op-c', logDir: c.logDir }));
+    operators.push(env.startOperator('op-b'));
+    operators.push(env.startOperator('op-c'));
     const holder = await waitFor(async () => {
       const lease = await c.coordination.readNamespacedLease({ namespace: 'kubeswarm-system', name: 'kubeswarm-operator' });
       const h = lease.spec?.holderIdentity;

@@ -4,48 +4,30 @@
  * samples/s, active peers and ETA, kubectl shows them updating, bad reports
  * are counted, and stopAfter ends the swarm.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { parse, stringify } from 'yaml';
-import { LABEL_SWARM, Subjects, type TrainingSwarm } from '../../api/index.ts';
+import { LABEL_SWARM, Subjects } from '../../api/index.ts';
 import { httpGet } from '../cluster/http.ts';
-import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { startOperator, type OperatorProcess } from '../harness/operator.ts';
+import { waitFor } from '../harness/cluster.ts';
+import type { OperatorProcess } from '../harness/operator.ts';
+import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
-let c: TestCluster;
-let nats: NatsServer;
+let env: SwarmEnv;
 let op: OperatorProcess;
-
-async function status(): Promise<NonNullable<TrainingSwarm['status']>> {
-  const s = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'tele' })) as TrainingSwarm;
-  return s.status ?? {};
-}
+const status = () => env.status('tele');
 
 beforeAll(async () => {
-  c = await startTestCluster({ name: 'telemetry', nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }] });
-  nats = await startNats();
-  await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
-  await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
-  await c.createNamespace('kubeswarm-system');
-  op = startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity: 'op', logDir: c.logDir });
+  env = await startSwarmEnv({ name: 'telemetry', nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }] });
+  op = env.startOperator('op');
 }, 180_000);
 
-afterAll(async () => {
-  await op?.kill();
-  await c?.stop();
-  await nats?.stop();
-}, 120_000);
+afterAll(() => env?.stop(), 120_000);
 
 describe('telemetry in status', () => {
   it('shows epoch, samples/s and active peers updating in kubectl get', async () => {
-    const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
-    s.metadata.name = 'tele';
-    s.spec.nats.url = nats.url;
+    const s = env.tinySwarm('tele');
     s.spec.peers = { min: 1, max: 2, maxPending: 0 };
     delete s.spec.stopAfter;
-    expect((await c.kubectl(['apply', '-f', '-'], { input: stringify(s) })).code).toBe(0);
+    await env.apply(s);
     const first = await waitFor(async () => {
       const st = await status();
       return st.peers?.active === 2 && (st.samplesPerSecond ?? 0) > 0 && st.epoch !== undefined ? st : false;
@@ -55,7 +37,7 @@ describe('telemetry in status', () => {
       return (st.epoch ?? 0) > first.epoch! ? st : false;
     }, { what: 'the epoch advancing', timeoutMs: 120_000 });
     expect(later.epoch).toBeGreaterThan(first.epoch!);
-    const wide = await c.kubectl(['get', 'trainingswarms', '-o', 'wide']);
+    const wide = await env.c.kubectl(['get', 'trainingswarms', '-o', 'wide']);
     const row = wide.stdout.split('\n').find((l) => l.startsWith('tele '))!;
     const header = wide.stdout.split('\n')[0]!;
     expect(header).toMatch(/EPOCH\s+SAMPLES\/S\s+LOSS\s+PREEMPTIONS\s+MAX\s+SCHEDULED\s+ACTIVE\s+ETA/);
@@ -64,7 +46,7 @@ describe('telemetry in status', () => {
 
   it('counts and ignores malformed telemetry without losing the good reports', async () => {
     const port = /"metricsPort":(\d+)/.exec(op.log())![1];
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ servers: env.nats.url });
     const subject = Subjects.telemetry({ namespace: 'default', name: 'tele' });
     nc.publish(subject, 'not json');
     nc.publish(subject, JSON.stringify({ v: 1, peerId: 'evil', pod: 'x', epoch: -5, samplesAccumulated: 0, samplesPerSecond: 1e9, time: 0 }));
@@ -85,10 +67,10 @@ describe('telemetry in status', () => {
 
   it('stops at spec.stopAfter: phase Succeeded and every pod removed', async () => {
     const epoch = (await status()).epoch!;
-    const patch = await c.kubectl(['patch', 'trainingswarm', 'tele', '--type', 'merge', '-p', JSON.stringify({ spec: { stopAfter: { epochs: epoch + 1 } } })]);
+    const patch = await env.c.kubectl(['patch', 'trainingswarm', 'tele', '--type', 'merge', '-p', JSON.stringify({ spec: { stopAfter: { epochs: epoch + 1 } } })]);
     expect(patch.code).toBe(0);
     await waitFor(async () => (await status()).phase === 'Succeeded', { what: 'phase Succeeded', timeoutMs: 120_000 });
-    await waitFor(async () => (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=tele` })).items.length === 0, { what: 'pods removed', timeoutMs: 90_000 });
+    await waitFor(async () => (await env.c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=tele` })).items.length === 0, { what: 'pods removed', timeoutMs: 90_000 });
     const st = await status();
     expect(st.epoch).toBeGreaterThanOrEqual(epoch + 1);
     expect(st.conditions!.find((x) => x.type === 'Progressing')!.reason).toBe('StopAfterReached');
