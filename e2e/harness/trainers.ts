@@ -4,7 +4,7 @@
  * few knobs, JSON log lines parsed as they arrive, and kill by PID. Tests
  * must stop what they spawn: `fleet.stopAll()` in afterEach/afterAll.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Env } from '../../api/index.ts';
@@ -38,7 +38,6 @@ export class Trainer {
   readonly pid: number;
   readonly lines: LogLine[] = [];
   readonly exited: Promise<Exit>;
-  #child: ChildProcess;
   #raw = '';
   #stderr = '';
   #exit: Exit | undefined;
@@ -62,7 +61,6 @@ export class Trainer {
     };
     const child = spawn(NODE_BIN, [TRAINER_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid === undefined) throw new Error(`could not spawn trainer ${spec.name}`);
-    this.#child = child;
     this.pid = child.pid;
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => this.#onData(d));
