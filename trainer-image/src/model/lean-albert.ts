@@ -245,9 +245,11 @@ export function createModel(config: ModelConfig, opts: CreateModelOptions = {}):
     const mask = tf.tensor2d(batch.attentionMask, shape, 'int32');
     const hidden = encode(ids, mask);
     const picked = gatherRows(hidden, tf.tensor1d(t.positions, 'int32')) as tf.Tensor2D;
-    const logp = tf.logSoftmax(mlmLogits(picked), -1);
-    const onehot = tf.oneHot(tf.tensor1d(t.labels, 'int32'), c.vocabSize);
-    return tf.neg(tf.div(tf.sum(tf.mul(onehot, logp)), t.positions.length)) as tf.Scalar;
+    const logp = tf.logSoftmax(mlmLogits(picked), -1); // [M, V]
+    // log p[i][label_i], picked from the flattened [M·V, 1] (no one-hot M×V tensor).
+    const flatIdx = Int32Array.from(t.labels, (l, i) => i * c.vocabSize + l);
+    const target = gatherRows(logp.reshape([-1, 1]), tf.tensor1d(flatIdx, 'int32'));
+    return tf.neg(tf.div(tf.sum(target), t.positions.length)) as tf.Scalar;
   };
 
   const model: LeanAlbert = {
