@@ -266,13 +266,16 @@ export function createModel(config: ModelConfig, opts: CreateModelOptions = {}):
     lossAndGradients: async (batch) => {
       const t = targets(batch);
       const { value, grads } = tf.variableGrads(() => lossOf(batch, t), variables);
+      // A parameter the loss does not reach has no gradient entry: it gets zeros.
+      const ordered = variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
       try {
         const loss = (await value.data())[0]!;
-        const flat = await flattenTensors(variables.map((v) => grads[v.name]!));
+        const flat = await flattenTensors(ordered);
         return { loss, grads: flat, maskedTokens: t.positions.length };
       } finally {
         value.dispose();
-        for (const g of Object.values(grads)) g.dispose();
+        tf.dispose(ordered);
+        tf.dispose(Object.values(grads));
       }
     },
     evaluate: async (batch) => {
