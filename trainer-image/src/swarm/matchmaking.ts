@@ -23,8 +23,9 @@
  * A peer that is not in the assignment (it arrived after the leader wrote
  * it) waits for the next round.
  */
-import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import { openBucket } from './bucket.ts';
 import { decodeAssignment, encodeAssignment, toMembers, type RoundAssignment } from './assignment.ts';
 import { ASSIGNMENT_VERSION, EPOCH_KEY, ROUND_TTL, ROUNDS_MARKER_TTL_MS, roundKey } from './constants.ts';
 import { formGroups, type Candidate } from './groups.ts';
@@ -82,7 +83,7 @@ export class Matchmaker {
 
   static async open(nc: NatsConnection, opts: MatchmakerOptions): Promise<Matchmaker> {
     // No bucket-wide TTL: round keys carry a per-key TTL; the `epoch` key lives on.
-    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, replicas: opts.replicas ?? 1, markerTTL: ROUNDS_MARKER_TTL_MS, storage: 'file' });
+    const kv = await openBucket(nc, opts.bucket, { history: 1, replicas: opts.replicas ?? 1, markerTTL: ROUNDS_MARKER_TTL_MS, storage: 'file' }, opts.log);
     const m = new Matchmaker(kv, opts);
     await m.#startWatch();
     return m;

@@ -12,8 +12,9 @@
  * timestamp, and the view drops entries older than the TTL (plus slack) even
  * if no marker arrived, e.g. while NATS was down.
  */
-import { Kvm, KvWatchInclude, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import { KvWatchInclude, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import { openBucket } from './bucket.ts';
 import { DEFAULT_MEMBERSHIP_TTL_MS, MEMBERSHIP_MARKER_TTL_MS } from './constants.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import type { SwarmMetrics } from './metrics.ts';
@@ -62,7 +63,7 @@ export class Membership {
   /** Opens (creating if needed) the bucket and starts watching it. Resolves once the initial values are loaded. */
   static async open(nc: NatsConnection, opts: MembershipOptions): Promise<Membership> {
     const ttlMs = opts.ttlMs ?? DEFAULT_MEMBERSHIP_TTL_MS;
-    const kv = await new Kvm(nc).create(opts.bucket, { history: 1, replicas: opts.replicas ?? 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' });
+    const kv = await openBucket(nc, opts.bucket, { history: 1, replicas: opts.replicas ?? 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' }, opts.log);
     const m = new Membership(kv, opts.bucket, opts);
     await m.#startWatch();
     return m;
