@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
-import { API_VERSION, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL, type TrainingSwarm } from './trainingswarm.ts';
+import { API_VERSION, MODEL_ARCHITECTURES, MODEL_SIZES, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL, type TrainingSwarm } from './trainingswarm.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const crd = parse(readFileSync(join(root, 'crds/trainingswarm.yaml'), 'utf8'));
@@ -78,6 +78,12 @@ describe('CRD metadata', () => {
     };
     walk(openApi, '');
     expect(missing).toEqual([]);
+  });
+
+  it('lists the model sizes and architectures the operator checks (api MODEL_SIZES)', () => {
+    const model = openApi.properties.spec.properties.training.properties.model.properties;
+    expect(model.size.enum).toEqual([...MODEL_SIZES]);
+    expect(model.architecture.enum).toEqual([...MODEL_ARCHITECTURES]);
   });
 
   it('ships the kubeswarm-preemptible PriorityClass below the autoscaler cutoff, never preempting', () => {

@@ -85,7 +85,11 @@ export interface PeersSpec {
   maxPending: number;
 }
 
-export type ModelPreset = 'tiny' | 'base' | 'large' | 'xlarge';
+/** Model size presets the trainer knows (crds/trainingswarm.yaml's enum lists the same). */
+export const MODEL_SIZES = ['tiny', 'base', 'large', 'xlarge'] as const;
+export type ModelPreset = (typeof MODEL_SIZES)[number];
+/** Model architectures the trainer knows. */
+export const MODEL_ARCHITECTURES = ['lean-albert'] as const;
 
 export interface ModelSpec {
   /** Architecture; only the LeanALBERT encoder exists today. */
@@ -236,6 +240,14 @@ export const Reasons = {
   Paused: 'Paused',
   StopAfterReached: 'StopAfterReached',
   ClusterUnreachable: 'ClusterUnreachable',
+  /** spec.nats.credentialsSecretRef names a Secret (or key) that does not exist. */
+  CredentialsSecretMissing: 'CredentialsSecretMissing',
+  /** A placement's kubeconfig Secret is missing or holds no usable kubeconfig. */
+  KubeconfigSecretInvalid: 'KubeconfigSecretInvalid',
+  /** spec.training.model names a size or architecture this operator does not know. */
+  UnknownModel: 'UnknownModel',
+  /** The operator could not issue the swarm's NATS credentials. */
+  NatsCredentialsUnavailable: 'NatsCredentialsUnavailable',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

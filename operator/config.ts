@@ -28,6 +28,15 @@ export interface OperatorConfig {
   concurrency: number;
   /** Token of the operator's own NATS user (reads telemetry only). @env KUBESWARM_NATS_TOKEN */
   natsToken?: string;
+  /**
+   * Secret (in leaseNamespace) with the NATS operator-mode auth bundle; set,
+   * the operator issues every swarm without spec.nats.credentialsSecretRef its
+   * own NATS account and credentials, creating the Secret on first start.
+   * @env KUBESWARM_NATS_AUTH_SECRET
+   */
+  natsAuthSecret?: string;
+  /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env KUBESWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
+  natsCredentialsTtlSeconds: number;
   logFormat: 'json' | 'text';
   logLevel: string;
 }
@@ -66,6 +75,8 @@ export function parseConfig(env: Record<string, string | undefined>, isTTY: bool
   const clusterName = env['KUBESWARM_CLUSTER_NAME'] ?? 'local';
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(`KUBESWARM_CLUSTER_NAME=${clusterName}: must be a DNS label`);
   const kubeconfig = env['KUBECONFIG'] || undefined;
+  const natsAuthSecret = env['KUBESWARM_NATS_AUTH_SECRET'] || undefined;
+  if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(`KUBESWARM_NATS_AUTH_SECRET=${natsAuthSecret}: must be a Secret name`);
   return Object.freeze({
     ...(kubeconfig ? { kubeconfig } : {}),
     clusterName,
@@ -80,6 +91,8 @@ export function parseConfig(env: Record<string, string | undefined>, isTTY: bool
     metricsHost: env['KUBESWARM_METRICS_HOST'] ?? '0.0.0.0',
     concurrency: int(env, 'KUBESWARM_CONCURRENCY', 4, 1, 256),
     ...(env['KUBESWARM_NATS_TOKEN'] ? { natsToken: env['KUBESWARM_NATS_TOKEN'] } : {}),
+    ...(natsAuthSecret ? { natsAuthSecret } : {}),
+    natsCredentialsTtlSeconds: int(env, 'KUBESWARM_NATS_CREDENTIALS_TTL_HOURS', 720, 0, 24 * 3650) * 3600,
     logFormat,
     logLevel,
   });

@@ -12,6 +12,7 @@ import { startLeaderElection } from './kube/leader.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { TelemetryHub } from './telemetry/hub.ts';
+import { loadOrCreateAuthBundle, NatsCredentialIssuer } from './natsauth/issuer.ts';
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -46,17 +47,32 @@ async function main(): Promise<void> {
   // The hub calls back into the controller, which is created right after it.
   let onTelemetry: (key: string) => void = () => {};
   const telemetry = new TelemetryHub({ log, metrics, onTelemetry: (k) => onTelemetry(k), ...(config.natsToken ? { token: config.natsToken } : {}) });
+  let natsAuth: NatsCredentialIssuer | undefined;
+  if (config.natsAuthSecret) {
+    // A transient API error must not crash-loop the operator: try until it works.
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        const bundle = await loadOrCreateAuthBundle(core, config.leaseNamespace, config.natsAuthSecret, log);
+        natsAuth = new NatsCredentialIssuer({ bundle, log, registry: metrics.registry, ttlSeconds: config.natsCredentialsTtlSeconds });
+        break;
+      } catch (err) {
+        log.warn('cannot load the NATS auth Secret; retrying', { secret: `${config.leaseNamespace}/${config.natsAuthSecret}`, error: (err as Error).message, retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
   const controller = new SwarmController({
     kubeConfig: kc,
     core,
     custom: kc.makeApiClient(CustomObjectsApi),
-    events: eventRecorder(core, 'kubeswarm-operator', log),
+    events: eventRecorder(core, 'kubeswarm-operator', log, metrics, config.clusterName),
     metrics,
     log,
     cluster: config.clusterName,
     secretsNamespace: config.leaseNamespace,
     concurrency: config.concurrency,
     telemetry,
+    ...(natsAuth ? { natsAuth } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;
@@ -77,6 +93,7 @@ async function main(): Promise<void> {
     log.info('operator stopping', { why });
     await controller.stop();
     await telemetry.stop();
+    await natsAuth?.stop();
     await elector?.stop();
     metrics.leader.set(0);
     await health.close();

@@ -4,9 +4,14 @@
  * back on the same port and store, so JetStream state (KV buckets) survives,
  * as it does in a pod with a persistent volume. stop() kills the process by
  * its PID and removes the store.
+ *
+ * With `authConf` (operator/natsauth serverAuthConf: the operator JWT, the
+ * system account and its preload) the server runs in NATS operator mode with
+ * a full account resolver in the store directory, as the chart's NATS does:
+ * only clients with JWTs of accounts pushed to it can connect.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,9 +63,24 @@ function canConnect(port: number): Promise<boolean> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a nats-server with JetStream; the caller must stop() it (afterAll). */
-export async function startNats(opts: { readyTimeoutMs?: number; /** Extra nats-server flags, e.g. ['--auth', 'token']. */ args?: string[] } = {}): Promise<NatsServer> {
+export async function startNats(opts: {
+  readyTimeoutMs?: number;
+  /** Extra nats-server flags, e.g. ['--auth', 'token']. */
+  args?: string[];
+  /** A nats-server config fragment that turns on operator mode (see above). */
+  authConf?: string;
+} = {}): Promise<NatsServer> {
   const bin = toolPath('nats-server');
   const storeDir = mkdtempSync(join(tmpdir(), 'kubeswarm-nats-'));
+  const configArgs: string[] = [];
+  if (opts.authConf !== undefined) {
+    const confDir = join(storeDir, 'conf');
+    mkdirSync(confDir);
+    writeFileSync(join(confDir, 'auth.conf'), opts.authConf);
+    // Account JWTs pushed at run time live in the store, so they survive restart() like the chart's volume.
+    writeFileSync(join(confDir, 'nats.conf'), `include ./auth.conf\nresolver: { type: full, dir: ${JSON.stringify(join(storeDir, 'jwt'))}, allow_delete: false }\n`);
+    configArgs.push('-c', join(confDir, 'nats.conf'));
+  }
   const port = await freePort();
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
   let child: ChildProcess | undefined;
@@ -68,7 +88,7 @@ export async function startNats(opts: { readyTimeoutMs?: number; /** Extra nats-
 
   const start = async (): Promise<void> => {
     if (child) throw new Error('nats-server already running');
-    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`, ...(opts.args ?? [])], {
+    const c = spawn(bin, [...configArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;

@@ -19,6 +19,9 @@ import { trainerPod } from '../reconcile/pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
 import { placementsOf, reconcile, type PlacementInput } from '../reconcile/reconcile.ts';
 import type { TelemetryHub } from '../telemetry/hub.ts';
+import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
+import { applySpecProblems } from '../validate/semantic.ts';
+import { SpecChecker } from './spec-check.ts';
 import { WorkQueue } from '../workqueue.ts';
 import { ClusterCache } from './cluster.ts';
 import { describeError } from './errors.ts';
@@ -56,6 +59,8 @@ export interface ControllerDeps {
   concurrency: number;
   /** Peer telemetry over NATS; status shows epoch, throughput and loss from it. */
   telemetry?: TelemetryHub;
+  /** Issues each swarm its own NATS account and credentials (operator mode); unset leaves spec.nats as it is. */
+  natsAuth?: NatsCredentialIssuer;
   now?: () => Date;
 }
 
@@ -84,6 +89,7 @@ export class SwarmController {
   readonly #remotes = new Map<string, RemoteCluster>();
   readonly #expect = new Map<string, Expectations>();
   readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #spec: SpecChecker;
   #capacityTimer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #active = false;
@@ -111,6 +117,7 @@ export class SwarmController {
       onError: () => d.metrics.informerRestarts.inc({ cluster: d.cluster, resource: PLURAL }),
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
+    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
@@ -234,6 +241,7 @@ export class SwarmController {
     }
     if (!swarm) {
       d.telemetry?.unwatch(k);
+      this.#spec.forget(namespace, name);
       return;
     }
     if (swarm.metadata.deletionTimestamp) {
@@ -270,9 +278,11 @@ export class SwarmController {
       });
     }
 
-    d.telemetry?.watch(k, swarm);
+    // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
+    const checked = await this.#spec.check(swarm, inputs);
+    d.telemetry?.watch(k, swarm, checked.telemetryAuth);
     const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
-    const result = reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now });
+    const { result, events: specEvents } = applySpecProblems(reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now }), swarm.status, checked.problems, swarm.metadata.generation ?? 0, now);
     d.log.debug('reconcile', { swarm: k, actions: result.actions });
 
     if (!isDeepStrictEqual(result.status, swarm.status ?? {})) {
@@ -281,8 +291,10 @@ export class SwarmController {
         body: { ...swarm, status: result.status },
       }));
     }
-    for (const e of result.events) {
-      await d.events.record(swarm, e.type, e.reason, e.message);
+    // Events are best effort and do not hold up the reconcile: recorded concurrently, awaited at the end.
+    const recording: Promise<void>[] = [];
+    for (const e of [...result.events, ...specEvents]) {
+      recording.push(d.events.record(swarm, e.type, e.reason, e.message));
       if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
     }
 
@@ -301,22 +313,29 @@ export class SwarmController {
         await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`);
         deleted++;
       }
-      for (let i = 0; i < act.create; i++) {
-        const body = trainerPod(swarm, { placement: pl, remote: c !== this.#local });
-        try {
-          const pod = await c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }));
-          this.#expectations(`${uid}/${pl.name}`).created.set(pod.metadata!.name!, now.getTime());
+      if (act.create > 0) {
+        // A reconcile's pods are created concurrently; one Event names them all.
+        const body = trainerPod(checked.podSwarm, { placement: pl, remote: c !== this.#local });
+        const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
+        const names: string[] = [];
+        for (const r of results) {
+          if (r.status === 'rejected') continue;
+          names.push(r.value.metadata!.name!);
+          this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, now.getTime());
           d.metrics.podsCreated.inc({ namespace, swarm: name });
-          await d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod ${pod.metadata!.name}${placements.length > 1 ? ` in cluster ${pl.name}` : ''}`);
-          created++;
-        } catch (err) {
+        }
+        created += names.length;
+        const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
+        if (names.length > 0) recording.push(d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod${names.length > 1 ? 's' : ''} ${names.join(', ')}${where}`));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
           // One placement failing (say, a missing namespace in a remote cluster) must not stop the others.
-          await d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod in cluster ${pl.name}: ${describeError(err)}`);
-          d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(err) });
-          break;
+          recording.push(d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod${where}: ${describeError(failed.reason)}`));
+          d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(failed.reason) });
         }
       }
     }
+    await Promise.all(recording);
     const s = result.status.peers!;
     d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
     d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);

@@ -3,7 +3,7 @@
  * the latest report per peer. One connection per NATS URL, shared by the
  * swarms that use it. Bad reports are counted and logged, never trusted.
  */
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { parseTelemetry, Subjects, type TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -16,6 +16,8 @@ const REJECT_LOG_INTERVAL_MS = 10_000;
 
 interface Watched {
   url: string;
+  /** Connection key: the URL, plus the account when the operator issued the swarm its own NATS account. */
+  conn: string;
   subject: string;
   sub?: Subscription;
   reports: Map<string, ReceivedReport>;
@@ -41,16 +43,21 @@ export class TelemetryHub {
     this.#d = d;
   }
 
-  /** Subscribes for this swarm if not yet (or again, if its NATS URL changed). */
-  watch(key: string, swarm: TrainingSwarm): void {
+  /**
+   * Subscribes for this swarm if not yet (or again, if its NATS URL or account
+   * changed). `auth` is the operator's reader in the swarm's own NATS account
+   * (id = the account); swarms of one account and URL share a connection.
+   */
+  watch(key: string, swarm: TrainingSwarm, auth?: { id: string; creds: string }): void {
     const url = swarm.spec.nats.url;
     const subject = Subjects.telemetry({ namespace: swarm.metadata.namespace ?? 'default', name: swarm.metadata.name ?? '' });
+    const conn = auth ? `${url}#${auth.id}` : url;
     const w = this.#swarms.get(key);
-    if (w && w.url === url && w.subject === subject) return;
+    if (w && w.conn === conn && w.subject === subject) return;
     if (w) this.unwatch(key);
-    const entry: Watched = { url, subject, reports: new Map(), lastRejectLog: 0 };
+    const entry: Watched = { url, conn, subject, reports: new Map(), lastRejectLog: 0 };
     this.#swarms.set(key, entry);
-    void this.#connection(url).then((nc) => {
+    void this.#connection(conn, url, auth?.creds).then((nc) => {
       if (this.#swarms.get(key) !== entry) return;
       entry.sub = nc.subscribe(subject, { callback: (err, msg) => { if (!err) this.#receive(key, entry, msg.data); } });
       this.#d.log.info('watching swarm telemetry', { swarm: key, subject, nats: url });
@@ -61,6 +68,12 @@ export class TelemetryHub {
     const w = this.#swarms.get(key);
     w?.sub?.unsubscribe();
     this.#swarms.delete(key);
+    // A per-account connection nobody watches any more is closed.
+    if (w && w.conn !== w.url && ![...this.#swarms.values()].some((o) => o.conn === w.conn)) {
+      const c = this.#conns.get(w.conn);
+      this.#conns.delete(w.conn);
+      void c?.then((nc) => nc.close(), () => undefined);
+    }
   }
 
   summary(key: string, targetBatchSize: number): TelemetrySummary | undefined {
@@ -77,8 +90,8 @@ export class TelemetryHub {
     this.#conns.clear();
   }
 
-  #connection(url: string): Promise<NatsConnection> {
-    let c = this.#conns.get(url);
+  #connection(key: string, url: string, creds?: string): Promise<NatsConnection> {
+    let c = this.#conns.get(key);
     if (!c) {
       c = connect({
         servers: url,
@@ -86,10 +99,10 @@ export class TelemetryHub {
         maxReconnectAttempts: -1,
         waitOnFirstConnect: true,
         reconnectTimeWait: 1_000,
-        ...(this.#d.token ? { token: this.#d.token } : {}),
+        ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : this.#d.token ? { token: this.#d.token } : {}),
       });
-      c.catch(() => this.#conns.delete(url));
-      this.#conns.set(url, c);
+      c.catch(() => this.#conns.delete(key));
+      this.#conns.set(key, c);
     }
     return c;
   }

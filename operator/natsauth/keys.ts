@@ -1,0 +1,231 @@
+/**
+ * NATS decentralized auth (JWT/nkeys, "operator mode") for kubeswarm: the
+ * keys, JWTs and permissions the operator issues. Pure apart from signing
+ * (async because @nats-io/jwt is); operator/natsauth/issuer.ts does the I/O.
+ *
+ * Trust chain:
+ *   operator "kubeswarm" (its JWT is in the server config)
+ *     └ signing key (the operator process holds its seed)
+ *         ├ account SYS: the server's system account; one user of it may
+ *         │  only push account JWTs ($SYS.REQ.CLAIMS.UPDATE)
+ *         └ one account per swarm, its key derived from the signing seed and
+ *           the swarm's uid; JetStream on, limits from SWARM_ACCOUNT_LIMITS
+ *             ├ user "<ns>/<name>/trainer": the pods' .creds (a Secret)
+ *             └ user "<ns>/<name>/telemetry": the operator's reader, may only
+ *               subscribe to the swarm's telemetry subject
+ *
+ * Why one account per swarm, not one shared account with per-user subject
+ * permissions: inside one account a user allowed $JS.API.STREAM.CREATE on its
+ * own stream name can give that stream another swarm's subjects (capturing
+ * its traffic), and a user allowed $JS.API.CONSUMER.CREATE can set a push
+ * consumer's deliver subject to another swarm's subject (injecting into it,
+ * even into its membership bucket). Both were reproduced against
+ * nats-server 2.15 (operator/natsauth/isolation.int.test.ts keeps them
+ * failing). Accounts are separate subject spaces, so neither can cross.
+ */
+import { createHmac } from 'node:crypto';
+import {
+  createAccount, createOperator, createUser, decode, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed,
+  type ClaimsData, type KeyPair, type OperatorLimits, type Permissions, type User,
+} from '@nats-io/jwt';
+// The seed codec is not re-exported by @nats-io/nkeys' index; it is the same module createPair uses.
+import { Codec } from '@nats-io/nkeys/lib/codec.js';
+import { Prefix } from '@nats-io/nkeys';
+import { Buckets, Subjects, type SwarmRef } from '../../api/index.ts';
+
+/** Name of the operator in its JWT (shown by nats-server at start-up). */
+export const OPERATOR_NAME = 'kubeswarm';
+/** Largest .creds content accepted from a Secret (a user JWT with ~60 subjects is ~4 KiB). */
+export const MAX_CREDS_BYTES = 16 * 1024;
+/** Key of the .creds file in a swarm's credentials Secret (spec.nats.credentialsSecretRef's default). */
+export const CREDS_KEY = 'nats.creds';
+
+/** Account limits: unlimited core NATS, JetStream on with a bound on streams (a swarm uses three buckets). */
+export const SWARM_ACCOUNT_LIMITS: OperatorLimits = Object.freeze({
+  subs: -1, data: -1, payload: -1, imports: 0, exports: 0, wildcards: true, conn: -1, leaf: 0,
+  mem_storage: -1, disk_storage: -1, streams: 16, consumer: -1,
+});
+const SYS_ACCOUNT_LIMITS: OperatorLimits = Object.freeze({ subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 });
+
+/** The root of trust, kept in the operator's auth Secret. Seeds are nkey seed strings (S...). */
+export interface AuthBundle {
+  /** The operator JWT (goes into the server config). */
+  operatorJwt: string;
+  /** Seed of the operator signing key: signs swarm accounts and derives their keys. */
+  signingSeed: string;
+  /** System account JWT (preloaded into the server). */
+  sysAccountJwt: string;
+  /** .creds of the system-account user that may only push account JWTs. */
+  claimsCreds: string;
+}
+
+/** Creates a new operator, signing key, system account and claims user. */
+export async function createAuthBundle(now = Date.now()): Promise<AuthBundle> {
+  const operator = createOperator();
+  const signing = createOperator();
+  const sys = createAccount();
+  const iat = Math.floor(now / 1000);
+  const operatorJwt = await encodeOperator(OPERATOR_NAME, operator, { system_account: sys.getPublicKey(), signing_keys: [signing.getPublicKey()] }, { nbf: iat });
+  const sysAccountJwt = await encodeAccount('SYS', sys, { limits: SYS_ACCOUNT_LIMITS }, { signer: signing });
+  const claimsUser = createUser();
+  const claimsJwt = await encodeUser('kubeswarm-operator/claims', claimsUser, sys, { pub: { allow: ['$SYS.REQ.CLAIMS.UPDATE'] }, sub: { allow: ['_INBOX.>'] } });
+  const bundle = {
+    operatorJwt,
+    signingSeed: new TextDecoder().decode(signing.getSeed()),
+    sysAccountJwt,
+    claimsCreds: new TextDecoder().decode(fmtCreds(claimsJwt, claimsUser)),
+  };
+  operator.clear();
+  return bundle;
+}
+
+/**
+ * The server's auth settings as a nats-server config fragment: trust the
+ * operator, name the system account and preload it. The resolver itself
+ * (`resolver: { type: full, dir: ... }`) belongs to the server's own config,
+ * since its directory is the server's business.
+ */
+export function serverAuthConf(b: Pick<AuthBundle, 'operatorJwt' | 'sysAccountJwt'>): string {
+  const op = decode<unknown>(b.operatorJwt);
+  const sys = decode<unknown>(b.sysAccountJwt);
+  return [
+    '# kubeswarm: NATS operator mode. Generated by the kubeswarm operator; do not edit.',
+    `operator: ${b.operatorJwt}`,
+    `system_account: ${sys.sub}`,
+    'resolver_preload: {',
+    `  ${sys.sub}: ${b.sysAccountJwt}`,
+    '}',
+    `# operator ${op.sub}`,
+    '',
+  ].join('\n');
+}
+
+/** The account key pair of a swarm: HMAC-SHA256(signing seed, uid) as an Ed25519 seed. Same uid, same account. */
+export function swarmAccountKey(signingSeed: string, swarmUid: string): KeyPair {
+  const raw = createHmac('sha256', signingSeed).update(`kubeswarm/swarm-account/v1/${swarmUid}`).digest();
+  return fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw)));
+}
+
+export function swarmAccountName(s: SwarmRef): string {
+  return `${s.namespace}/${s.name}`;
+}
+
+/** The swarm's account JWT, signed by the operator signing key. */
+export async function swarmAccountJwt(signingSeed: string, s: SwarmRef & { uid: string }): Promise<string> {
+  const signer = fromSeed(new TextEncoder().encode(signingSeed));
+  return encodeAccount(swarmAccountName(s), swarmAccountKey(signingSeed, s.uid), { limits: SWARM_ACCOUNT_LIMITS, tags: [`uid:${s.uid}`] }, { signer });
+}
+
+/** JetStream streams behind a swarm's buckets: KV buckets are streams KV_<bucket>, object stores OBJ_<bucket>. */
+export function swarmStreams(s: SwarmRef): { stream: string; data: string }[] {
+  return [
+    { stream: `KV_${Buckets.membership(s)}`, data: `$KV.${Buckets.membership(s)}.>` },
+    { stream: `KV_${Buckets.rounds(s)}`, data: `$KV.${Buckets.rounds(s)}.>` },
+    { stream: `OBJ_${Buckets.checkpoints(s)}`, data: `$O.${Buckets.checkpoints(s)}.>` },
+  ];
+}
+
+/**
+ * What a trainer may do: everything under its swarm's subject prefix, and
+ * the JetStream API on its own three streams only (no stream delete), as
+ * measured with the nats.js 3.4 KV and object store clients against
+ * nats-server 2.15 (see isolation.int.test.ts). Replies arrive on _INBOX.>,
+ * which is private to the swarm's account.
+ */
+export function trainerPermissions(s: SwarmRef): Permissions {
+  const pub = [Subjects.all(s), '$JS.API.INFO'];
+  for (const { stream, data } of swarmStreams(s)) {
+    pub.push(
+      `$JS.API.STREAM.INFO.${stream}`,
+      `$JS.API.STREAM.CREATE.${stream}`,
+      `$JS.API.STREAM.UPDATE.${stream}`,
+      `$JS.API.STREAM.PURGE.${stream}`,
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}.>`,
+      `$JS.API.CONSUMER.CREATE.${stream}`,
+      `$JS.API.CONSUMER.CREATE.${stream}.>`,
+      `$JS.API.CONSUMER.INFO.${stream}.*`,
+      `$JS.API.CONSUMER.DELETE.${stream}.*`,
+      `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+      `$JS.FC.${stream}.>`,
+      `$JS.ACK.${stream}.>`,
+      data,
+    );
+  }
+  return { pub: { allow: pub, deny: [] }, sub: { allow: [Subjects.all(s), '_INBOX.>'], deny: [] } };
+}
+
+/** What the operator's reader in a swarm's account may do: subscribe to telemetry, publish nothing. */
+export function telemetryReaderPermissions(s: SwarmRef): Permissions {
+  return { pub: { allow: [], deny: ['>'] }, sub: { allow: [Subjects.telemetry(s)], deny: [] } };
+}
+
+/** How far behind ours a NATS server's clock may be for a fresh JWT to be valid at once. */
+const CLOCK_SKEW_SECONDS = 60;
+
+export type UserRole = 'trainer' | 'telemetry';
+
+export interface MintOptions {
+  /** Lifetime in seconds; 0 = never expires. */
+  ttlSeconds: number;
+  now?: number;
+}
+
+/** A user of the swarm's account with the role's permissions, as .creds file contents. */
+export async function mintSwarmUser(signingSeed: string, s: SwarmRef & { uid: string }, role: UserRole, opts: MintOptions): Promise<string> {
+  const account = swarmAccountKey(signingSeed, s.uid);
+  const user = createUser();
+  const iat = Math.floor((opts.now ?? Date.now()) / 1000);
+  const permissions = role === 'trainer' ? trainerPermissions(s) : telemetryReaderPermissions(s);
+  const jwt = await encodeUser(`${swarmAccountName(s)}/${role}`, user, account, { ...permissions, tags: [`uid:${s.uid}`, `role:${role}`] } as Partial<User>, {
+    // nbf a minute back tolerates a NATS server whose clock is behind ours; it also marks the issue time (iat is the library's clock).
+    nbf: iat - CLOCK_SKEW_SECONDS,
+    ...(opts.ttlSeconds > 0 ? { exp: iat + opts.ttlSeconds } : {}),
+  });
+  return new TextDecoder().decode(fmtCreds(jwt, user));
+}
+
+/** The user JWT in .creds file contents, or why there is none. Never throws. */
+export function parseCreds(creds: string | Uint8Array): { ok: true; jwt: string; claims: ClaimsData<User> } | { ok: false; error: string } {
+  const bytes = typeof creds === 'string' ? new TextEncoder().encode(creds) : creds;
+  if (bytes.byteLength > MAX_CREDS_BYTES) return { ok: false, error: `credentials are ${bytes.byteLength} bytes, limit ${MAX_CREDS_BYTES}` };
+  const text = new TextDecoder().decode(bytes);
+  const begin = text.indexOf('-----BEGIN NATS USER JWT-----');
+  if (begin < 0) return { ok: false, error: 'no NATS USER JWT block' };
+  const end = text.indexOf('------END NATS USER JWT------', begin);
+  if (end < 0) return { ok: false, error: 'the NATS USER JWT block is not closed' };
+  const jwt = text.slice(begin + '-----BEGIN NATS USER JWT-----'.length, end).trim();
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jwt)) return { ok: false, error: 'the user JWT is not three base64url parts' };
+  try {
+    const claims = decode<User>(jwt);
+    if (claims.nats?.type !== 'user') return { ok: false, error: `the JWT is a ${String(claims.nats?.type)} JWT, not a user JWT` };
+    return { ok: true, jwt, claims };
+  } catch (e) {
+    return { ok: false, error: `the user JWT does not verify: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/**
+ * Why the swarm's trainer credentials must be issued again, or undefined
+ * when they are fine: unreadable, issued for another account (another uid,
+ * or a rotated signing key), other permissions than this operator issues,
+ * or past half their lifetime.
+ */
+export function reissueReason(creds: string | undefined, signingSeed: string, s: SwarmRef & { uid: string }, now = Date.now()): string | undefined {
+  if (creds === undefined || creds === '') return 'missing';
+  const p = parseCreds(creds);
+  if (!p.ok) return `unreadable: ${p.error}`;
+  const c = p.claims;
+  if (c.iss !== swarmAccountKey(signingSeed, s.uid).getPublicKey()) return 'issued by another account';
+  const want = trainerPermissions(s);
+  const same = (a: string[] | undefined, b: string[] | undefined): boolean => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+  if (!same(c.nats.pub?.allow, want.pub?.allow) || !same(c.nats.sub?.allow, want.sub?.allow) || !same(c.nats.pub?.deny, want.pub?.deny) || !same(c.nats.sub?.deny, want.sub?.deny)) return 'permissions changed';
+  if (c.exp !== undefined && c.exp > 0) {
+    const nowS = now / 1000;
+    if (nowS >= c.exp) return 'expired';
+    const start = (c.nbf ?? c.iat - CLOCK_SKEW_SECONDS) + CLOCK_SKEW_SECONDS;
+    if (nowS >= start + (c.exp - start) / 2) return 'past half its lifetime';
+  }
+  return undefined;
+}
