@@ -17,16 +17,29 @@ interface Peer {
   averager: Averager;
   registry: Registry;
   id: string;
+  /** warn/error log lines of this peer's averager */
+  warnings: string[];
 }
 
 let peers: Peer[] = [];
 
-async function startPeers(n: number, opts: AveragerOptions = {}): Promise<Peer[]> {
+/**
+ * Deadlines for tests that are not about deadlines: generous enough that a
+ * loaded 2-core machine never drops a live peer, so these tests check only
+ * the data path. Real failures (disconnects, LEAVE, bad frames) do not wait
+ * for deadlines anyway.
+ */
+const PATIENT: AveragerOptions = { deadlines: { slackMs: 30_000, stallMs: 60_000 } };
+
+async function startPeers(n: number, opts: AveragerOptions = PATIENT): Promise<Peer[]> {
   const hosts = await Promise.all(Array.from({ length: n }, () => createTestHost()));
   await introduce(hosts);
   const started = hosts.map((host) => {
     const registry = new Registry();
-    return { host, registry, averager: createAverager(host, { ...opts, registry }), id: host.peerId.toString() };
+    const warnings: string[] = [];
+    const keep = (m: string, meta?: Record<string, unknown>): void => void warnings.push(`${m} ${JSON.stringify(meta)}`);
+    const logger = { debug: () => undefined, info: () => undefined, warn: keep, error: keep };
+    return { host, registry, averager: createAverager(host, { ...opts, registry, logger }), id: host.peerId.toString(), warnings };
   });
   peers.push(...started);
   return started;
@@ -93,6 +106,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     const vectors = ps.map((_, i) => dyadic(i + 1, L));
     const group = members(ps, weights, [100e6, 300e6, 200e6, 400e6]);
     const results = await Promise.all(ps.map((p, i) => p.averager.run(spec('exact', group), vectors[i]!)));
+    expect(ps.flatMap((p) => p.warnings)).toEqual([]);
     const expected = weightedMean(vectors, weights, [0, 1, 2, 3]);
     for (const r of results) {
       expect(firstDifference(r.vector, expected)).toBe(-1);
@@ -109,7 +123,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect(results[0]!.vector).not.toBe(vectors[0]); // a new array; the input is untouched
     expect(firstDifference(vectors[0]!, dyadic(1, L))).toBe(-1);
     expect(await metric(ps[0]!, 'kubeswarm_allreduce_rounds_total', { outcome: 'complete' })).toBe(1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_bytes_sent_total')).toBe(results[0]!.bytesSent);
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_bytes_sent_total')).toBeGreaterThanOrEqual(results[0]!.bytesSent);
   });
 
   it('averages 64 MiB exactly over 4 peers, and a tag-along (weight 0) receives the mean of the others', async () => {
@@ -119,6 +133,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     const vectors = ps.map((_, i) => dyadic(10 + i, L));
     const group = members(ps, weights);
     const results = await Promise.all(ps.map((p, i) => p.averager.run(spec('big', group), vectors[i]!)));
+    expect(ps.flatMap((p) => p.warnings)).toEqual([]);
     const expected = weightedMean(vectors, weights, [0, 2, 3]);
     for (const r of results) {
       expect(firstDifference(r.vector, expected)).toBe(-1);
@@ -231,7 +246,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
   }, 120_000);
 
   it('drops a peer that never starts the round at the adaptive deadline, well inside timeoutMs', async () => {
-    const ps = await startPeers(4, { deadlines: { slackMs: 300, stallMs: 300 } });
+    const ps = await startPeers(4, { deadlines: { slackRatio: 3, slackMs: 1000, stallMs: 1000 } });
     const L = 100_000;
     const weights = [1, 1, 1, 1];
     const vectors = ps.map((_, i) => dyadic(40 + i, L));

@@ -192,16 +192,26 @@ export class Round {
     this.ctx.log[level](msg, { round: this.id, self: this.ids[this.self], ...meta });
   }
 
+  // byte counts go to the metrics in batches (every tick and at the end), not per piece
+  #unflushedIn = 0;
+  #unflushedOut = 0;
   counters = {
     bytesIn: (k: number): void => {
       this.bytesReceived += k;
-      this.ctx.metrics.bytesReceived.inc(k);
+      this.#unflushedIn += k;
     },
     bytesOut: (k: number): void => {
       this.bytesSent += k;
-      this.ctx.metrics.bytesSent.inc(k);
+      this.#unflushedOut += k;
     },
   };
+
+  #flushBytes(): void {
+    if (this.#unflushedIn > 0) this.ctx.metrics.bytesReceived.inc(this.#unflushedIn);
+    if (this.#unflushedOut > 0) this.ctx.metrics.bytesSent.inc(this.#unflushedOut);
+    this.#unflushedIn = 0;
+    this.#unflushedOut = 0;
+  }
 
   addDrop(member: number, reason: DropReason, role: 'sender' | 'reducer', shard: number): void {
     const key = `${member}:${role}:${shard}`;
@@ -295,6 +305,7 @@ export class Round {
   }
 
   tick(): void {
+    this.#flushBytes();
     if (this.#settled) return;
     const t = now();
     if (t >= this.t0 + this.T) {
@@ -669,6 +680,8 @@ export class Round {
     clearInterval(this.#timer);
     this.ac.abort(e);
     this.#reapStreams();
+    this.#flushBytes();
+    setTimeout(() => this.#flushBytes(), this.stallMs).unref(); // ACKs still going out
     for (const t of this.tasks.values()) t.release();
     this.ctx.metrics.rounds.inc({ outcome: e instanceof AveragerLeftError ? 'left' : e instanceof RoundAbortedError ? 'aborted' : 'failed' });
     this.#done.reject(e);
@@ -701,6 +714,8 @@ export class Round {
     clearInterval(this.#timer);
     this.ac.abort(new RoundAbortedError('round over'));
     this.#reapStreams();
+    this.#flushBytes();
+    setTimeout(() => this.#flushBytes(), this.stallMs).unref(); // ACKs still going out
     for (const t of this.tasks.values()) t.release();
     // elements no result reached keep our local values
     for (const shard of this.shards) {
@@ -1004,9 +1019,10 @@ export class ReduceTask {
         let codec: ChunkCodec = 'empty';
         let payload: Uint8Array = new Uint8Array(0);
         if (seg.weight > 0) {
-          const mean = r.scratch(count);
+          // 'none' sends this array itself (the stream may hold it until written), so it is fresh per chunk
+          const mean = r.codec === 'none' ? new Float32Array(count) : r.scratch(count);
           this.#acc.meanInto(a, seg.weight, mean);
-          [codec, payload] = encodePayload(r.codec, mean, int8BlockSize, true);
+          [codec, payload] = encodePayload(r.codec, mean, int8BlockSize, r.codec !== 'none');
           if (writeLocal) decodeInto(codec, payload, count, r.output.subarray(g, g + count), codec === 'int8' ? int8BlockSize : 0);
         } else if (writeLocal) {
           r.output.set(r.input.subarray(g, g + count), g);

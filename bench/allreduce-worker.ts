@@ -1,0 +1,133 @@
+/**
+ * Child process of bench/allreduce.ts (IPC messages in, IPC messages out).
+ *
+ * Modes (argv[2]):
+ *   tcp-sink     listen on 127.0.0.1, count bytes, report when `total` arrived
+ *   p2p-sink     libp2p host; count bytes on one stream, answer one byte when `total` arrived
+ *   peer         one all-reduce peer: host + averager, runs the rounds it is told to
+ */
+import { createServer } from 'node:net';
+import type { Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { Registry } from 'prom-client';
+import { createAverager, type RoundSpec } from '../trainer-image/src/averaging/index.ts';
+import { createTestHost, valueAt } from '../trainer-image/src/averaging/testing.ts';
+
+const P2P_BENCH_PROTOCOL = '/kubeswarm/bench-throughput/1.0.0';
+
+type Msg = Record<string, unknown> & { type: string };
+const send = (m: Msg): void => void process.send!(m);
+const onMessage = (fn: (m: Msg) => void | Promise<void>): void => {
+  process.on('message', (m: Msg) => {
+    Promise.resolve(fn(m)).catch((e: unknown) => {
+      send({ type: 'error', error: e instanceof Error ? e.stack ?? e.message : String(e) });
+      process.exit(1);
+    });
+  });
+};
+process.on('disconnect', () => process.exit(0));
+
+async function tcpSink(): Promise<void> {
+  let expected = Infinity;
+  let got = 0;
+  const server = createServer((sock) => {
+    sock.on('data', (b: Buffer) => {
+      got += b.byteLength;
+      if (got >= expected) {
+        sock.end('k');
+        send({ type: 'received', bytes: got });
+      }
+    });
+  });
+  onMessage((m) => {
+    if (m.type === 'expect') {
+      expected = m.bytes as number;
+      got = 0;
+      send({ type: 'ready' });
+    }
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const a = server.address();
+    send({ type: 'listening', port: typeof a === 'object' && a ? a.port : 0 });
+  });
+}
+
+async function p2pSink(): Promise<void> {
+  const host = await createTestHost();
+  let expected = Infinity;
+  await host.handle(P2P_BENCH_PROTOCOL, (stream: Stream) => {
+    let got = 0;
+    stream.maxReadBufferLength = 64 * 1024 * 1024;
+    stream.addEventListener('message', (evt) => {
+      got += evt.data.byteLength;
+      if (got >= expected) {
+        stream.send(new Uint8Array([1]));
+        void stream.close().catch(() => undefined);
+      }
+    });
+  });
+  onMessage((m) => {
+    if (m.type === 'expect') {
+      expected = m.bytes as number;
+      send({ type: 'ready' });
+    }
+  });
+  send({ type: 'listening', peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String) });
+}
+
+async function peer(): Promise<void> {
+  const host = await createTestHost();
+  const registry = new Registry();
+  const averager = createAverager(host, { registry });
+  const index = Number(process.argv[3]);
+  let vector = new Float32Array(0);
+  onMessage(async (m) => {
+    if (m.type === 'peers') {
+      const peers = m.peers as Array<{ peerId: string; addrs: string[] }>;
+      for (const p of peers) {
+        if (p.peerId === host.peerId.toString()) continue;
+        await host.peerStore.merge(peerIdFromString(p.peerId), { multiaddrs: p.addrs.map((a) => multiaddr(a)) });
+      }
+      // connect up front: the timed rounds should not include dials and noise handshakes
+      await Promise.all(peers.filter((p) => p.peerId !== host.peerId.toString()).map((p) => host.dial(peerIdFromString(p.peerId))));
+      send({ type: 'connected' });
+    } else if (m.type === 'vector') {
+      const length = m.length as number;
+      vector = new Float32Array(length);
+      for (let i = 0; i < length; i++) vector[i] = valueAt(index, i);
+      send({ type: 'vector-ready' });
+    } else if (m.type === 'run') {
+      const spec = m.spec as RoundSpec;
+      const t = performance.now();
+      const r = await averager.run(spec, vector);
+      const ms = performance.now() - t;
+      // spot-check against the exact weighted mean at sampled indices
+      const weights = spec.members.map((x) => x.weight);
+      const W = weights.reduce((a, b) => a + b, 0);
+      let maxErr = 0;
+      const samples = Math.min(2000, vector.length);
+      for (let s = 0; s < samples; s++) {
+        const k = Math.floor((s * vector.length) / samples);
+        let sum = 0;
+        for (let j = 0; j < weights.length; j++) sum += weights[j]! * valueAt(j, k);
+        maxErr = Math.max(maxErr, Math.abs(r.vector[k]! - sum / W));
+      }
+      send({
+        type: 'result', ms, maxErr, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,
+        compression: r.compression, maxRssKiB: process.resourceUsage().maxRSS,
+      });
+    } else if (m.type === 'stop') {
+      await averager.stop();
+      await host.stop();
+      process.exit(0);
+    }
+  });
+  send({ type: 'listening', peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String) });
+}
+
+const mode = process.argv[2];
+if (mode === 'tcp-sink') await tcpSink();
+else if (mode === 'p2p-sink') await p2pSink();
+else if (mode === 'peer') await peer();
+else throw new Error(`unknown mode ${mode}`);

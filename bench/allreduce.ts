@@ -1,0 +1,246 @@
+/**
+ * Benchmark: butterfly all-reduce between N peer processes on 127.0.0.1.
+ *
+ *   npm run bench:allreduce
+ *
+ * Measures in the same run:
+ *   - B_tcp: raw TCP throughput between two processes (node:net, 1 MiB writes);
+ *   - B_p2p: libp2p (TCP + noise + yamux) single-stream throughput between two processes;
+ *   - for N peers and vector size S: the time of one all-reduce (slowest peer),
+ *     the bandwidth-optimal bound 2(N−1)/N·S/B and the ratio time/bound for
+ *     both B, the peak RSS of every peer, with and without compression.
+ * Every round is spot-checked against the exact weighted mean.
+ * The last line of output is one JSON object.
+ *
+ * Environment (all optional):
+ *   BENCH_PEERS=2,4,8  BENCH_SIZES_MIB=16,64,256  BENCH_COMPRESSION=none,int8
+ *   BENCH_TCP_MIB=1024  BENCH_P2P_MIB=512
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Libp2p } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { waitWritable } from '../trainer-image/src/averaging/stream-io.ts';
+import { createTestHost } from '../trainer-image/src/averaging/testing.ts';
+
+const MiB = 1 << 20;
+/** Same id as in allreduce-worker.ts (not imported: that module runs on import). */
+const P2P_BENCH_PROTOCOL = '/kubeswarm/bench-throughput/1.0.0';
+const env = process.env;
+const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+const peersList = list(env.BENCH_PEERS, '2,4,8').map(Number);
+const sizesMiB = list(env.BENCH_SIZES_MIB, '16,64,256').map(Number);
+const codecs = list(env.BENCH_COMPRESSION, 'none,int8') as Array<'none' | 'fp16' | 'int8' | 'auto'>;
+const tcpMiB = Number(env.BENCH_TCP_MIB ?? 1024);
+const p2pMiB = Number(env.BENCH_P2P_MIB ?? 512);
+const workerPath = fileURLToPath(new URL('./allreduce-worker.ts', import.meta.url));
+
+type Msg = Record<string, unknown> & { type: string };
+
+class Worker {
+  readonly child: ChildProcess;
+  readonly #queue: Msg[] = [];
+  readonly #waiters: Array<(m: Msg) => void> = [];
+
+  constructor(args: string[]) {
+    this.child = fork(workerPath, args, { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: Msg) => {
+      if (m.type === 'error') {
+        console.error('worker failed:', m.error);
+        process.exit(1);
+      }
+      const w = this.#waiters.shift();
+      if (w) w(m);
+      else this.#queue.push(m);
+    });
+    this.child.on('exit', (code) => {
+      if (code && code !== 0) {
+        console.error(`worker ${args.join(' ')} exited with ${code}`);
+        process.exit(1);
+      }
+    });
+  }
+
+  next(type: string): Promise<Msg> {
+    const m = this.#queue.shift();
+    const check = (x: Msg): Msg => {
+      if (x.type !== type) throw new Error(`expected ${type}, got ${x.type}`);
+      return x;
+    };
+    if (m) return Promise.resolve(check(m));
+    return new Promise((resolve, reject) => this.#waiters.push((x) => {
+      try {
+        resolve(check(x));
+      } catch (e) {
+        reject(e);
+      }
+    }));
+  }
+
+  send(m: Msg): void {
+    this.child.send(m);
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function rawTcpThroughput(totalMiB: number): Promise<number> {
+  const sink = new Worker(['tcp-sink']);
+  const { port } = await sink.next('listening');
+  const total = totalMiB * MiB;
+  const best: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    sink.send({ type: 'expect', bytes: total });
+    await sink.next('ready');
+    const buf = Buffer.alloc(MiB, 7);
+    const sock = connect(port as number, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const t = performance.now();
+    const ended = new Promise((r) => sock.once('data', r));
+    for (let sent = 0; sent < total; sent += MiB) {
+      if (!sock.write(buf)) await new Promise((r) => sock.once('drain', r));
+    }
+    await ended;
+    best.push((total / (performance.now() - t)) * 1000);
+    sock.destroy();
+    await sink.next('received');
+  }
+  await sink.kill();
+  return median(best);
+}
+
+async function libp2pThroughput(totalMiB: number): Promise<number> {
+  const sink = new Worker(['p2p-sink']);
+  const info = await sink.next('listening');
+  const host: Libp2p = await createTestHost();
+  const remote = peerIdFromString(info.peerId as string);
+  await host.peerStore.merge(remote, { multiaddrs: (info.addrs as string[]).map((a) => multiaddr(a)) });
+  await host.dial(remote);
+  const total = totalMiB * MiB;
+  const rates: number[] = [];
+  for (let rep = 0; rep < 2; rep++) {
+    sink.send({ type: 'expect', bytes: total });
+    await sink.next('ready');
+    const stream = await host.dialProtocol(remote, P2P_BENCH_PROTOCOL);
+    const done = new Promise<void>((resolve) => stream.addEventListener('message', () => resolve(), { once: true }));
+    const t = performance.now();
+    for (let sent = 0; sent < total; sent += MiB) {
+      // a fresh buffer per write: the stream may hold on to it until it is sent
+      if (!stream.send(new Uint8Array(MiB))) await waitWritable(stream);
+    }
+    await done;
+    rates.push((total / (performance.now() - t)) * 1000);
+    await stream.close().catch(() => undefined);
+  }
+  await host.stop();
+  await sink.kill();
+  return median(rates);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Row {
+  peers: number;
+  sizeMiB: number;
+  compression: string;
+  seconds: number;
+  boundTcpSeconds: number;
+  ratioTcp: number;
+  boundP2pSeconds: number;
+  ratioP2p: number;
+  peakRssMiB: number[];
+  bytesSentPerPeerMiB: number;
+  maxAbsError: number;
+  fractionAveraged: number;
+}
+
+async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number): Promise<Row> {
+  const workers = Array.from({ length: n }, (_, i) => new Worker(['peer', String(i)]));
+  try {
+    const infos = await Promise.all(workers.map((w) => w.next('listening')));
+    const peers = infos.map((x) => ({ peerId: x.peerId as string, addrs: x.addrs as string[] }));
+    for (const w of workers) w.send({ type: 'peers', peers });
+    await Promise.all(workers.map((w) => w.next('connected')));
+    // warm-up round (JIT, stream setup) on a small vector
+    for (const w of workers) w.send({ type: 'vector', length: 1 << 16 });
+    await Promise.all(workers.map((w) => w.next('vector-ready')));
+    const members = peers.map((p, i) => ({ peerId: p.peerId, weight: i + 1 }));
+    for (const w of workers) w.send({ type: 'run', spec: { roundId: `warm-${n}-${sizeMiB}-${compression}`, members, compression, timeoutMs: 600_000 } });
+    await Promise.all(workers.map((w) => w.next('result')));
+    const length = (sizeMiB * MiB) / 4;
+    for (const w of workers) w.send({ type: 'vector', length });
+    await Promise.all(workers.map((w) => w.next('vector-ready')));
+    for (const w of workers) w.send({ type: 'run', spec: { roundId: `bench-${n}-${sizeMiB}-${compression}`, members, compression, timeoutMs: 600_000 } });
+    const results = await Promise.all(workers.map((w) => w.next('result')));
+    const seconds = Math.max(...results.map((r) => r.ms as number)) / 1000;
+    const S = sizeMiB * MiB;
+    const boundTcp = (2 * (n - 1) / n) * S / bTcp;
+    const boundP2p = (2 * (n - 1) / n) * S / bP2p;
+    return {
+      peers: n,
+      sizeMiB,
+      compression: results[0]!.compression as string,
+      seconds: round3(seconds),
+      boundTcpSeconds: round3(boundTcp),
+      ratioTcp: round3(seconds / boundTcp),
+      boundP2pSeconds: round3(boundP2p),
+      ratioP2p: round3(seconds / boundP2p),
+      peakRssMiB: results.map((r) => Math.round((r.maxRssKiB as number) / 1024)),
+      bytesSentPerPeerMiB: round3(Math.max(...results.map((r) => r.bytesSent as number)) / MiB),
+      maxAbsError: Math.max(...results.map((r) => r.maxErr as number)),
+      fractionAveraged: Math.min(...results.map((r) => r.fractionAveraged as number)),
+    };
+  } finally {
+    for (const w of workers) w.send({ type: 'stop' });
+    await Promise.all(workers.map((w) => new Promise((r) => {
+      const t = setTimeout(() => void w.kill().then(r), 5000);
+      w.child.once('exit', () => {
+        clearTimeout(t);
+        r(undefined);
+      });
+    })));
+  }
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const pad = (s: unknown, n: number): string => String(s).padStart(n);
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}`);
+  const bTcp = await rawTcpThroughput(tcpMiB);
+  console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
+  const bP2p = await libp2pThroughput(p2pMiB);
+  console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s`);
+  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('max err', 9)}  peak RSS MiB per peer`);
+  const rows: Row[] = [];
+  for (const n of peersList) {
+    for (const size of sizesMiB) {
+      for (const c of codecs) {
+        const r = await allReduce(n, size, c, bTcp, bP2p);
+        rows.push(r);
+        console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}`);
+      }
+    }
+  }
+  const totalSeconds = round3((performance.now() - t0) / 1000);
+  console.log(JSON.stringify({
+    bench: 'allreduce', tcpMiBps: Math.round(bTcp / MiB), libp2pSingleStreamMiBps: Math.round(bP2p / MiB), cores: (await import('node:os')).availableParallelism(),
+    totalSeconds, rows,
+  }));
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
