@@ -5,6 +5,7 @@ export interface OperatorMetrics {
   registry: Registry;
   reconciles: Counter<'result'>;
   reconcileSeconds: Histogram;
+  requestSeconds: Histogram<'cluster' | 'verb' | 'resource'>;
   apiRequests: Counter<'cluster' | 'verb' | 'resource' | 'code'>;
   podsCreated: Counter<'namespace' | 'swarm'>;
   podEndings: Counter<'namespace' | 'swarm' | 'ending'>;
@@ -22,6 +23,7 @@ export function createMetrics(registry = new Registry()): OperatorMetrics {
     registry,
     reconciles: new Counter({ name: 'kubeswarm_reconcile_total', help: 'Reconciles of a TrainingSwarm, by result.', labelNames: ['result'], registers: r }),
     reconcileSeconds: new Histogram({ name: 'kubeswarm_reconcile_duration_seconds', help: 'Time to reconcile one TrainingSwarm.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r }),
+    requestSeconds: new Histogram({ name: 'kubeswarm_api_request_duration_seconds', help: 'Latency of the operator\'s Kubernetes API requests, by cluster, verb and resource.', labelNames: ['cluster', 'verb', 'resource'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
     apiRequests: new Counter({ name: 'kubeswarm_api_requests_total', help: 'Kubernetes API requests the operator made, by cluster, verb, resource and status code.', labelNames: ['cluster', 'verb', 'resource', 'code'], registers: r }),
     podsCreated: new Counter({ name: 'kubeswarm_pods_created_total', help: 'Trainer pods created.', labelNames: ['namespace', 'swarm'], registers: r }),
     podEndings: new Counter({ name: 'kubeswarm_pod_endings_total', help: 'Trainer pods that ended, by how (preempted, failed, completed, deleted).', labelNames: ['namespace', 'swarm', 'ending'], registers: r }),

@@ -130,6 +130,7 @@ export class ClusterCache {
 
   /** An API call, counted in metrics by verb, resource and status code. */
   async request<T>(verb: string, resource: string, call: () => Promise<T>): Promise<T> {
+    const end = this.#o.metrics.requestSeconds.startTimer({ cluster: this.name, verb, resource });
     try {
       const r = await call();
       this.#o.metrics.apiRequests.inc({ cluster: this.name, verb, resource, code: '2xx' });
@@ -138,6 +139,8 @@ export class ClusterCache {
       const code = (err as { code?: unknown }).code;
       this.#o.metrics.apiRequests.inc({ cluster: this.name, verb, resource, code: typeof code === 'number' ? String(code) : 'error' });
       throw err;
+    } finally {
+      end();
     }
   }
 

@@ -2,13 +2,15 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
+import type { OperatorMetrics } from '../metrics.ts';
 import { describeError } from './errors.ts';
 
 export interface EventRecorder {
   record(swarm: TrainingSwarm, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
-export function eventRecorder(api: CoreV1Api, component: string, log: Logger): EventRecorder {
+/** Event writes count in kubeswarm_api_requests_total like every other request, under `cluster`. */
+export function eventRecorder(api: CoreV1Api, component: string, log: Logger, metrics: OperatorMetrics, cluster: string): EventRecorder {
   let seq = 0;
   return {
     async record(swarm, type, reason, message) {
@@ -27,7 +29,10 @@ export function eventRecorder(api: CoreV1Api, component: string, log: Logger): E
             reportingInstance: component,
           },
         });
+        metrics.apiRequests.inc({ cluster, verb: 'create', resource: 'events', code: '2xx' });
       } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        metrics.apiRequests.inc({ cluster, verb: 'create', resource: 'events', code: typeof code === 'number' ? String(code) : 'error' });
         // Events are best effort; never fail a reconcile over one.
         log.warn('could not record event', { reason, error: describeError(err) });
       }

@@ -130,7 +130,7 @@ export class NatsCredentialIssuer {
   async ensure(swarm: TrainingSwarm, core: CoreV1Api): Promise<IssueResult> {
     const ref = refOf(swarm);
     if (!ref.uid) return { ok: false, problem: 'the swarm has no uid yet' };
-    const pushProblem = await this.#push(swarm.spec.nats.url, { ...ref, uid: ref.uid }).then(() => undefined, (err: unknown) => {
+    const pushProblem = await this.pushAccount(swarm.spec.nats.url, { ...ref, uid: ref.uid }).then(() => undefined, (err: unknown) => {
       const error = err instanceof Error ? err.message : String(err);
       this.#pushes.inc({ result: 'error' });
       this.#d.log.warn('cannot push the swarm account to NATS; will retry', { swarm: `${ref.namespace}/${ref.name}`, nats: swarm.spec.nats.url, error });
@@ -183,7 +183,8 @@ export class NatsCredentialIssuer {
     return c;
   }
 
-  async #push(url: string, s: { namespace: string; name: string; uid: string }): Promise<void> {
+  /** Pushes the swarm's account JWT to the NATS server at `url` (once per connection). Rejects with NatsAuthError. */
+  async pushAccount(url: string, s: { namespace: string; name: string; uid: string }): Promise<void> {
     const account = swarmAccountKey(this.#d.bundle.signingSeed, s.uid).getPublicKey();
     const c = this.#conn(url);
     if (c.pushed.has(account)) return;
