@@ -15,6 +15,7 @@
  * Environment (all optional):
  *   BENCH_PEERS=2,4,8  BENCH_SIZES_MIB=16,64,256  BENCH_COMPRESSION=none,int8
  *   BENCH_TCP_MIB=1024  BENCH_P2P_MIB=512
+ *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (extra node flags for the workers)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -45,7 +46,8 @@ class Worker {
   readonly #waiters: Array<(m: Msg) => void> = [];
 
   constructor(args: string[]) {
-    this.child = fork(workerPath, args, { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const extra = (env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    this.child = fork(workerPath, args, { execArgv: ['--disable-warning=ExperimentalWarning', ...extra], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Msg) => {
       if (m.type === 'error') {
         console.error('worker failed:', m.error);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import {
-  decode, encode, encodedSize, f32BitsToF16, FP16_MAX, fp16DecodeTable, fp16ErrorBound, fromFp16Bits, int8ErrorBound,
+  decode, decodeView, encode, encodedSize, f32BitsToF16, FP16_MAX, fp16DecodeTable, fp16ErrorBound, fromFp16Bits, int8ErrorBound,
   resolveCompression, toFp16Bits,
 } from './compression.ts';
 
@@ -124,5 +124,22 @@ describe('auto (size-adaptive)', () => {
     expect(resolveCompression('auto', 1 << 22, t)).toBe('int8');
     expect(resolveCompression('fp16', 3, t)).toBe('fp16');
     expect(resolveCompression('auto', 1 << 30, { fp16MinElements: 65536, int8MinElements: Infinity })).toBe('fp16');
+  });
+});
+
+describe('decodeView', () => {
+  it('views aligned raw payloads without copying and decodes the rest into scratch', () => {
+    const xs = Float32Array.of(1, 2, 3);
+    const raw = encode('none', xs, 0)!;
+    const scratch = new Float32Array(8);
+    const v = decodeView('none', raw, 3, 0, scratch);
+    expect(v.buffer).toBe(raw.buffer);
+    expect([...v]).toEqual([1, 2, 3]);
+    const unaligned = new Uint8Array(13).subarray(1);
+    unaligned.set(raw);
+    const u = decodeView('none', unaligned, 3, 0, scratch);
+    expect(u.buffer).toBe(scratch.buffer);
+    expect([...u]).toEqual([1, 2, 3]);
+    expect([...decodeView('fp16', encode('fp16', xs, 0)!, 3, 0, scratch)]).toEqual([1, 2, 3]);
   });
 });

@@ -244,6 +244,18 @@ export function decodeInto(codec: Codec, payload: Uint8Array, count: number, dst
   }
 }
 
+/**
+ * Decoded values of a payload: a zero-copy view for aligned `none` payloads,
+ * else decoded into `scratch` (at least `count` long). Valid until the
+ * payload's or scratch's buffer is reused.
+ */
+export function decodeView(codec: Codec, payload: Uint8Array, count: number, blockSize: number, scratch: Float32Array): Float32Array {
+  if (codec === 'none' && payload.byteOffset % 4 === 0 && payload.byteLength === 4 * count) return new Float32Array(payload.buffer, payload.byteOffset, count);
+  const out = scratch.subarray(0, count);
+  decodeInto(codec, payload, count, out, blockSize);
+  return out;
+}
+
 export function decode(codec: Codec, payload: Uint8Array, count: number, blockSize: number): Float32Array {
   const out = new Float32Array(count);
   decodeInto(codec, payload, count, out, blockSize);

@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import {
   encodeAck, encodeChunkHead, encodeEnd, encodeOpen, type AckReason, type ChunkCodec, type Frame, type OpenFrame,
 } from './codec.ts';
-import { decodeInto, encodedSize, encodeInto, resolveCompression, type AutoThresholds, type Codec } from './compression.ts';
+import { decodeInto, decodeView, encodedSize, encodeInto, resolveCompression, type AutoThresholds, type Codec } from './compression.ts';
 import { PROTOCOL } from './constants.ts';
 import { bitset, bitsWithin, Coverage, summarize } from './coverage.ts';
 import { ArrivalTracker, type DeadlinePolicy } from './deadline.ts';
@@ -867,8 +867,7 @@ export class ReduceTask {
         if (f.type === 'chunk') {
           if (f.codec === 'empty' || f.contributors.byteLength !== 0) return reject('bad_frame', `part chunk with codec ${f.codec} and a ${f.contributors.byteLength}-byte bitset`);
           if (f.offset !== this.#acc.prefixOf(m) || f.offset + f.count > len) return reject('wrong_size', `chunk [${f.offset}, +${f.count}) expected at ${this.#acc.prefixOf(m)} of ${len}`);
-          const values = r.scratch(f.count);
-          decodeInto(f.codec, f.payload, f.count, values, f.blockSize);
+          const values = decodeView(f.codec, f.payload, f.count, f.blockSize, r.scratch(f.count));
           try {
             this.#acc.add(m, w, f.offset, values);
           } catch (e) {
