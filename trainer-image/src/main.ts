@@ -15,6 +15,7 @@ import { Env } from '../../api/index.ts';
 import { createAverager } from './averaging/index.ts';
 import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { relayMain } from './relay/main.ts';
 import { connectNats, createSwarmMetrics, errorMessage, Swarm } from './swarm/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 
@@ -60,7 +61,8 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     training: cfg.training,
     vectorElements: cfg.synthetic.vectorElements,
   });
-  const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log });
+  const swarmMetrics = createSwarmMetrics(registry);
+  const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log, metrics: swarmMetrics });
   log.info('connected to NATS', { server: nc.getServer() });
 
   const swarm = await Swarm.join({
@@ -70,11 +72,12 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     pod: cfg.pod.cluster === undefined ? { name: cfg.pod.name, ip: cfg.pod.ip } : { name: cfg.pod.name, ip: cfg.pod.ip, cluster: cfg.pod.cluster },
     p2pPort: cfg.p2pPort,
     ...(cfg.network.announceIp !== undefined ? { announceIp: cfg.network.announceIp } : {}),
+    ...(cfg.network.relays !== undefined ? { relays: cfg.network.relays } : {}),
     maxGroupSize: cfg.training.averaging.maxGroupSize,
     replicas: cfg.nats.replicas,
     membershipTtlMs: cfg.membershipTtlMs,
     log,
-    metrics: createSwarmMetrics(registry),
+    metrics: swarmMetrics,
   });
   const averager = createAverager(swarm.host, { logger: log, registry });
   const workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
@@ -99,6 +102,11 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
 }
 
 function main(): void {
+  // The same image runs the circuit relay for peers behind NAT (Relay network mode).
+  if (process.env[Env.Workload] === 'relay') {
+    relayMain(process.env, hostname());
+    return;
+  }
   let cfg: TrainerConfig;
   try {
     cfg = parseConfig(process.env, { hostname: hostname() });

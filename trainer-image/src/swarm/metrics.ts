@@ -10,8 +10,12 @@ export interface SwarmMetrics {
   natsErrors: Counter<'op'>;
   /** Live peers in the membership view. */
   livePeers: Gauge;
+  /** Relay network mode: relays holding a reservation for this peer. */
+  relayReservations: Gauge;
   /** Rounds this peer led (won the compare-and-set). */
   roundsLed: Counter;
+  /** NATS operations the server refused by permission (publish | subscription), e.g. another swarm's subjects. */
+  natsPermissionDenied: Counter<'operation'>;
 }
 
 export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMetrics {
@@ -36,5 +40,12 @@ export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMe
     }),
     livePeers: new Gauge({ name: 'kubeswarm_swarm_live_peers', help: 'Live peers in the membership view', registers: [registry] }),
     roundsLed: new Counter({ name: 'kubeswarm_swarm_rounds_led_total', help: 'Rounds whose assignment this peer wrote', registers: [registry] }),
+    relayReservations: new Gauge({ name: 'kubeswarm_p2p_relay_reservations', help: 'Relay network mode: circuit relays holding a reservation for this peer', registers: [registry] }),
+    natsPermissionDenied: new Counter({
+      name: 'kubeswarm_swarm_nats_permission_denied_total',
+      help: 'NATS publishes or subscriptions the server refused because the swarm credentials do not allow them',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { connect, credsAuthenticator, tokenAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { errorMessage, type SwarmLogger } from './log.ts';
+import type { SwarmMetrics } from './metrics.ts';
 
 export interface NatsOptions {
   url: string;
@@ -15,6 +16,8 @@ export interface NatsOptions {
   /** @default 500 */
   reconnectTimeWaitMs?: number;
   log: SwarmLogger;
+  /** Counts refused operations (kubeswarm_swarm_nats_permission_denied_total). */
+  metrics?: SwarmMetrics;
 }
 
 /** True when `s` looks like the contents of a NATS .creds file. */
@@ -42,7 +45,12 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') opts.log.warn('NATS disconnected; reconnecting', { server: s.server });
         else if (s.type === 'reconnect') opts.log.info('NATS reconnected', { server: s.server });
-        else if (s.type === 'error') opts.log.warn('NATS error', { error: errorMessage(s.error) });
+        else if (s.type === 'error' && s.error.name === 'PermissionViolationError') {
+          // Our credentials do not allow it: another swarm's subject, or a bug. Counted and logged, never fatal.
+          const e = s.error as Error & { operation?: string; subject?: string };
+          opts.metrics?.natsPermissionDenied.inc({ operation: e.operation ?? 'unknown' });
+          opts.log.warn('NATS permission denied', { operation: e.operation, subject: e.subject?.slice(0, 256), error: errorMessage(e) });
+        } else if (s.type === 'error') opts.log.warn('NATS error', { error: errorMessage(s.error) });
       }
     } catch {
       // The status iterator ends with the connection.
