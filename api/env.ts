@@ -26,8 +26,17 @@ export const Env = {
   NetworkMode: 'KUBESWARM_NETWORK_MODE',
   /** The address to announce in HostPort mode: the node's IP (downward API status.hostIP). */
   AnnounceHost: 'KUBESWARM_ANNOUNCE_HOST',
-  /** Comma-separated circuit-relay multiaddrs (Relay mode). */
+  /**
+   * Comma-separated circuit-relay multiaddrs, each with /p2p/<relay peer id>
+   * (Relay mode): the trainer listens only through these relays.
+   */
   Relays: 'KUBESWARM_RELAYS',
+  /** Relay workload: its libp2p private key, base64 of the protobuf encoding (from the relay's Secret). */
+  RelayPrivateKey: 'KUBESWARM_RELAY_PRIVATE_KEY',
+  /** Relay workload: comma-separated multiaddrs (without /p2p/) the relay announces; peers dial these. Default: its listen address. */
+  RelayAnnounce: 'KUBESWARM_RELAY_ANNOUNCE',
+  /** Relay workload: most reservations (trainers listening through it) at once. */
+  RelayMaxReservations: 'KUBESWARM_RELAY_MAX_RESERVATIONS',
   /** Port for the trainer's libp2p host (0 = any free port). */
   P2pPort: 'KUBESWARM_P2P_PORT',
   /** Port for the trainer's /metrics and /healthz (0 = off). */
@@ -37,7 +46,10 @@ export const Env = {
   LogLevel: 'KUBESWARM_LOG_LEVEL',
   /** Seconds a membership entry lives after its last refresh (default 10). */
   MembershipTtlSeconds: 'KUBESWARM_MEMBERSHIP_TTL_SECONDS',
-  /** What the trainer runs: "averaging" (a synthetic averaging workload, until training lands). */
+  /**
+   * What the trainer runs: "averaging" (a synthetic averaging workload, until
+   * training lands), or "relay" (a libp2p circuit relay for peers behind NAT; no NATS).
+   */
   Workload: 'KUBESWARM_WORKLOAD',
   /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
   SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
@@ -51,3 +63,6 @@ export const Env = {
   SyntheticDumpDir: 'KUBESWARM_SYNTHETIC_DUMP_DIR',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
+
+/** Key in the relay's Secret that holds its private key (see Env.RelayPrivateKey). */
+export const RELAY_KEY_SECRET_KEY = 'privateKey';

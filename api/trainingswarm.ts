@@ -30,6 +30,8 @@ export const LABEL_PLACEMENT = 'kubeswarm.io/placement';
 /** Namespace of the swarm that owns a (possibly remote) pod. */
 export const LABEL_SWARM_NAMESPACE = 'kubeswarm.io/swarm-namespace';
 export const ROLE_TRAINER = 'trainer';
+/** Role label of the circuit relay the operator runs for a swarm with a Relay placement. */
+export const ROLE_RELAY = 'relay';
 
 export interface ObjectMeta {
   name?: string;
@@ -182,8 +184,37 @@ export interface PlacementNetwork {
   mode: NetworkMode;
   /** Host port for HostPort mode. */
   hostPort?: number;
-  /** libp2p multiaddrs of circuit relays (Relay mode), e.g. /dns4/relay.dc1.example/tcp/4001/p2p/12D3... */
+  /**
+   * libp2p multiaddrs of circuit relays (Relay mode), e.g. /dns4/relay.dc1.example/tcp/4001/p2p/12D3...
+   * Unset or empty in Relay mode: the operator runs a relay for the swarm in its own cluster.
+   */
   relays?: string[];
+  /** How the operator exposes the relay it runs (Relay mode without `relays`). */
+  relay?: OperatorRelaySpec;
+}
+
+export type RelayServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+
+/** Default TCP port of the operator-run relay (container and Service port). */
+export const DEFAULT_RELAY_PORT = 4001;
+
+/**
+ * The circuit relay the operator runs in its own cluster for a swarm whose
+ * Relay placements list no `relays`: one relay per swarm, exposed by a Service.
+ */
+export interface OperatorRelaySpec {
+  /** Service type that exposes the relay. */
+  serviceType: RelayServiceType;
+  /** The relay's TCP port: container port and Service port. */
+  port: number;
+  /** Node port (NodePort or LoadBalancer); unset lets Kubernetes pick one. */
+  nodePort?: number;
+  /**
+   * Host (IP or DNS name) trainers dial to reach the relay, in every placement.
+   * Unset: the Service's cluster IP (ClusterIP) or its load balancer ingress
+   * (LoadBalancer). Required for NodePort.
+   */
+  address?: string;
 }
 
 export interface SecretKeySelector {

@@ -65,6 +65,8 @@ export interface SpawnOpts {
   dumpDir?: string;
   metricsPort?: number;
   membershipTtlSeconds?: number;
+  /** More env vars (e.g. KUBESWARM_NETWORK_MODE and KUBESWARM_RELAYS). */
+  env?: Record<string, string>;
 }
 
 /** Spawns trainer `name`; its synthetic seed is its name, so tests can rebuild its vector. */
@@ -79,6 +81,7 @@ export function spawnTrainer(suite: DataplaneSuite, name: string, o: SpawnOpts):
   if (o.dumpDir !== undefined) env[Env.SyntheticDumpDir] = o.dumpDir;
   if (o.metricsPort !== undefined) env[Env.MetricsPort] = String(o.metricsPort);
   if (o.membershipTtlSeconds !== undefined) env[Env.MembershipTtlSeconds] = String(o.membershipTtlSeconds);
+  Object.assign(env, o.env);
   const spec: TrainerSpec = {
     name,
     natsUrl: suite.nats().url,

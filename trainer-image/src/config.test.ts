@@ -46,8 +46,20 @@ describe('parseConfig', () => {
     expect(parse({}).network).toEqual({ mode: 'PodNetwork', announceIp: undefined });
   });
 
+  it('listens through the relays in Relay mode', () => {
+    const r1 = '/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWPR5oGbe4x5bzVvsDsPs8xcFjELPeEMp93eFjiwddi1qZ';
+    const r2 = '/dns4/relay.example.org/tcp/4001/p2p/12D3KooWPMcMNkmrHDDJa7DbDEqS3bmeXu3dvtMoXcac9Saw67xF';
+    const c = parse({ [Env.NetworkMode]: 'Relay', [Env.Relays]: ` ${r1}, ${r2},` });
+    expect(c.network).toEqual({ mode: 'Relay', announceIp: undefined, relays: [r1, r2] });
+    expect(Object.isFrozen(c.network.relays)).toBe(true);
+  });
+
   it.each([
-    [{ [Env.NetworkMode]: 'Relay' }, Env.NetworkMode, /not supported/],
+    [{ [Env.NetworkMode]: 'Relay' }, Env.Relays, /required in Relay mode/],
+    [{ [Env.NetworkMode]: 'Relay', [Env.Relays]: '/ip4/10.0.0.9/tcp/4001' }, Env.Relays, /\/p2p\/<relay peer id>/],
+    [{ [Env.NetworkMode]: 'Relay', [Env.Relays]: '/ip4/10.0.0.9/udp/4001/p2p/12D3KooWPR5oGbe4x5bzVvsDsPs8xcFjELPeEMp93eFjiwddi1qZ' }, Env.Relays, /TCP/],
+    [{ [Env.NetworkMode]: 'Relay', [Env.Relays]: '/ip4/10.0.0.9/tcp/4001/p2p/12D3KooWPR5oGbe4x5bzVvsDsPs8xcFjELPeEMp93eFjiwddi1qZ/p2p-circuit' }, Env.Relays, /circuit address/],
+    [{ [Env.NetworkMode]: 'Relay', [Env.Relays]: 'relay.example.org:4001' }, Env.Relays, /not a multiaddr/],
     [{ [Env.NetworkMode]: 'Carrier' }, Env.NetworkMode, /PodNetwork/],
     [{ [Env.NetworkMode]: 'HostPort', [Env.P2pPort]: '31000' }, Env.AnnounceHost, /required/],
     [{ [Env.NetworkMode]: 'HostPort', [Env.AnnounceHost]: '10.0.0.1' }, Env.P2pPort, /fixed port/],

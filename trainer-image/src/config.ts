@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { Env, type Compression } from '../../api/index.ts';
+import { parseRelay } from './swarm/relay-client.ts';
 
 export interface AveragingConfig {
   maxGroupSize: number;
@@ -32,8 +33,11 @@ export interface TrainerConfig {
   training: { targetBatchSize: number; averaging: AveragingConfig };
   stopAfterEpochs: number | undefined;
   p2pPort: number;
-  /** How peers elsewhere reach this one; Relay is not supported yet (config error). */
-  network: { mode: 'PodNetwork' | 'HostPort'; announceIp: string | undefined };
+  /**
+   * How peers elsewhere reach this one. HostPort announces `announceIp`;
+   * Relay listens only through `relays` (circuit relay multiaddrs with /p2p/).
+   */
+  network: { mode: 'PodNetwork' | 'HostPort' | 'Relay'; announceIp: string | undefined; relays: string[] | undefined };
   metricsPort: number;
   log: { format: 'json' | 'text'; level: string };
   membershipTtlMs: number;
@@ -117,8 +121,19 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   if (vectorElements < 1) throw new ConfigError(Env.SyntheticVectorMb, `must make at least one float32 element, got ${vectorMb} MiB`);
   const p2pPort = num(Env.P2pPort, 0, { min: 0, max: 65535, integer: true }) as number;
   const mode = str(Env.NetworkMode) ?? 'PodNetwork';
-  if (mode === 'Relay') throw new ConfigError(Env.NetworkMode, 'Relay is not supported by this trainer yet (no circuit-relay transport); use PodNetwork or HostPort');
-  if (mode !== 'PodNetwork' && mode !== 'HostPort') throw new ConfigError(Env.NetworkMode, `must be PodNetwork, HostPort or Relay, got ${JSON.stringify(mode)}`);
+  if (mode !== 'PodNetwork' && mode !== 'HostPort' && mode !== 'Relay') throw new ConfigError(Env.NetworkMode, `must be PodNetwork, HostPort or Relay, got ${JSON.stringify(mode)}`);
+  let relays: string[] | undefined;
+  if (mode === 'Relay') {
+    relays = (str(Env.Relays) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (relays.length === 0) throw new ConfigError(Env.Relays, 'is required in Relay mode (comma-separated relay multiaddrs ending in /p2p/<relay peer id>)');
+    for (const r of relays) {
+      try {
+        parseRelay(r);
+      } catch (e) {
+        throw new ConfigError(Env.Relays, (e as Error).message);
+      }
+    }
+  }
   let announceIp: string | undefined;
   if (mode === 'HostPort') {
     announceIp = required(Env.AnnounceHost);
@@ -134,7 +149,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     training: parseTraining(required(Env.TrainingSpec)),
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
     p2pPort,
-    network: { mode, announceIp },
+    network: { mode, announceIp, relays },
     metricsPort: num(Env.MetricsPort, 0, { min: 0, max: 65535, integer: true }) as number,
     log: { format, level },
     membershipTtlMs: (num(Env.MembershipTtlSeconds, DEFAULT_MEMBERSHIP_TTL_SECONDS, { min: 1, max: 3600 }) as number) * 1000,

@@ -8,6 +8,14 @@
  *
  * Every refusal is counted (kubeswarm_p2p_refused_connections_total) and
  * logged.
+ *
+ * Circuit relays (Relay network mode) are not members: `isRelay` names the
+ * relays this peer may dial (to hold a reservation, or to reach a peer behind
+ * NAT). A relay is only ever dialled, never dials us, so inbound connections
+ * from it are refused like any other. A relayed connection is checked twice:
+ * when the relay asks us to accept it (the relay vouches for the remote id,
+ * and must itself be one of ours), and again once noise has authenticated the
+ * remote over the relayed stream.
  */
 import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
@@ -21,6 +29,8 @@ export interface MembershipGaterDeps {
   log: SwarmLogger;
   /** Our own peer id (never gated). */
   self?: string;
+  /** Whether the peer is a circuit relay this swarm uses (dialable, not a member). Must not throw. */
+  isRelay?(peerId: string): boolean;
 }
 
 export function membershipGater(deps: MembershipGaterDeps): ConnectionGater {
@@ -38,9 +48,24 @@ export function membershipGater(deps: MembershipGaterDeps): ConnectionGater {
     deps.log.warn(direction === 'inbound' ? 'refused connection from a peer not registered in this swarm' : 'refused to connect to a peer not registered in this swarm', { peerId: id, direction, remote: remote?.toString() });
     return true;
   };
+  const relay = (peerId: PeerId): boolean => {
+    try {
+      return deps.isRelay?.(peerId.toString()) === true;
+    } catch {
+      return false;
+    }
+  };
   return {
-    denyDialPeer: (peerId: PeerId) => refuse(peerId, 'outbound'),
+    denyDialPeer: (peerId: PeerId) => (relay(peerId) ? false : refuse(peerId, 'outbound')),
     denyInboundEncryptedConnection: (peerId: PeerId, conn: MultiaddrConnection) => refuse(peerId, 'inbound', conn.remoteAddr),
-    denyOutboundEncryptedConnection: (peerId: PeerId, conn: MultiaddrConnection) => refuse(peerId, 'outbound', conn.remoteAddr),
+    denyOutboundEncryptedConnection: (peerId: PeerId, conn: MultiaddrConnection) => (relay(peerId) ? false : refuse(peerId, 'outbound', conn.remoteAddr)),
+    denyInboundRelayedConnection: async (relayId: PeerId, remotePeer: PeerId) => {
+      if (!relay(relayId)) {
+        deps.metrics.refusedConnections.inc({ direction: 'inbound' });
+        deps.log.warn('refused a relayed connection through a relay this swarm does not use', { relay: relayId.toString(), peerId: remotePeer.toString(), direction: 'inbound' });
+        return true;
+      }
+      return refuse(remotePeer, 'inbound');
+    },
   };
 }

@@ -2,17 +2,28 @@
  * The in-process libp2p host: TCP + noise + yamux, listening on the pod's IP
  * and announcing it. No pnet (see gater.ts) and no DHT or discovery: peers
  * learn each other's addresses from the membership bucket.
+ *
+ * Every host can dial circuit addresses (circuit relay v2 transport, with
+ * identify, which it needs), so that peers in any placement reach peers
+ * behind NAT. In Relay mode (`relays` set) the host does not listen on TCP
+ * at all: it holds a reservation on each relay and is reachable only through
+ * them (relay-client.ts).
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
+import { circuitRelayTransport, type CircuitRelayTransportComponents } from '@libp2p/circuit-relay-v2';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { identify } from '@libp2p/identify';
+import { FaultTolerance, type ConnectionGater, type Libp2p, type PrivateKey, type Transport } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import { silentLogger, type SwarmLogger } from './log.ts';
+import { parseRelay, RelayReservations, type ReservationStoreLike } from './relay-client.ts';
 
 export interface HostOptions {
-  /** The pod IP: listened on and announced. */
+  /** The pod IP: listened on and announced (not in Relay mode). */
   ip: string;
   /** TCP port; 0 picks a free one. */
   port: number;
@@ -21,9 +32,22 @@ export interface HostOptions {
    * IP, with `port` mapped 1:1 as a host port). Requires a fixed port.
    */
   announceIp?: string;
+  /**
+   * Relay network mode: circuit relay multiaddrs, each ending in /p2p/<relay id>.
+   * The host listens only through these relays (no TCP listener) and
+   * resolves once it holds a reservation on at least one of them.
+   */
+  relays?: readonly string[];
+  /** Relay mode: how long to keep trying for a first reservation. @default 120000 */
+  relayWaitMs?: number;
+  /** Relay mode: how often to check reservations and make lost ones again. @default 2000 */
+  relayCheckMs?: number;
+  /** Relay mode: told how many relays hold a reservation for us, after every check. */
+  onRelayReservations?: (n: number) => void;
   connectionGater: ConnectionGater;
   /** Fixed identity; a fresh Ed25519 key when omitted. */
   privateKey?: PrivateKey;
+  log?: SwarmLogger;
 }
 
 /** Multiaddr of a TCP address, ip4 or ip6. */
@@ -31,20 +55,73 @@ export function tcpMultiaddr(ip: string, port: number): string {
   return `/${ip.includes(':') ? 'ip6' : 'ip4'}/${ip}/tcp/${port}`;
 }
 
+function isReservationStore(x: unknown): x is ReservationStoreLike {
+  const s = x as Partial<ReservationStoreLike> | undefined;
+  return typeof s?.hasReservation === 'function' && typeof s.addRelay === 'function';
+}
+
 export async function createHost(opts: HostOptions): Promise<Libp2p> {
   if (opts.announceIp !== undefined && opts.port === 0) throw new RangeError('announceIp needs a fixed port');
+  const relays = (opts.relays ?? []).map(parseRelay);
+  if (opts.relays !== undefined && relays.length === 0) throw new RangeError('Relay mode needs at least one relay');
+  // The circuit relay transport keeps its client reservation store on the instance; relay-client.ts needs it.
+  let store: unknown;
+  const relayTransport = circuitRelayTransport({ reservationCompletionTimeout: 10_000 });
   const init = {
-    addresses: {
-      listen: [tcpMultiaddr(opts.ip, opts.port)],
-      ...(opts.announceIp !== undefined ? { announce: [tcpMultiaddr(opts.announceIp, opts.port)] } : {}),
-    },
-    transports: [tcp()],
+    addresses: relays.length > 0
+      ? { listen: relays.map((r) => `${r.addr.toString()}/p2p-circuit`) }
+      : {
+          listen: [tcpMultiaddr(opts.ip, opts.port)],
+          ...(opts.announceIp !== undefined ? { announce: [tcpMultiaddr(opts.announceIp, opts.port)] } : {}),
+        },
+    transports: [
+      tcp(),
+      (components: CircuitRelayTransportComponents): Transport => {
+        const t = relayTransport(components);
+        store = (t as { reservationStore?: unknown }).reservationStore;
+        return t;
+      },
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: opts.connectionGater,
-    ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+    // Peers behind one NAT reach us from one address, all at a round's start; the default (5 per second per host) would turn them away.
+    connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 256 },
+    services: { identify: identify() },
+    // Relay mode: a relay that is down at start-up must not fail the start; RelayReservations retries.
+    ...(relays.length > 0 ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
+    privateKey: opts.privateKey ?? (await generateKeyPair('Ed25519')),
+    start: false,
   };
-  return createLibp2p(init);
+  const host: Libp2p = await createLibp2p(init);
+  await host.start();
+  if (relays.length === 0) return host;
+
+  const log = opts.log ?? silentLogger;
+  if (!isReservationStore(store)) {
+    await host.stop();
+    throw new Error('the circuit relay transport has no reservation store (incompatible @libp2p/circuit-relay-v2 version)');
+  }
+  const keeper = new RelayReservations({ host, store, relays, log, ...(opts.relayCheckMs !== undefined ? { intervalMs: opts.relayCheckMs } : {}), ...(opts.onRelayReservations ? { onCount: opts.onRelayReservations } : {}) });
+  const waitMs = opts.relayWaitMs ?? 120_000;
+  const t0 = Date.now();
+  let warned = false;
+  while (keeper.count() === 0) {
+    await keeper.check();
+    if (keeper.count() > 0) break;
+    if (Date.now() - t0 > waitMs) {
+      await host.stop();
+      throw new Error(`no reservation on any relay after ${waitMs} ms (${relays.map((r) => r.addr.toString()).join(', ')})`);
+    }
+    if (!warned) log.warn('waiting for a relay to accept a reservation', { relays: relays.map((r) => r.addr.toString()) });
+    warned = true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  log.info('listening through relays', { reserved: keeper.count(), relays: relays.map((r) => r.addr.toString()) });
+  opts.onRelayReservations?.(keeper.count());
+  keeper.start();
+  host.addEventListener('stop', () => keeper.stop(), { once: true });
+  return host;
 }
 
 /** The host's dialable addresses, with the /p2p/<id> suffix (strings, for membership records). */

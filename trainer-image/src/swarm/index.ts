@@ -14,6 +14,7 @@ export { decodeRecord, encodeRecord, validateRecord, type MembershipRecord, type
 export { decodeAssignment, encodeAssignment, findGroup, type AssignmentMember, type RoundAssignment, type AssignmentDecode } from './assignment.ts';
 export { membershipGater, type MembershipGaterDeps } from './gater.ts';
 export { createHost, hostMultiaddrs, rememberPeer, tcpMultiaddr, type HostOptions } from './host.ts';
+export { circuitMultiaddrs, InvalidRelayAddressError, parseRelay, relayIdsIn, RelayReservations, type RelayRef } from './relay-client.ts';
 export { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
 export { errorMessage, silentLogger, type SwarmLogger } from './log.ts';
 export { InvalidAssignmentError, InvalidRecordError, SwarmErrorCodes, type SwarmErrorCode } from './errors.ts';

@@ -52,6 +52,23 @@ describe('membership record codec', () => {
     if (!d.ok) expect(d.error).toMatch(/another peer/);
   });
 
+  it('accepts a circuit address through a relay (the relay’s /p2p/ right before /p2p-circuit)', () => {
+    const circuit = `/ip4/10.0.0.9/tcp/4001/p2p/${ids[2]}/p2p-circuit/p2p/${ids[0]}`;
+    const r = makeRecord(ids[0]!, { multiaddrs: [circuit, `/dns4/relay.example.org/tcp/4001/p2p/${ids[2]}/p2p-circuit/p2p/${ids[0]}`] });
+    expect(decodeRecord(encodeRecord(r), ids[0])).toEqual({ ok: true, record: r });
+  });
+
+  it.each([
+    ['a circuit to another peer', () => `/ip4/10.0.0.9/tcp/4001/p2p/${ids[2]}/p2p-circuit/p2p/${ids[1]}`, /another peer/],
+    ['a circuit without its destination', () => `/ip4/10.0.0.9/tcp/4001/p2p/${ids[2]}/p2p-circuit`, /end with \/p2p\/ of the record/],
+    ['a circuit with no relay peer id', () => `/ip4/10.0.0.9/tcp/4001/p2p-circuit/p2p/${ids[0]}`, /must follow the relay/],
+    ['another peer’s id not followed by /p2p-circuit', () => `/ip4/10.0.0.9/tcp/4001/p2p/${ids[2]}/p2p/${ids[0]}`, /another peer/],
+  ])('rejects %s', (_name, addr, re) => {
+    const d = decodeRecord(enc(makeRecord(ids[0]!, { multiaddrs: [addr()] })));
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.error).toMatch(re);
+  });
+
   it('rejects oversized input before parsing it', () => {
     const d = decodeRecord(new Uint8Array(MAX_RECORD_BYTES + 1).fill(0x20));
     expect(d.ok).toBe(false);

@@ -12,6 +12,7 @@ import { DEFAULT_MEMBERSHIP_TTL_MS, DEFAULT_REFRESH_FRACTION } from './constants
 import { membershipGater } from './gater.ts';
 import type { Candidate } from './groups.ts';
 import { createHost, hostMultiaddrs, rememberPeer } from './host.ts';
+import { circuitMultiaddrs, parseRelay, relayIdsIn } from './relay-client.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import { Matchmaker } from './matchmaking.ts';
 import { Membership } from './membership.ts';
@@ -30,6 +31,13 @@ export interface SwarmJoinOptions {
   p2pPort: number;
   /** Address to announce instead of the pod IP (HostPort network mode). */
   announceIp?: string;
+  /**
+   * Relay network mode: circuit relay multiaddrs (with /p2p/<relay id>). The
+   * host is reachable only through them and announces one circuit address per relay.
+   */
+  relays?: readonly string[];
+  /** Relay mode: how long to wait for a first reservation. @default 120000 */
+  relayWaitMs?: number;
   maxGroupSize: number;
   /** Replicas of the swarm's buckets (a clustered NATS). @default 1 */
   replicas?: number;
@@ -73,7 +81,8 @@ export class Swarm {
   private constructor(host: Libp2p, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
     this.host = host;
     this.peerId = host.peerId.toString();
-    this.multiaddrs = hostMultiaddrs(host);
+    // Relay mode: the relays' addresses as configured (reachable from every placement), not what the relays report.
+    this.multiaddrs = opts.relays !== undefined ? circuitMultiaddrs(opts.relays, this.peerId) : hostMultiaddrs(host);
     this.membership = membership;
     this.matchmaker = matchmaker;
     this.#opts = opts;
@@ -85,6 +94,8 @@ export class Swarm {
    * registered: call setLocal() and then register().
    */
   static async join(opts: SwarmJoinOptions): Promise<Swarm> {
+    // Relays we may dial: ours, and those that live members announce in their circuit addresses.
+    const ownRelays = new Set((opts.relays ?? []).map((r) => parseRelay(r).peerId.toString()));
     const membership = await Membership.open(opts.nc, {
       bucket: Buckets.membership(opts.swarm),
       replicas: opts.replicas ?? 1,
@@ -94,13 +105,23 @@ export class Swarm {
       ...(opts.now ? { now: opts.now } : {}),
     });
     let self: string | undefined;
-    const host = await createHost({
-      ip: opts.pod.ip,
-      port: opts.p2pPort,
-      ...(opts.announceIp !== undefined ? { announceIp: opts.announceIp } : {}),
-      connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), metrics: opts.metrics, log: opts.log, get self() { return self; } }),
-      ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
-    });
+    const isRelay = (id: string): boolean => ownRelays.has(id) || membership.live().some((r) => relayIdsIn(r.multiaddrs).includes(id));
+    let host: Libp2p;
+    try {
+      host = await createHost({
+        ip: opts.pod.ip,
+        port: opts.p2pPort,
+        ...(opts.announceIp !== undefined ? { announceIp: opts.announceIp } : {}),
+        ...(opts.relays !== undefined ? { relays: opts.relays, onRelayReservations: (n: number) => opts.metrics.relayReservations.set(n) } : {}),
+        ...(opts.relayWaitMs !== undefined ? { relayWaitMs: opts.relayWaitMs } : {}),
+        connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), isRelay, metrics: opts.metrics, log: opts.log, get self() { return self; } }),
+        ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+        log: opts.log,
+      });
+    } catch (e) {
+      membership.close();
+      throw e;
+    }
     self = host.peerId.toString();
     let matchmaker: Matchmaker;
     try {

@@ -22,7 +22,13 @@ export function checkPeerId(field: string, v: unknown): string | undefined {
   return undefined;
 }
 
-/** Multiaddrs must parse, be short, and carry no /p2p/ component other than `peerId`'s. */
+/**
+ * Multiaddrs must parse, be short, and carry no /p2p/ component other than
+ * `peerId`'s, except a relay's: in a circuit address
+ * (`…/p2p/<relay>/p2p-circuit/p2p/<peerId>`) the /p2p/ right before
+ * /p2p-circuit names the relay, and what follows the last /p2p-circuit must
+ * end with /p2p/<peerId>.
+ */
 export function checkMultiaddrs(field: string, v: unknown, peerId: string): string | undefined {
   if (!Array.isArray(v)) return `${field}: must be an array`;
   if (v.length > MAX_MULTIADDRS) return `${field}: at most ${MAX_MULTIADDRS} addresses`;
@@ -30,9 +36,17 @@ export function checkMultiaddrs(field: string, v: unknown, peerId: string): stri
     const a: unknown = v[i];
     if (typeof a !== 'string' || a.length === 0 || a.length > MAX_MULTIADDR_CHARS) return `${field}[${i}]: must be a string of 1..${MAX_MULTIADDR_CHARS} chars`;
     try {
-      const ma = multiaddr(a);
-      for (const c of ma.getComponents()) {
-        if (c.name === 'p2p' && c.value !== peerId) return `${field}[${i}]: /p2p/ component names another peer`;
+      const cs = multiaddr(a).getComponents();
+      for (let k = 0; k < cs.length; k++) {
+        const c = cs[k]!;
+        const relayHop = cs[k + 1]?.name === 'p2p-circuit';
+        if (c.name === 'p2p' && c.value !== peerId && !relayHop) return `${field}[${i}]: /p2p/ component names another peer`;
+        if (c.name === 'p2p-circuit' && (k === 0 || cs[k - 1]?.name !== 'p2p')) return `${field}[${i}]: /p2p-circuit must follow the relay's /p2p/ component`;
+      }
+      const circuit = cs.findLastIndex((c) => c.name === 'p2p-circuit');
+      if (circuit >= 0) {
+        const last = cs[cs.length - 1];
+        if (last?.name !== 'p2p' || last.value !== peerId || cs.length - 1 === circuit) return `${field}[${i}]: a circuit address must end with /p2p/ of the record's peer`;
       }
     } catch (e) {
       return `${field}[${i}]: not a multiaddr (${(e as Error).message})`;

@@ -1,0 +1,75 @@
+/**
+ * Entrypoint of the relay workload (KUBESWARM_WORKLOAD=relay, same image as
+ * the trainer; trainer-image/src/main.ts hands over here). Starts the circuit
+ * relay, serves /metrics and /healthz, and stops on SIGTERM. Exit 2 on a bad
+ * configuration, 1 on a fatal error.
+ */
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Env } from '../../../api/index.ts';
+import { ConfigError } from '../config.ts';
+import { createLogger } from '../log.ts';
+import { errorMessage } from '../swarm/log.ts';
+import { parseRelayConfig, type RelayConfig } from './config.ts';
+import { startRelay } from './relay.ts';
+
+function serve(port: number, registry: Registry, ready: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (e: unknown) => res.writeHead(500).end(errorMessage(e)),
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(ready() ? 200 : 503).end(ready() ? 'ok' : 'starting');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}
+
+async function run(cfg: RelayConfig, log: ReturnType<typeof createLogger>): Promise<number> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let ready = false;
+  const http = cfg.metricsPort > 0 ? await serve(cfg.metricsPort, registry, () => ready) : undefined;
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const relay = await startRelay({ privateKey: cfg.privateKey, ip: cfg.ip, port: cfg.port, announce: cfg.announce, maxReservations: cfg.maxReservations, log, registry });
+  ready = true;
+  log.info('relay started', { peerId: relay.peerId, multiaddrs: relay.multiaddrs, maxReservations: cfg.maxReservations });
+  const why = await signalled;
+  log.info(`${why} received, stopping the relay`, { reservations: relay.reservations() });
+  await relay.stop();
+  http?.close();
+  log.info('relay stopped');
+  return 0;
+}
+
+/** Runs the relay from an environment; never returns normally (exits the process). */
+export function relayMain(env: Readonly<Record<string, string | undefined>>, hostname: string): void {
+  let cfg: RelayConfig;
+  try {
+    cfg = parseRelayConfig(env, { hostname });
+  } catch (e) {
+    const boot = createLogger({ format: env[Env.LogFormat] === 'json' ? 'json' : 'text', level: 'info', meta: { component: 'relay' } });
+    boot.error('invalid configuration', { error: errorMessage(e), variable: e instanceof ConfigError ? e.variable : undefined });
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger({ format: cfg.log.format, level: cfg.log.level, meta: { component: 'relay', pod: cfg.pod } });
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e) }));
+  run(cfg, log).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      log.error('relay failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });
+      process.exit(1);
+    },
+  );
+}
