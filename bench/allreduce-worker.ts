@@ -89,8 +89,19 @@ async function peer(): Promise<void> {
         if (p.peerId === host.peerId.toString()) continue;
         await host.peerStore.merge(peerIdFromString(p.peerId), { multiaddrs: p.addrs.map((a) => multiaddr(a)) });
       }
-      // connect up front: the timed rounds should not include dials and noise handshakes
-      await Promise.all(peers.filter((p) => p.peerId !== host.peerId.toString()).map((p) => host.dial(peerIdFromString(p.peerId))));
+      // connect up front (each pair once: the lower index dials), so the timed
+      // rounds do not include dials and noise handshakes
+      await Promise.all(peers.slice(index + 1).map(async (p) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await host.dial(peerIdFromString(p.peerId));
+            return;
+          } catch (e) {
+            if (attempt >= 4) throw e;
+            await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+          }
+        }
+      }));
       send({ type: 'connected' });
     } else if (m.type === 'vector') {
       const length = m.length as number;

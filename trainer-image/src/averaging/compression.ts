@@ -132,14 +132,6 @@ export function fromFp16Bits(h: number): number {
 
 // ---------------------------------------------------------------- encode
 
-/** A Uint8Array view as T, copying into an aligned buffer only when the view is unaligned. */
-function aligned<T>(bytes: Uint8Array, align: number, make: (b: ArrayBufferLike, off: number, len: number) => T, len: number): T {
-  if (bytes.byteOffset % align === 0) return make(bytes.buffer, bytes.byteOffset, len);
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return make(copy.buffer, 0, len);
-}
-
 /**
  * Encode `src` into `dst` (exactly `encodedSize` bytes). Returns false, with
  * `dst` in an unspecified state, when fp16 cannot hold a finite value.
@@ -219,25 +211,29 @@ export function encode(codec: Codec, src: Float32Array, blockSize: number): Uint
 
 // ---------------------------------------------------------------- decode
 
-/** Decode `count` elements from `payload` (exactly `encodedSize` bytes) into `dst`. */
+/** Decode `count` elements from `payload` (exactly `encodedSize` bytes) into `dst`. Works at any alignment, without allocating. */
 export function decodeInto(codec: Codec, payload: Uint8Array, count: number, dst: Float32Array, blockSize: number): void {
   if (payload.byteLength !== encodedSize(codec, count, blockSize)) throw new RangeError('decodeInto: payload size does not match');
   if (dst.length < count) throw new RangeError('decodeInto: destination too short');
   if (codec === 'none') {
-    dst.set(aligned(payload, 4, (b, o, l) => new Float32Array(b, o, l), count));
+    new Uint8Array(dst.buffer, dst.byteOffset, 4 * count).set(payload);
     return;
   }
   if (codec === 'fp16') {
     const t = fp16DecodeTable();
-    const h = aligned(payload, 2, (b, o, l) => new Uint16Array(b, o, l), count);
-    for (let i = 0; i < count; i++) dst[i] = t[h[i]!]!;
+    if (payload.byteOffset % 2 === 0) {
+      const h = new Uint16Array(payload.buffer, payload.byteOffset, count);
+      for (let i = 0; i < count; i++) dst[i] = t[h[i]!]!;
+    } else {
+      for (let i = 0, j = 0; i < count; i++, j += 2) dst[i] = t[payload[j]! | (payload[j + 1]! << 8)]!;
+    }
     return;
   }
   const blocks = Math.ceil(count / blockSize);
-  const scales = aligned(payload.subarray(0, 4 * blocks), 4, (b, o, l) => new Float32Array(b, o, l), blocks);
+  const scales = new DataView(payload.buffer, payload.byteOffset, 4 * blocks);
   const q = new Int8Array(payload.buffer, payload.byteOffset + 4 * blocks, count);
   for (let b = 0; b < blocks; b++) {
-    const s = scales[b]!;
+    const s = scales.getFloat32(4 * b, true);
     const lo = b * blockSize;
     const hi = Math.min(count, lo + blockSize);
     for (let i = lo; i < hi; i++) dst[i] = q[i]! * s;

@@ -4,7 +4,7 @@
  * deadlines, failures and the final summary. Network I/O goes through
  * FrameStream; all maths through the pure modules.
  */
-import type { Libp2p } from '@libp2p/interface';
+import type { Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import {
   encodeAck, encodeChunkHead, encodeEnd, encodeOpen, type AckReason, type ChunkCodec, type Frame, type OpenFrame,
@@ -241,9 +241,25 @@ export class Round {
     this.#work.add(q);
   }
 
+  /**
+   * Open an all-reduce stream to `member`. Retries a failed dial (twice, with
+   * backoff, within `dialTimeoutMs`): when every member dials every other at
+   * the start of a round, simultaneous connection attempts can reset each
+   * other's handshakes, and that must not count as a failed peer.
+   */
   async dial(member: number): Promise<FrameStream> {
     const signal = AbortSignal.any([this.signal, AbortSignal.timeout(this.ctx.opts.dialTimeoutMs)]);
-    const stream = await this.ctx.host.dialProtocol(peerIdFromString(this.ids[member]!), PROTOCOL, { signal });
+    const peer = peerIdFromString(this.ids[member]!);
+    let stream: Stream | undefined;
+    for (let attempt = 0; stream === undefined; attempt++) {
+      try {
+        stream = await this.ctx.host.dialProtocol(peer, PROTOCOL, { signal });
+      } catch (e) {
+        if (attempt >= 2 || signal.aborted) throw e;
+        this.log('debug', 'all-reduce: dial failed, retrying', { to: this.ids[member], error: errMsg(e) });
+        await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
+      }
+    }
     if (this.#settled) {
       stream.abort(new StreamFailedError('round over'));
       throw new RoundAbortedError('round over');

@@ -65,10 +65,12 @@ export class FrameStream {
     stream.maxReadBufferLength = MAX_READ_BUFFER_BYTES;
     stream.maxWriteBufferLength = MAX_WRITE_BUFFER_BYTES;
     stream.addEventListener('message', (evt) => {
-      const piece = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
-      this.bytesRead += piece.byteLength;
-      this.#counters.bytesIn(piece.byteLength);
-      this.#feed(piece);
+      const data = evt.data;
+      this.bytesRead += data.byteLength;
+      this.#counters.bytesIn(data.byteLength);
+      // feed a Uint8ArrayList's buffers one by one: subarray() would concatenate (copy) them
+      if (data instanceof Uint8Array) this.#feed(data);
+      else for (const piece of data) this.#feed(piece);
     });
     stream.addEventListener('close', (evt) => {
       this.#closed = true;
