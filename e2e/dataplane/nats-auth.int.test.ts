@@ -83,6 +83,11 @@ describe('NATS operator mode (real nats-server)', () => {
     const otherOperator = await createAuthBundle();
     const forged = await mintSwarmUser(otherOperator.signingSeed, A, 'trainer', { ttlSeconds: 60 });
     await expect(connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(forged)) })).rejects.toThrow(/Authorization Violation/);
+    // The longest names Kubernetes allows still fit the CONNECT line (the JWT lists every subject).
+    const long = { namespace: 'n'.repeat(63), name: 's'.repeat(253), uid: 'uid-long' };
+    await issuer.pushAccount(nats.url, long);
+    const ok = await connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(await mintSwarmUser(bundle.signingSeed, long, 'trainer', { ttlSeconds: 60 }))) });
+    await ok.close();
   });
 
   it('lets a trainer of swarm A use its subjects, its membership and rounds KV and its checkpoint object store', async () => {

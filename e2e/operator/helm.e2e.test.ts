@@ -34,7 +34,8 @@ describe('helm install', () => {
     const install = await runCommand(toolPath('helm'), [
       'install', 'kubeswarm', join(REPO_ROOT, 'helm/kubeswarm'), '--kubeconfig', c.cp.kubeconfigPath,
       '--namespace', 'kubeswarm-system', '--create-namespace',
-      '--set', 'nats.deploy=false', '--set', `nats.url=${nats.url}`,
+      // This test's NATS runs without auth (operator mode is covered by validation.e2e.test.ts).
+      '--set', 'nats.deploy=false', '--set', `nats.url=${nats.url}`, '--set', 'nats.auth.enabled=false',
       '--set', `operator.metricsPort=${metricsPort}`, '--wait', '--timeout', '3m',
     ]);
     expect(install.stderr).not.toMatch(/Error/);

@@ -38,7 +38,7 @@ describe('helm chart', () => {
   it('renders the operator, least-privilege RBAC, PriorityClass, NATS and the metrics Service', async () => {
     const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
-      'ClusterRole/ks-operator', 'ClusterRoleBinding/ks-operator', 'Deployment/ks-operator',
+      'ClusterRole/ks-operator', 'ClusterRoleBinding/ks-operator', 'ConfigMap/ks-nats-config', 'Deployment/ks-operator',
       'PriorityClass/kubeswarm-preemptible', 'Role/ks-operator-leader-election', 'RoleBinding/ks-operator-leader-election',
       'Service/ks-nats', 'Service/ks-operator-metrics', 'ServiceAccount/ks-operator', 'StatefulSet/ks-nats',
     ]);
@@ -55,9 +55,25 @@ describe('helm chart', () => {
       'ClusterRole: core pods [get,list,watch,create,delete,patch]',
       'ClusterRole: core nodes [list,watch]',
       'ClusterRole: core events [create,patch]',
+      'ClusterRole: core secrets [get,create,update]',
       'Role: coordination.k8s.io leases [get,create,update]',
-      'Role: core secrets [get]',
     ]);
+    // Without NATS auth the operator only reads Secrets by name (credentials and kubeconfig Secrets).
+    const off = (await render('nats.auth.enabled=false')).filter((o) => o.kind === 'ClusterRole').flatMap((o) => o.rules.filter((r: any) => r.resources.includes('secrets')).map((r: any) => r.verbs.join(',')));
+    expect(off).toEqual(['get']);
+  });
+
+  it('turns NATS operator mode on: the operator makes the auth Secret, NATS loads its auth.conf with a full resolver', async () => {
+    const objs = await render();
+    const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'KUBESWARM_NATS_AUTH_SECRET', value: 'ks-nats-auth' });
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    expect(sts.spec.template.spec.containers[0].args[0]).toBe('--config=/etc/nats/nats.conf');
+    expect(sts.spec.template.spec.volumes[0].projected.sources).toContainEqual({ secret: { name: 'ks-nats-auth', items: [{ key: 'auth.conf', path: 'auth/auth.conf' }] } });
+    expect(objs.find((o) => o.kind === 'ConfigMap').data['nats.conf']).toMatch(/resolver: \{ type: full, dir: \/data\/jwt/);
+    const off = await render('nats.auth.enabled=false');
+    expect(off.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('KUBESWARM_NATS_AUTH_SECRET');
+    expect(off.some((o) => o.kind === 'ConfigMap')).toBe(false);
   });
 
   it('runs the operator with leader election, non-root and locked down', async () => {

@@ -16,6 +16,10 @@ app.kubernetes.io/component: operator
 {{- printf "%s-operator" .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "kubeswarm.natsAuthSecret" -}}
+{{- printf "%s-nats-auth" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "kubeswarm.natsUrl" -}}
 {{- if .Values.nats.deploy -}}
 nats://{{ .Release.Name }}-nats.{{ .Release.Namespace }}.svc:4222
