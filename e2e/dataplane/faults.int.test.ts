@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, jest } from '@jest/globals';
 import { sleep, waitFor } from '../harness/wait.ts';
-import { freePort } from '../harness/nats.ts';
+import { freePort } from '../cluster/ports.ts';
 import { dataplaneSuite, metricValue, peerIdOf, roundAt, spawnTrainer } from '../harness/dataplane.ts';
 import type { Trainer } from '../harness/trainers.ts';
 
@@ -33,7 +33,7 @@ async function midReduceScatter(victim: Trainer, port: number): Promise<void> {
   await Promise.all([victim.waitFor('round finished', (l) => l['epoch'] === 0)]);
   const before = await metricValue(port, RECEIVED);
   await victim.waitFor('round started', (l) => l['epoch'] === 1);
-  await waitFor(async () => (await metricValue(port, RECEIVED)) > before, 'round-1 bytes arriving at the victim', { everyMs: 10 });
+  await waitFor(async () => (await metricValue(port, RECEIVED)) > before, { what: 'round-1 bytes arriving at the victim', intervalMs: 10 });
 }
 
 describe('a peer that dies or leaves mid-round', () => {

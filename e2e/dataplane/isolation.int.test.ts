@@ -11,7 +11,7 @@ import { Buckets, parseTelemetry, Protocols, Subjects, type TelemetryReport } fr
 import { waitFor } from '../harness/wait.ts';
 import { createHost, createSwarmMetrics, hostMultiaddrs, Membership, silentLogger, type MembershipRecord } from '../../trainer-image/src/swarm/index.ts';
 import { RECORD_VERSION } from '../../trainer-image/src/swarm/constants.ts';
-import { freePort } from '../harness/nats.ts';
+import { freePort } from '../cluster/ports.ts';
 import { dataplaneSuite, initialVector, maxAbsDiff, metricValue, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../harness/dataplane.ts';
 
 jest.setTimeout(300_000);
@@ -51,7 +51,7 @@ describe('a 5th process joins while rounds are running', () => {
     }
     // Telemetry: each of the five published valid reports on the swarm's subject, checksums matching their rounds.
     const fifthRound = first;
-    await waitFor(() => reports.some((r) => r.peerId === id && r.paramChecksum === fifthRound['checksum']), 'the newcomer’s telemetry after its round');
+    await waitFor(() => reports.some((r) => r.peerId === id && r.paramChecksum === fifthRound['checksum']), { what: 'the newcomer’s telemetry after its round' });
     const allIds = [...(await Promise.all(ts.map(peerIdOf))), id];
     for (const p of allIds) expect(reports.some((r) => r.peerId === p && r.backend === 'synthetic')).toBe(true);
     expect(badReports).toBe(0);

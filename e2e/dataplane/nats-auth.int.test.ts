@@ -98,7 +98,7 @@ describe('NATS operator mode (real nats-server)', () => {
     const m = await Membership.open(nc, { bucket: Buckets.membership(A), log: silentLogger, metrics });
     cleanups.push(() => m.close());
     await m.publish(makeRecord(peer, { updatedAt: Date.now() }));
-    await waitFor(() => m.get(peer) !== undefined, 'own record through the watch');
+    await waitFor(() => m.get(peer) !== undefined, { what: 'own record through the watch' });
     expect(await m.isRegistered(peer)).toBe(true);
     const mm = await Matchmaker.open(nc, { bucket: Buckets.rounds(A), selfPeerId: peer, maxGroupSize: 4, seed: 's', log: silentLogger, metrics });
     cleanups.push(() => mm.close());
@@ -133,14 +133,14 @@ describe('NATS operator mode (real nats-server)', () => {
     await roundTrip(ncA);
     expect((await subErr)?.message).toMatch(/Permissions Violation for Subscription to "kubeswarm\.team-b\.bert\.>"/);
 
-    await waitFor(async () => (await counterValue(metrics, { operation: 'publish' }, 'natsPermissionDenied')) === 2, 'two refused publishes counted');
+    await waitFor(async () => (await counterValue(metrics, { operation: 'publish' }, 'natsPermissionDenied')) === 2, { what: 'two refused publishes counted' });
     expect(await counterValue(metrics, { operation: 'subscription' }, 'natsPermissionDenied')).toBe(1);
     expect(lines.filter((l) => l.message === 'NATS permission denied').map((l) => l.meta?.['subject'])).toEqual(
       expect.arrayContaining([Subjects.telemetry(B), Subjects.matchmaking(B), Subjects.all(B)]),
     );
     // B's own traffic still flows, and none of A's arrived.
     ncB.publish(Subjects.progress(B), 'from b');
-    await waitFor(() => heardByB.includes('from b'), 'B hears itself');
+    await waitFor(() => heardByB.includes('from b'), { what: 'B hears itself' });
     expect(heardByB).toEqual(['from b']);
   });
 
@@ -183,7 +183,7 @@ describe('NATS operator mode (real nats-server)', () => {
 
     await kvB.put('epoch', '3');
     ncB.publish(Subjects.progress(B), 'from b');
-    await waitFor(() => heardByB.includes('from b'), 'B hears itself');
+    await waitFor(() => heardByB.includes('from b'), { what: 'B hears itself' });
     await sleep(500);
     expect(heardByB).toEqual(['from b']);
     expect(await kvB.get('round.0')).toBeNull();
@@ -228,7 +228,7 @@ describe('NATS operator mode (real nats-server)', () => {
     await expect(Membership.open(ncA, { bucket: Buckets.membership(B), log: silentLogger, metrics: metricsA })).rejects.toThrow(/Permissions Violation|permission/i);
     ncA.publish(`$KV.${Buckets.membership(B)}.${intruder}`, JSON.stringify(makeRecord(intruder, { multiaddrs: hostMultiaddrs(host), updatedAt: Date.now() })));
     await roundTrip(ncA);
-    await waitFor(async () => (await counterValue(metricsA, { operation: 'publish' }, 'natsPermissionDenied')) >= 1, 'the refused write counted');
+    await waitFor(async () => (await counterValue(metricsA, { operation: 'publish' }, 'natsPermissionDenied')) >= 1, { what: 'the refused write counted' });
 
     expect(await b.membership.isRegistered(intruder)).toBe(false);
     const dialed = await host.dialProtocol(multiaddr(b.multiaddrs[0]!), Protocols.allReduce, { signal: AbortSignal.timeout(10_000) }).then(() => true, () => false);

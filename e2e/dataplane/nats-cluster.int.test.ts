@@ -7,7 +7,8 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Buckets, Env } from '../../api/index.ts';
-import { freePort, startNats, type NatsServer } from '../harness/nats.ts';
+import { freePort } from '../cluster/ports.ts';
+import { startNats, type NatsServer } from '../harness/nats.ts';
 import { allLogged, Fleet, type Trainer } from '../harness/trainers.ts';
 
 jest.setTimeout(300_000);

@@ -1,6 +1,6 @@
 /**
  * The shared e2e harness: a real control plane plus the test kubelet with
- * fake GPU nodes, API clients, a kubectl runner, and waitFor. One cluster per
+ * fake GPU nodes, API clients and a kubectl runner (waitFor is in wait.ts). One cluster per
  * test file (2 shared cores); stop it in afterAll.
  *
  *   const c = await startTestCluster({ name: 'my-test', nodes: [{ name: 'gpu-0', gpus: 4 }] });
@@ -11,13 +11,13 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, SchedulingV1Api } from '@kubernetes/client-node';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../cluster/controlplane.ts';
 import { makeLogger, type Logger } from '../cluster/log.ts';
 import { toolPath } from '../cluster/tools.ts';
 import { runCommand, type CommandResult } from './command.ts';
+import { waitFor } from './wait.ts';
 import { type Kubelet, type KubeletOptions, type NodeSpec, startKubelet } from '../kubelet/kubelet.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,31 +27,6 @@ export type KubectlResult = CommandResult;
 /** Runs the built kubectl against `kubeconfigPath`; never throws on a non-zero exit. */
 export function runKubectl(kubeconfigPath: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   return runCommand(toolPath('kubectl'), ['--kubeconfig', kubeconfigPath, ...args], opts);
-}
-
-/**
- * Polls `probe` until it returns a value other than undefined, null or false,
- * and returns that value. Errors thrown by the probe count as "not yet". On
- * timeout the error names `what` and the probe's last error or value.
- */
-export async function waitFor<T>(
-  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  opts: { what: string; timeoutMs?: number; intervalMs?: number },
-): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== null && v !== false) return v;
-      last = `last value: ${JSON.stringify(v)}`;
-    } catch (err) {
-      last = `last error: ${(err as Error).message}`;
-    }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${opts.what} (${last})`);
-    await sleep(opts.intervalMs ?? 250);
-  }
 }
 
 export interface TestClusterOptions {

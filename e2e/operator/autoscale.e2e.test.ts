@@ -5,7 +5,8 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { TrainingSwarm } from '../../api/index.ts';
-import { waitFor, type TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 import { running as runningCount, startSwarmEnv, waiting as waitingCount, type SwarmEnv } from '../harness/swarms.ts';
 
 let env: SwarmEnv;

@@ -10,7 +10,8 @@ import { parse, stringify } from 'yaml';
 import { LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
 import { freePort } from '../cluster/ports.ts';
 import { toolPath } from '../cluster/tools.ts';
-import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
+import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 import { startNats, type NatsServer } from '../harness/nats.ts';
 import { runCommand } from '../harness/command.ts';
 

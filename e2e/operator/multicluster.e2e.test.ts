@@ -8,7 +8,8 @@
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
-import { REPO_ROOT, startTestCluster, waitFor, type TestCluster } from '../harness/cluster.ts';
+import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 import { running, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
 let env: SwarmEnv;

@@ -6,7 +6,8 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type TrainingSwarm } from '../../api/index.ts';
-import { waitFor, type TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
 import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 

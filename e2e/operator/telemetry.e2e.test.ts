@@ -7,7 +7,7 @@
 import { connect } from '@nats-io/transport-node';
 import { LABEL_SWARM, Subjects } from '../../api/index.ts';
 import { httpGet } from '../cluster/http.ts';
-import { waitFor } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
 import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 

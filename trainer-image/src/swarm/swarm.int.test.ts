@@ -9,7 +9,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
 import { Buckets } from '../../../api/index.ts';
-import { freePort, startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
+import { freePort } from '../../../e2e/cluster/ports.ts';
+import { startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
 import { waitFor } from '../../../e2e/harness/wait.ts';
 import { Protocols } from '../../../api/protocols.ts';
 import { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
@@ -61,15 +62,15 @@ describe('membership (real nats-server)', () => {
 
     await ma.publish(makeRecord(a!, { epoch: 2, samples: 10, updatedAt: Date.now() }));
     await ma.publish(makeRecord(b!, { epoch: 2, samples: 11, updatedAt: Date.now() }));
-    await waitFor(() => mb.live().length === 2, 'both records in the other view');
+    await waitFor(() => mb.live().length === 2, { what: 'both records in the other view' });
     expect(mb.get(a!)?.samples).toBe(10);
     expect(await mb.isRegistered(a!)).toBe(true);
 
     await ma.publish(makeRecord(a!, { epoch: 3, samples: 1, updatedAt: Date.now() }));
-    await waitFor(() => mb.get(a!)?.epoch === 3, 'the refresh');
+    await waitFor(() => mb.get(a!)?.epoch === 3, { what: 'the refresh' });
 
     await ma.deregister(b!);
-    await waitFor(() => mb.get(b!) === undefined, 'b gone after deregister');
+    await waitFor(() => mb.get(b!) === undefined, { what: 'b gone after deregister' });
     expect(await mb.isRegistered(b!)).toBe(false);
 
     // a stops refreshing: the server expires it and the marker reaches the watch.
@@ -89,11 +90,11 @@ describe('membership (real nats-server)', () => {
     await raw.put('garbage', 'not json');
     await raw.put(a!, JSON.stringify({ ...makeRecord(a!), epoch: -5 }));
     await raw.put('12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', JSON.stringify(makeRecord(a!)));
-    await waitFor(async () => (await counter(metrics, 'badRecords', { kind: 'membership' })) >= 3, 'three bad records counted');
+    await waitFor(async () => (await counter(metrics, 'badRecords', { kind: 'membership' })) >= 3, { what: 'three bad records counted' });
     expect(m.live()).toEqual([]);
     // A good record afterwards still gets through.
     await m.publish(makeRecord(a!, { updatedAt: Date.now() }));
-    await waitFor(() => m.get(a!) !== undefined, 'the good record');
+    await waitFor(() => m.get(a!) !== undefined, { what: 'the good record' });
   });
 
   it('survives a nats-server restart: state persists, the watch resumes, writes work again', async () => {
@@ -104,15 +105,15 @@ describe('membership (real nats-server)', () => {
     const reader = await Membership.open(await nc(), { bucket, ttlMs: 30_000, log: silentLogger, metrics });
     cleanups.push(() => writer.close(), () => reader.close());
     await writer.publish(makeRecord(a!, { updatedAt: Date.now() }));
-    await waitFor(() => reader.get(a!) !== undefined, 'a before restart');
+    await waitFor(() => reader.get(a!) !== undefined, { what: 'a before restart' });
     await nats.restart();
-    await waitFor(async () => writer.publish(makeRecord(b!, { updatedAt: Date.now() })).then(() => true, () => false), 'a write after restart', { everyMs: 200 });
-    await waitFor(() => reader.get(b!) !== undefined, 'b through the resumed watch');
+    await waitFor(async () => writer.publish(makeRecord(b!, { updatedAt: Date.now() })).then(() => true, () => false), { what: 'a write after restart', intervalMs: 200 });
+    await waitFor(() => reader.get(b!) !== undefined, { what: 'b through the resumed watch' });
     expect(reader.get(a!)).toBeDefined();
     // A fresh reader sees both from the persisted bucket.
     const fresh = await Membership.open(await nc(), { bucket, ttlMs: 30_000, log: silentLogger, metrics });
     cleanups.push(() => fresh.close());
-    await waitFor(() => fresh.live().length === 2, 'both in a fresh view');
+    await waitFor(() => fresh.live().length === 2, { what: 'both in a fresh view' });
   });
 });
 
@@ -213,7 +214,7 @@ describe('membership gater (real libp2p hosts)', () => {
     // Once b leaves (deregisters), a refuses it again.
     await a.s.host.hangUp(b.s.host.peerId);
     await b.s.membership.deregister(b.s.peerId);
-    await waitFor(() => a.s.membership.get(b.s.peerId) === undefined, 'b gone from a’s view');
+    await waitFor(() => a.s.membership.get(b.s.peerId) === undefined, { what: 'b gone from a’s view' });
     expect(await dialTo(b.s, a.s)).toBe(false);
   });
 });
