@@ -100,7 +100,9 @@ describe('the API server rejects bad specs, naming the field', () => {
     ['placement name not a DNS label', (s: any) => { s.spec.placements = [{ name: 'DC_1' }]; }, 'spec.placements[0].name'],
     ['two placements in the own cluster', (s: any) => { s.spec.placements = [{ name: 'a' }, { name: 'b' }]; }, 'spec.placements'],
     ['HostPort without a port', (s: any) => { s.spec.placements = [{ name: 'a', network: { mode: 'HostPort' } }]; }, 'spec.placements[0]'],
-    ['Relay without relays', (s: any) => { s.spec.placements = [{ name: 'a', kubeconfigSecretRef: { name: 'k' }, network: { mode: 'Relay' } }]; }, 'spec.placements[0]'],
+    // Relay without relays is valid: the operator runs the relay. Its settings are checked instead.
+    ['NodePort relay without an address', (s: any) => { s.spec.placements = [{ name: 'a', kubeconfigSecretRef: { name: 'k' }, network: { mode: 'Relay', relay: { serviceType: 'NodePort' } } }]; }, 'spec.placements[0].network.relay'],
+    ['relay settings outside Relay mode', (s: any) => { s.spec.placements = [{ name: 'a', network: { mode: 'PodNetwork', relay: { port: 4001 } } }]; }, 'spec.placements[0]'],
   ])('%s', async (_name, mutate, field) => {
     const s = swarm('bad') as any;
     mutate(s);
