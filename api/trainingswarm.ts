@@ -197,6 +197,8 @@ export type RelayServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
 /** Default TCP port of the operator-run relay (container and Service port). */
 export const DEFAULT_RELAY_PORT = 4001;
+/** Default port of the operator-run relay's /metrics and /healthz. */
+export const DEFAULT_RELAY_METRICS_PORT = 9090;
 
 /**
  * The circuit relay the operator runs in its own cluster for a swarm whose
@@ -215,6 +217,8 @@ export interface OperatorRelaySpec {
    * (LoadBalancer). Required for NodePort.
    */
   address?: string;
+  /** Port of the relay's /metrics and /healthz; 0 = off. */
+  metricsPort: number;
 }
 
 export interface SecretKeySelector {

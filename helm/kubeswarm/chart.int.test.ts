@@ -56,11 +56,14 @@ describe('helm chart', () => {
       'ClusterRole: core nodes [list,watch]',
       'ClusterRole: core events [create,patch]',
       'ClusterRole: core secrets [get,create,update]',
+      'ClusterRole: core secrets [create]',
+      'ClusterRole: core services [get,create,update]',
+      'ClusterRole: apps deployments [get,create,update]',
       'Role: coordination.k8s.io leases [get,create,update]',
     ]);
-    // Without NATS auth the operator only reads Secrets by name (credentials and kubeconfig Secrets).
+    // Without NATS auth the operator reads Secrets by name (credentials and kubeconfig Secrets) and creates relay key Secrets; it never updates one.
     const off = (await render('nats.auth.enabled=false')).filter((o) => o.kind === 'ClusterRole').flatMap((o) => o.rules.filter((r: any) => r.resources.includes('secrets')).map((r: any) => r.verbs.join(',')));
-    expect(off).toEqual(['get']);
+    expect(off).toEqual(['get', 'create']);
   });
 
   it('turns NATS operator mode on: the operator makes the auth Secret, NATS loads its auth.conf with a full resolver', async () => {

@@ -22,6 +22,9 @@ import type { TelemetryHub } from '../telemetry/hub.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
 import { applySpecProblems } from '../validate/semantic.ts';
 import { SpecChecker } from './spec-check.ts';
+import { AppsV1Api } from '@kubernetes/client-node';
+import { needsOperatorRelay, placementWithRelay, relaySettings } from '../reconcile/relay.ts';
+import { RelayManager, type RelayState } from './relay.ts';
 import { WorkQueue } from '../workqueue.ts';
 import { ClusterCache } from './cluster.ts';
 import { describeError } from './errors.ts';
@@ -90,6 +93,8 @@ export class SwarmController {
   readonly #expect = new Map<string, Expectations>();
   readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
   readonly #spec: SpecChecker;
+  /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
+  readonly #relays: RelayManager;
   #capacityTimer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #active = false;
@@ -118,6 +123,7 @@ export class SwarmController {
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
     this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#relays = new RelayManager({ core: d.core, apps: d.kubeConfig.makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
@@ -242,6 +248,7 @@ export class SwarmController {
     if (!swarm) {
       d.telemetry?.unwatch(k);
       this.#spec.forget(namespace, name);
+      this.#relays.forget(namespace, name);
       return;
     }
     if (swarm.metadata.deletionTimestamp) {
@@ -298,6 +305,10 @@ export class SwarmController {
       if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
     }
 
+    // ---- operator-run circuit relay (kube/relay.ts): Relay placements without relays get its address ----
+    const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(swarm, relaySettings(placements)) : undefined;
+    const relayAddr = relay && 'addr' in relay ? relay.addr : undefined;
+    // ---- end relay ----
     let created = 0;
     let deleted = 0;
     for (const pl of placements) {
@@ -313,9 +324,10 @@ export class SwarmController {
         await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`);
         deleted++;
       }
-      if (act.create > 0) {
+      const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
+      if (act.create > 0 && relayed) {
         // A reconcile's pods are created concurrently; one Event names them all.
-        const body = trainerPod(checked.podSwarm, { placement: pl, remote: c !== this.#local });
+        const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
         const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
         const names: string[] = [];
         for (const r of results) {
@@ -341,7 +353,7 @@ export class SwarmController {
     d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
     d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
     if (created > 0 || deleted > 0) d.log.info('reconciled', { swarm: k, created, deleted, running: s.running, desired: s.desired });
-    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined].filter((x) => x !== undefined);
+    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined, relay && 'problem' in relay ? relay.retryMs : undefined].filter((x) => x !== undefined);
     return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
   }
 
