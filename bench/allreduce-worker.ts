@@ -79,7 +79,10 @@ async function p2pSink(): Promise<void> {
 async function peer(): Promise<void> {
   const host = await createTestHost();
   const registry = new Registry();
-  const averager = createAverager(host, { registry });
+  // BENCH_LOG=1: the averager's warnings on stderr (why a round dropped someone)
+  const warn = (m: string, meta?: Record<string, unknown>): void => void process.stderr.write(`[peer ${process.argv[3]}] ${m} ${JSON.stringify(meta)}\n`);
+  const logger = process.env.BENCH_LOG ? { debug: process.env.BENCH_LOG === "debug" ? warn : () => undefined, info: warn, warn, error: warn } : undefined;
+  const averager = createAverager(host, { registry, ...(logger ? { logger } : {}) });
   const index = Number(process.argv[3]);
   let vector = new Float32Array(0);
   onMessage(async (m) => {

@@ -16,6 +16,7 @@
  *   BENCH_PEERS=2,4,8  BENCH_SIZES_MIB=16,64,256  BENCH_COMPRESSION=none,int8
  *   BENCH_TCP_MIB=1024  BENCH_P2P_MIB=512
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (extra node flags for the workers)
+ *   BENCH_LOG=1   (the averagers' info/warn lines on stderr)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';

@@ -7,10 +7,12 @@
  * bound). `pause()` holds the stream (a round not started yet): yamux stops
  * sending window updates and bytes already parsed are kept.
  *
- * Writing waits for the stream's own 'drain' and 'close' events after every
- * `send()` that returns false. `onDrain()` is not used: in @libp2p/utils
- * 7.4.1 it resolves only once (FACTS.md), which lets a sender buffer a whole
- * payload in memory.
+ * Writing waits, after every `send()` that returns false or leaves more than
+ * WRITE_HIGH_WATER bytes queued, until the stream's 'drain'/'idle' events
+ * show the queue is short again (or 'close' fails it). `onDrain()` is not
+ * used: in @libp2p/utils 7.4.1 it resolves only once (FACTS.md), which lets a
+ * sender buffer a whole payload in memory. And one 'drain' is not enough:
+ * yamux emits it on every window update while bytes remain queued.
  */
 import type { Stream } from '@libp2p/interface';
 import { FrameDecoder, type Frame } from './codec.ts';
@@ -177,7 +179,7 @@ export class FrameStream {
         throw new StreamFailedError(`send failed: ${asError(e, 'send failed').message}`, { cause: e });
       }
       this.#counters.bytesOut(p.byteLength);
-      if (!ok) await waitWritable(this.stream, signal);
+      if (!ok || this.stream.writeBufferLength > WRITE_HIGH_WATER) await waitWritable(this.stream, signal);
     }
   }
 
@@ -198,29 +200,48 @@ export class FrameStream {
 }
 
 /**
- * Resolve when `stream` may be written again ('drain'), reject when it closes
- * or `signal` aborts. A 100 ms poll of `writableNeedsDrain` guards against a
- * drain that fired between `send()` and this call.
+ * Bytes we let queue in a stream's write buffer before waiting. yamux emits
+ * 'drain' on every window update that arrives while bytes are still queued,
+ * not when the queue is empty: a writer that sends a chunk per 'drain' grows
+ * the queue by (chunk − window) per update and, with small windows (a loaded
+ * machine), overflows `maxWriteBufferLength`, which resets the stream.
  */
-export function waitWritable(stream: Stream, signal?: AbortSignal): Promise<void> {
-  if (!stream.writableNeedsDrain) return Promise.resolve();
+export const WRITE_HIGH_WATER = 2 * 1024 * 1024;
+
+/**
+ * Resolve when `stream` may be written again: no drain pending and at most
+ * `highWater` bytes queued. Re-checked on every 'drain' and 'idle' event;
+ * rejects when the stream closes or `signal` aborts. A 100 ms poll guards
+ * against an event that fired between `send()` and this call.
+ */
+export function waitWritable(stream: Stream, signal?: AbortSignal, highWater = WRITE_HIGH_WATER): Promise<void> {
+  const ready = (): boolean => !stream.writableNeedsDrain && stream.writeBufferLength <= highWater;
+  if (ready()) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
+    let settled = false;
     const done = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
       stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('idle', check);
       stream.removeEventListener('close', onClose);
       signal?.removeEventListener('abort', onAbort);
       clearInterval(poll);
       if (err) reject(err);
       else resolve();
     };
-    const onDrain = (): void => done();
+    const check = (): void => {
+      if (settled) return;
+      if (stream.writeStatus === 'closed') done(new StreamFailedError(`stream ${stream.status} while waiting for drain`));
+      else if (ready()) done();
+    };
+    // after 'drain' the stream resumes sending in a microtask: look once that has run
+    const onDrain = (): void => void setImmediate(check);
     const onClose = (evt: Event): void => done(new StreamFailedError('stream closed while waiting for drain', { cause: (evt as { error?: unknown }).error }));
     const onAbort = (): void => done(asError(signal?.reason, 'aborted'));
-    const poll = setInterval(() => {
-      if (stream.writeStatus === 'closed') done(new StreamFailedError(`stream ${stream.status} while waiting for drain`));
-      else if (!stream.writableNeedsDrain) done();
-    }, 100);
+    const poll = setInterval(check, 100);
     stream.addEventListener('drain', onDrain);
+    stream.addEventListener('idle', check);
     stream.addEventListener('close', onClose);
     signal?.addEventListener('abort', onAbort);
   });

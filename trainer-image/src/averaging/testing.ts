@@ -10,12 +10,12 @@ import type { Libp2p } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 
-export async function createTestHost(): Promise<Libp2p> {
+export async function createTestHost(opts: { yamux?: Parameters<typeof yamux>[0] } = {}): Promise<Libp2p> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(opts.yamux)],
   });
 }
 
