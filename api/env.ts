@@ -47,10 +47,17 @@ export const Env = {
   /** Seconds a membership entry lives after its last refresh (default 10). */
   MembershipTtlSeconds: 'KUBESWARM_MEMBERSHIP_TTL_SECONDS',
   /**
-   * What the trainer runs: "averaging" (a synthetic averaging workload, until
-   * training lands), or "relay" (a libp2p circuit relay for peers behind NAT; no NATS).
+   * What the trainer runs: "train" (the default: LeanALBERT with the
+   * collaborative optimizer), "averaging" (a synthetic averaging workload, for
+   * data-plane tests), or "relay" (a libp2p circuit relay for peers behind NAT; no NATS).
    */
   Workload: 'KUBESWARM_WORKLOAD',
+  /** Training workload: held-out batches evaluated on the global parameters after every epoch (default 0 = off; tests). */
+  EvalBatches: 'KUBESWARM_EVAL_BATCHES',
+  /** Training workload: TensorFlow.js backend preference, comma-separated (default tfjs-node-gpu,tfjs-node,wasm,cpu). */
+  Backends: 'KUBESWARM_BACKENDS',
+  /** Training workload, fault injection for tests: epochs at which this peer sends a NaN gradient to its group. */
+  FaultNanGradientEpochs: 'KUBESWARM_FAULT_NAN_GRADIENT_EPOCHS',
   /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
   SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
   /** Averaging workload: seed of the synthetic vector's content (default: the peer id). */

@@ -56,6 +56,8 @@ export class Trainer {
       [Env.TrainingSpec]: JSON.stringify(spec.training),
       [Env.LogFormat]: 'json',
       [Env.LogLevel]: 'info',
+      // The data-plane tests run the synthetic averaging workload; training tests pass KUBESWARM_WORKLOAD=train.
+      [Env.Workload]: 'averaging',
       ...(spec.swarm.uid !== undefined ? { [Env.SwarmUid]: spec.swarm.uid } : {}),
       ...spec.env,
     };

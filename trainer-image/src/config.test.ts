@@ -26,6 +26,8 @@ describe('parseConfig', () => {
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
     expect(c.membershipTtlMs).toBe(10_000);
+    expect(c.workload).toBe('train');
+    expect(parse({ [Env.Workload]: 'averaging' }).workload).toBe('averaging');
     expect(Object.isFrozen(c.training.averaging)).toBe(true);
     expect(() => {
       (c.synthetic as { samplesPerSecond: number }).samplesPerSecond = 1;
@@ -73,7 +75,7 @@ describe('parseConfig', () => {
     [{ [Env.LogFormat]: 'xml' }, Env.LogFormat, /json/],
     [{ [Env.SyntheticVectorMb]: 'lots' }, Env.SyntheticVectorMb, /number/],
     [{ [Env.SyntheticVectorMb]: '0.000001' }, Env.SyntheticVectorMb, /at least one/],
-    [{ [Env.Workload]: 'train' }, Env.Workload, /averaging/],
+    [{ [Env.Workload]: 'bogus' }, Env.Workload, /"train" or "averaging"/],
     [{ [Env.TrainingSpec]: '{' }, Env.TrainingSpec, /not JSON/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":0}' }, Env.TrainingSpec, /targetBatchSize/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":1}}' }, Env.TrainingSpec, /averaging\.maxGroupSize/],

@@ -41,7 +41,8 @@ export interface TrainerConfig {
   metricsPort: number;
   log: { format: 'json' | 'text'; level: string };
   membershipTtlMs: number;
-  workload: 'averaging';
+  /** train (the default): LeanALBERT training; averaging: the synthetic data-plane workload. */
+  workload: 'train' | 'averaging';
   synthetic: SyntheticConfig;
 }
 
@@ -113,8 +114,8 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   if (format !== 'json' && format !== 'text') throw new ConfigError(Env.LogFormat, `must be "json" or "text", got ${JSON.stringify(format)}`);
   const level = str(Env.LogLevel) ?? 'info';
   if (!LOG_LEVELS.includes(level)) throw new ConfigError(Env.LogLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
-  const workload = str(Env.Workload) ?? 'averaging';
-  if (workload !== 'averaging') throw new ConfigError(Env.Workload, `must be "averaging" (the only workload so far), got ${JSON.stringify(workload)}`);
+  const workload = str(Env.Workload) ?? 'train';
+  if (workload !== 'train' && workload !== 'averaging') throw new ConfigError(Env.Workload, `must be "train" or "averaging", got ${JSON.stringify(workload)}`);
 
   const vectorMb = num(Env.SyntheticVectorMb, DEFAULT_SYNTHETIC_VECTOR_MB, { min: 0, max: 4096 }) as number;
   const vectorElements = Math.floor((vectorMb * 1024 * 1024) / 4);

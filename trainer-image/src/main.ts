@@ -1,8 +1,10 @@
 /**
  * Trainer entrypoint: the only place that reads process.env. Parses and
  * freezes the config, connects to NATS (reconnecting forever), starts the
- * membership-gated libp2p host, joins the swarm, and runs the averaging
- * workload (a synthetic vector averaged in rounds) until real training lands.
+ * membership-gated libp2p host, joins the swarm, and runs the workload:
+ * `train` (the default: LeanALBERT on the collaborative optimizer, on the
+ * first TensorFlow.js backend that loads) or `averaging` (a synthetic vector
+ * averaged in rounds, for data-plane tests).
  *
  * SIGTERM (preemption): the averager leaves (finishing or handing off its
  * shard, telling the group), the peer deregisters, the host closes, NATS
@@ -17,7 +19,10 @@ import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { relayMain } from './relay/main.ts';
 import { connectNats, createSwarmMetrics, errorMessage, Swarm } from './swarm/index.ts';
+import { loadBackend } from './backend/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
+import { TrainingWorkload } from './workload/training.ts';
+import { parseTrainingEnv, parseTrainingSettings, type TrainingEnv, type TrainingSettings } from './workload/training-config.ts';
 
 /** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
 const SHUTDOWN_LIMIT_MS = 25_000;
@@ -41,7 +46,7 @@ function serveMetrics(port: number, registry: Registry, ready: () => boolean): P
   });
 }
 
-async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Promise<number> {
+async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, train: { settings: TrainingSettings; env: TrainingEnv } | undefined): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let ready = false;
@@ -80,7 +85,14 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     metrics: swarmMetrics,
   });
   const averager = createAverager(swarm.host, { logger: log, registry });
-  const workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
+  let workload: AveragingWorkload | TrainingWorkload;
+  if (train) {
+    const backend = await loadBackend(train.env.backends ? { order: train.env.backends } : {});
+    log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts });
+    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, training: train.settings, backend, log, registry, evalBatches: train.env.evalBatches, faults: train.env.faults });
+  } else {
+    workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
+  }
   await workload.start();
   ready = true;
 
@@ -108,8 +120,10 @@ function main(): void {
     return;
   }
   let cfg: TrainerConfig;
+  let train: { settings: TrainingSettings; env: TrainingEnv } | undefined;
   try {
     cfg = parseConfig(process.env, { hostname: hostname() });
+    if (cfg.workload === 'train') train = { settings: parseTrainingSettings(process.env[Env.TrainingSpec] ?? ''), env: parseTrainingEnv(process.env) };
   } catch (e) {
     const boot = createLogger({ format: process.env[Env.LogFormat] === 'json' ? 'json' : 'text', level: 'info', meta: {} });
     boot.error('invalid configuration', { error: errorMessage(e), variable: e instanceof ConfigError ? e.variable : undefined });
@@ -118,7 +132,7 @@ function main(): void {
   }
   const log = createLogger({ format: cfg.log.format, level: cfg.log.level, meta: { pod: cfg.pod.name } });
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e) }));
-  run(cfg, log).then(
+  run(cfg, log, train).then(
     (code) => process.exit(code),
     (e: unknown) => {
       log.error('trainer failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });

@@ -76,7 +76,11 @@ async function request(o: ClientOptions, peerId: string, req: StateFrame): Promi
 }
 
 function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (e instanceof Error) return e.message;
+  // libp2p v3 can reject with an Event that carries the error
+  const inner = (e as { error?: unknown } | undefined)?.error;
+  if (inner instanceof Error) return inner.message;
+  return typeof e === 'object' && e !== null ? `${(e as { type?: string }).type ?? 'unknown'} event` : String(e);
 }
 
 function noteBadFrame(o: ClientOptions, peerId: string, e: unknown): void {

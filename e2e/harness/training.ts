@@ -1,0 +1,128 @@
+/**
+ * Shared setup of the training integration tests: one real nats-server per
+ * test file, real trainer processes running the training workload on the
+ * tiny LeanALBERT and the generated corpus, and readers for what the
+ * trainers log (epochs with their parameter checksums, rounds, evaluations).
+ */
+import { afterAll, afterEach, beforeAll } from '@jest/globals';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Env, parseTelemetry, Subjects, type TelemetryReport } from '../../api/index.ts';
+import { startNats, type NatsServer } from './nats.ts';
+import { Fleet, type LogLine, type Trainer } from './trainers.ts';
+
+export interface TrainingSuite {
+  nats(): NatsServer;
+  fleet: Fleet;
+}
+
+/** Registers beforeAll/afterEach/afterAll for a training test file. */
+export function trainingSuite(): TrainingSuite {
+  let nats: NatsServer | undefined;
+  const fleet = new Fleet();
+  beforeAll(async () => {
+    nats = await startNats();
+  });
+  afterEach(async () => {
+    // KUBESWARM_TEST_LOG_DIR=<dir> keeps every trainer's log lines (debugging a failure).
+    const dir = process.env['KUBESWARM_TEST_LOG_DIR'];
+    if (dir) for (const t of fleet.trainers) writeFileSync(join(dir, `${t.name}.jsonl`), t.lines.map((l) => JSON.stringify(l)).join('\n') + '\n' + t.stderr);
+    await fleet.stopAll();
+  });
+  afterAll(async () => {
+    await fleet.stopAll();
+    await nats?.stop();
+  });
+  return {
+    nats: () => {
+      if (!nats) throw new Error('nats-server not started');
+      return nats;
+    },
+    fleet,
+  };
+}
+
+/**
+ * spec.training of the tests: the tiny preset at sequence length 32, micro-batches
+ * of 8, a global batch of 32 (a few micro-batches per peer per epoch on 2 cores).
+ */
+export function tinyTraining(over: { optimizer?: Record<string, unknown>; averaging?: Record<string, unknown>; targetBatchSize?: number; checkpointEvery?: number } = {}): Record<string, unknown> & { targetBatchSize: number } {
+  return {
+    model: { size: 'tiny', seqLength: 32 },
+    data: { urls: ['generated:tiny-corpus'], microBatchSize: 8 },
+    optimizer: { name: 'lamb', learningRate: 0.02, ...over.optimizer },
+    targetBatchSize: over.targetBatchSize ?? 32,
+    averaging: { maxGroupSize: 4, timeoutSeconds: 30, ...over.averaging },
+    checkpointEvery: over.checkpointEvery ?? 5,
+  };
+}
+
+export interface PeerOpts {
+  /** uid seeds the initial parameters (default: namespace/name). */
+  swarm: { namespace: string; name: string; uid?: string };
+  training: Record<string, unknown> & { targetBatchSize: number };
+  stopAfterEpochs?: number;
+  evalBatches?: number;
+  nanGradientEpochs?: number[];
+  metricsPort?: number;
+  membershipTtlSeconds?: number;
+}
+
+export function spawnPeer(suite: TrainingSuite, name: string, o: PeerOpts): Trainer {
+  const env: Record<string, string> = { [Env.Workload]: 'train', [Env.Backends]: 'wasm' };
+  if (o.stopAfterEpochs !== undefined) env[Env.StopAfterEpochs] = String(o.stopAfterEpochs);
+  if (o.evalBatches !== undefined) env[Env.EvalBatches] = String(o.evalBatches);
+  if (o.nanGradientEpochs !== undefined) env[Env.FaultNanGradientEpochs] = o.nanGradientEpochs.join(',');
+  if (o.metricsPort !== undefined) env[Env.MetricsPort] = String(o.metricsPort);
+  if (o.membershipTtlSeconds !== undefined) env[Env.MembershipTtlSeconds] = String(o.membershipTtlSeconds);
+  return suite.fleet.spawn({ name, natsUrl: suite.nats().url, swarm: o.swarm, training: o.training, env });
+}
+
+export interface EpochLine {
+  epoch: number;
+  checksum: string;
+  via: string;
+  loss: number | undefined;
+}
+
+/** `epoch finished` lines of a trainer, in order. */
+export function epochsOf(t: Trainer): EpochLine[] {
+  return t.find('epoch finished').map((l) => ({ epoch: l['epoch'] as number, checksum: l['checksum'] as string, via: l['via'] as string, loss: l['loss'] as number | undefined }));
+}
+
+/** `round finished` lines of a trainer. */
+export function roundsOf(t: Trainer): LogLine[] {
+  return t.find('round finished');
+}
+
+/** Held-out losses by epoch (KUBESWARM_EVAL_BATCHES > 0). */
+export function evalsOf(t: Trainer): Map<number, number> {
+  return new Map(t.find('evaluated').map((l) => [l['epoch'] as number, l['evalLoss'] as number]));
+}
+
+/** Resolves with a trainer's peer id (from its `joined swarm` line). */
+export async function peerIdOf(t: Trainer): Promise<string> {
+  return (await t.waitFor('joined swarm'))['peerId'] as string;
+}
+
+/** Waits until the trainer logged `epoch finished` at `epoch` or later. */
+export function reachEpoch(t: Trainer, epoch: number): Promise<LogLine> {
+  return t.waitFor('epoch finished', (l) => (l['epoch'] as number) >= epoch);
+}
+
+/** Collects the telemetry reports of a swarm (as the operator would see them) until close(). */
+export async function watchTelemetry(suite: TrainingSuite, swarm: { namespace: string; name: string }): Promise<{ reports: TelemetryReport[]; bad: string[]; close(): Promise<void> }> {
+  const nc: NatsConnection = await connect({ servers: suite.nats().url });
+  const reports: TelemetryReport[] = [];
+  const bad: string[] = [];
+  const sub = nc.subscribe(Subjects.telemetry(swarm));
+  void (async () => {
+    for await (const m of sub) {
+      const r = parseTelemetry(m.data);
+      if (r.ok) reports.push(r.report);
+      else bad.push(r.error);
+    }
+  })();
+  return { reports, bad, close: () => nc.close() };
+}

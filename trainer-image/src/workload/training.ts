@@ -1,0 +1,722 @@
+/**
+ * The training workload (KUBESWARM_WORKLOAD=train): the RuLeanALBERT recipe
+ * on the data plane. One loop per peer:
+ *
+ *   sync     a peer without the state of its epoch (joining, or stale after
+ *            a skipped step or a round it missed) gets it: from live peers
+ *            over the state protocol, else from the newest checkpoint, else
+ *            (nobody live holds anything newer) it keeps its own;
+ *   compute  one micro-batch of masked-LM: loss, gradients, accumulate
+ *            (diloco: an inner AdamW step), publish samples;
+ *   match    as the averaging workload: once the swarm's samples for the
+ *            epoch reach the target (× innerSteps in diloco), one peer writes
+ *            the round's groups (compare-and-set), everyone in a group
+ *            averages with it (weights = samples), and every peer applies
+ *            the same step (optim/policy.ts says when not); epoch + 1.
+ *
+ * Epochs never go backwards: the workload's epoch only grows, and a peer
+ * that resumes from a checkpoint older than the swarm's epoch keeps the
+ * newer epoch number (and says how many epochs of progress were lost).
+ *
+ * Per epoch it logs `epoch finished` (epoch, checksum = sha256 of the global
+ * parameters, loss, how the state got there) and publishes a TelemetryReport.
+ */
+import { createHash } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { Buckets, TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
+import { AveragerLeftError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
+import type { BackendChoice } from '../backend/index.ts';
+import type { TrainerConfig } from '../config.ts';
+import { createDataset, createTokenizer, hash32, type MlmBatch, mlmBatches, sourceKind, type TextTokenizer } from '../data/index.ts';
+import { createModel, type LeanAlbert, modelConfig } from '../model/index.ts';
+import { CollaborativeOptimizer, segmentsOf, type StepReport } from '../optim/index.ts';
+import {
+  CheckpointStore, chooseDonors, createStateMetrics, decodeState, downloadState, encodeState, makeSnapshot, queryDonors, type Snapshot,
+  StateServer, stateFingerprint, type StateMetrics,
+} from '../state/index.ts';
+import { errorMessage, findGroup, type AssignmentMember, type RoundAssignment, type Swarm, type SwarmLogger } from '../swarm/index.ts';
+import type { TrainingSettings } from './training-config.ts';
+
+/**
+ * Shortest gap between two membership writes caused by sample growth. A
+ * micro-batch takes longer than this, so every micro-batch is published:
+ * the round's leader weighs each gradient by the samples it last saw.
+ */
+const PUBLISH_GAP_MS = 100;
+/** Periodic telemetry (besides one report per epoch). */
+const TELEMETRY_EVERY_MS = 5_000;
+/** Idle wait when there is nothing to compute (waiting for a round or for donors). */
+const IDLE_MS = 100;
+/** How often a peer without a known assignment asks the bucket directly (besides the watch). */
+const POLL_ASSIGNMENT_MS = 1_000;
+/** Repeated loop errors are logged at most this often. */
+const ERROR_LOG_EVERY_MS = 5_000;
+/** Generated corpora are endless: peers read shard hash(peer id) mod this many (disjoint unless two ids collide). */
+const GENERATED_SHARDS = 64;
+/** Lines read to train the shared vocabulary when the spec names no tokenizer.json. */
+const TOKENIZER_TRAIN_LINES = 5_000;
+
+export interface TrainingFaults {
+  /** Epochs at which this peer sends a NaN gradient to its group (tests: must be rejected). */
+  nanGradientEpochs?: readonly number[];
+}
+
+export interface TrainingWorkloadDeps {
+  swarm: Swarm;
+  averager: Averager;
+  nc: NatsConnection;
+  config: TrainerConfig;
+  training: TrainingSettings;
+  backend: BackendChoice;
+  log: SwarmLogger;
+  registry: Registry;
+  /** Held-out batches evaluated on the global parameters after every epoch (0 = off). */
+  evalBatches?: number;
+  faults?: TrainingFaults;
+  now?: () => number;
+}
+
+export type WorkloadEnd = { reason: 'stopAfterEpochs'; epoch: number };
+
+interface TrainingMetrics {
+  epoch: Gauge;
+  loss: Gauge;
+  samplesPerSecond: Gauge;
+  samples: Counter;
+  steps: Counter<'outcome'>;
+  rejected: Counter<'reason'>;
+  bytesSent: Counter<'kind'>;
+  syncs: Counter<'source'>;
+}
+
+function createTrainingMetrics(r: Registry): TrainingMetrics {
+  return {
+    epoch: new Gauge({ name: 'kubeswarm_trainer_epoch', help: 'Epoch (global optimizer steps) this peer works on', registers: [r] }),
+    loss: new Gauge({ name: 'kubeswarm_trainer_loss', help: 'Mean masked-LM loss of this peer over its last epoch', registers: [r] }),
+    samplesPerSecond: new Gauge({ name: 'kubeswarm_trainer_samples_per_second', help: 'Local training throughput', registers: [r] }),
+    samples: new Counter({ name: 'kubeswarm_trainer_samples_total', help: 'Sequences this peer trained on', registers: [r] }),
+    steps: new Counter({ name: 'kubeswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite: skipped)', labelNames: ['outcome'], registers: [r] }),
+    rejected: new Counter({ name: 'kubeswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
+    bytesSent: new Counter({ name: 'kubeswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
+    syncs: new Counter({ name: 'kubeswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
+  };
+}
+
+function sha256Of(v: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
+}
+
+/** Throughput as an exponential moving average over micro-batches. */
+class Rate {
+  #value = 0;
+  add(samples: number, ms: number): void {
+    if (ms <= 0) return;
+    const r = (samples * 1000) / ms;
+    this.#value = this.#value === 0 ? r : 0.7 * this.#value + 0.3 * r;
+  }
+  get value(): number {
+    return this.#value;
+  }
+}
+
+export class TrainingWorkload {
+  readonly #d: TrainingWorkloadDeps;
+  readonly #t: TrainingSettings;
+  readonly #log: SwarmLogger;
+  readonly #now: () => number;
+  readonly #m: TrainingMetrics;
+  readonly #stateMetrics: StateMetrics;
+  #tokenizer!: TextTokenizer;
+  #model!: LeanAlbert;
+  #opt!: CollaborativeOptimizer;
+  #fingerprint = '';
+  #batches!: AsyncIterator<MlmBatch>;
+  #evalSet: MlmBatch[] = [];
+  #server: StateServer | undefined;
+  #checkpoints: CheckpointStore | undefined;
+
+  /** The epoch this peer works on (accumulates samples for). Only grows. */
+  #epoch = 0;
+  /** Whether the optimizer holds state(#epoch) (else the loop syncs first). */
+  #hasState = false;
+  /** Whether it ever held a swarm state (a stale peer has one, a joiner not yet). */
+  #everHadState = false;
+  /** Bumped whenever the shared state changes (snapshot cache key). */
+  #stateVersion = 0;
+  #snapshot: { version: number; snap: Snapshot } | undefined;
+  #checksum = '';
+  /** The round (epoch) a skipped step happened in: sync waits until its members moved on. */
+  #skippedRound: RoundAssignment | undefined;
+  #lossSum = 0;
+  #lossSamples = 0;
+  #lastLoss: number | undefined;
+  #rate = new Rate();
+  #checkpoint: string | undefined;
+  #waitLogged = -1;
+  #checkpointing: Promise<void> | undefined;
+
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #telemetryTimer: NodeJS.Timeout | undefined;
+  #lastPublish = 0;
+  #lastPublished = '';
+  #lastPoll = 0;
+  #lastError = '';
+  #lastErrorAt = 0;
+  #endResolve: (e: WorkloadEnd) => void = () => undefined;
+  readonly ended: Promise<WorkloadEnd>;
+
+  constructor(deps: TrainingWorkloadDeps) {
+    this.#d = deps;
+    this.#t = deps.training;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.#m = createTrainingMetrics(deps.registry);
+    this.#stateMetrics = createStateMetrics(deps.registry);
+    this.ended = new Promise((r) => (this.#endResolve = r));
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  // ---------------------------------------------------------------- start-up
+
+  async start(): Promise<void> {
+    const t = this.#t;
+    const cfg = this.#d.config;
+    const swarm = this.#d.swarm;
+    const seed = cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`;
+    const t0 = this.#now();
+    this.#tokenizer = await createTokenizer(t.data, { trainLines: TOKENIZER_TRAIN_LINES });
+    const mc = modelConfig(t.model.size, { vocabSize: this.#tokenizer.vocabSize, maxSeqLength: t.model.seqLength });
+    this.#model = createModel(mc, { seed: `${seed}/model` });
+    this.#opt = new CollaborativeOptimizer({
+      segments: segmentsOf(this.#model.params),
+      params: await this.#model.getFlat(),
+      mode: t.mode,
+      optimizer: { ...t.optimizer },
+    });
+    this.#fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: this.#tokenizer.hash, mode: t.mode });
+    const shard = t.data.urls.some((u) => sourceKind(u) === 'generated')
+      ? { index: hash32(swarm.peerId) % GENERATED_SHARDS, count: GENERATED_SHARDS }
+      : { index: 0, count: 1 };
+    const docs = createDataset({ urls: t.data.urls, seed: `${seed}/${swarm.peerId}` }, shard);
+    this.#batches = mlmBatches(docs, this.#tokenizer, { seqLength: t.model.seqLength, batchSize: t.data.microBatchSize, maskProbability: t.data.maskProbability, seed: swarm.peerId })[Symbol.asyncIterator]();
+    await this.#buildEvalSet(seed);
+    this.#log.info('model ready', {
+      backend: this.#d.backend.kind,
+      parameters: this.#model.size,
+      vocabSize: this.#tokenizer.vocabSize,
+      tokenizer: this.#tokenizer.hash.slice(0, 16),
+      mode: t.mode,
+      optimizer: t.optimizer.name,
+      shard,
+      fingerprint: this.#fingerprint.slice(0, 16),
+      setupMs: this.#now() - t0,
+    });
+
+    this.#server = new StateServer(swarm.host, {
+      snapshot: () => this.#currentSnapshot(),
+      workloadEpoch: () => this.#epoch,
+      log: this.#log,
+      metrics: this.#stateMetrics,
+    });
+    await this.#server.start();
+    this.#checkpoints = await CheckpointStore.open(this.#d.nc, {
+      bucket: Buckets.checkpoints({ namespace: cfg.swarm.namespace, name: cfg.swarm.name }),
+      electionBucket: Buckets.rounds({ namespace: cfg.swarm.namespace, name: cfg.swarm.name }),
+      log: this.#log,
+      metrics: this.#stateMetrics,
+    });
+
+    // Where to start: state(0) is the seeded initialisation every peer builds alike.
+    this.#epoch = await swarm.startEpoch();
+    const others = swarm.membership.live().filter((r) => r.peerId !== swarm.peerId);
+    if (this.#epoch === 0) {
+      this.#hasState = true;
+      this.#afterStateChange('init');
+      await this.#logEval();
+    } else if (others.length === 0) {
+      await this.#resumeFromCheckpoint();
+    }
+    this.#publishLocal(true);
+    await swarm.register();
+    this.#log.info('joined swarm', { peerId: swarm.peerId, multiaddrs: swarm.multiaddrs, epoch: this.#epoch, hasState: this.#hasState, livePeers: others.length });
+    this.#telemetryTimer = setInterval(() => this.#publishTelemetry(), TELEMETRY_EVERY_MS);
+    if (this.#reachedStop()) this.#endResolve({ reason: 'stopAfterEpochs', epoch: this.#epoch });
+    this.#loop = this.#run();
+  }
+
+  async #buildEvalSet(seed: string): Promise<void> {
+    const n = this.#d.evalBatches ?? 0;
+    if (n <= 0) return;
+    const docs = createDataset({ urls: this.#t.data.urls, seed: `${seed}/eval`, shuffleBuffer: 1 }, { index: 0, count: 1 });
+    const it = mlmBatches(docs, this.#tokenizer, { seqLength: this.#t.model.seqLength, batchSize: this.#t.data.microBatchSize, maskProbability: this.#t.data.maskProbability, seed: 'eval' });
+    for await (const b of it) {
+      this.#evalSet.push(b);
+      if (this.#evalSet.length >= n) break;
+    }
+  }
+
+  /** No live peer: take the newest checkpoint (epoch kept, never lowered), else start from the seed. */
+  async #resumeFromCheckpoint(): Promise<void> {
+    let loaded;
+    try {
+      loaded = await this.#checkpoints!.latest(this.#fingerprint);
+    } catch (e) {
+      this.#log.warn('could not read checkpoints', { error: errorMessage(e) });
+    }
+    if (loaded) {
+      this.#opt.load(loaded.state);
+      this.#model.setFlat(this.#opt.params);
+      this.#m.syncs.inc({ source: 'checkpoint' });
+      const lost = this.#epoch - loaded.state.epoch;
+      if (loaded.state.epoch >= this.#epoch) this.#epoch = loaded.state.epoch;
+      else this.#opt.relabel(this.#epoch);
+      this.#hasState = true;
+      this.#log.info('resumed from checkpoint', { checkpoint: loaded.info.name, checkpointEpoch: loaded.state.epoch, epoch: this.#epoch, writer: loaded.info.writer, lostEpochs: Math.max(0, lost) });
+      this.#checkpoint = loaded.info.name;
+      this.#afterStateChange('checkpoint');
+      return;
+    }
+    this.#log.warn('no live peer and no checkpoint: starting from the initial parameters at the swarm epoch', { epoch: this.#epoch });
+    this.#opt.relabel(this.#epoch);
+    this.#hasState = true;
+    this.#m.syncs.inc({ source: 'init' });
+    this.#afterStateChange('init');
+  }
+
+  // ---------------------------------------------------------------- stop
+
+  /**
+   * SIGTERM: the averager leaves (finishing or handing off its shard), the
+   * loop ends after its current micro-batch or round, a checkpoint being
+   * written is finished. The caller then leaves the swarm and stops the averager.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#telemetryTimer) clearInterval(this.#telemetryTimer);
+    await this.#d.averager.leave();
+    await this.#loop?.catch(() => undefined);
+    await this.#checkpointing;
+    await this.#server?.stop();
+  }
+
+  #reachedStop(): boolean {
+    const s = this.#d.config.stopAfterEpochs;
+    return s !== undefined && this.#epoch >= s && this.#hasState;
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  async #run(): Promise<void> {
+    while (!this.#stopping && !this.#reachedStop()) {
+      try {
+        if (!this.#hasState) {
+          await this.#sync();
+          continue;
+        }
+        const next = await this.#match();
+        if (next === 'wait') await sleep(IDLE_MS);
+        else if (next === 'compute') {
+          if (this.#hasState && !this.#stopping) await this.#computeMicroBatch();
+        } else await this.#runRound(next.assignment, next.index, next.members);
+      } catch (e) {
+        this.#noteError(e);
+        await sleep(IDLE_MS * 5);
+      }
+    }
+    if (this.#reachedStop()) {
+      this.#log.info('reached stopAfter.epochs', { epoch: this.#epoch });
+      this.#endResolve({ reason: 'stopAfterEpochs', epoch: this.#epoch });
+    }
+  }
+
+  #noteError(e: unknown): void {
+    const msg = errorMessage(e);
+    const now = this.#now();
+    if (msg !== this.#lastError || now - this.#lastErrorAt > ERROR_LOG_EVERY_MS) {
+      this.#lastError = msg;
+      this.#lastErrorAt = now;
+      this.#log.warn('training loop step failed; retrying', { epoch: this.#epoch, error: msg });
+    }
+  }
+
+  #localProgress(): { epoch: number; samples: number; samplesPerSecond: number } {
+    // While syncing, announce the epoch being synced to with no samples: the round of that
+    // epoch takes this peer along (weight 0), so that right after the download it takes the
+    // step with the others instead of chasing a swarm that is always one round ahead.
+    if (!this.#hasState) return { epoch: this.#epoch, samples: 0, samplesPerSecond: 0 };
+    return { epoch: this.#epoch, samples: this.#opt.samples, samplesPerSecond: this.#rate.value };
+  }
+
+  #publishLocal(force: boolean): void {
+    const l = this.#localProgress();
+    this.#d.swarm.setLocal(l);
+    const key = `${l.epoch}/${l.samples}/${Math.round(l.samplesPerSecond)}`;
+    const now = this.#now();
+    if (key === this.#lastPublished) return;
+    if (!force && now - this.#lastPublish < PUBLISH_GAP_MS) return;
+    this.#lastPublished = key;
+    this.#lastPublish = now;
+    void this.#d.swarm.publish();
+  }
+
+  async #computeMicroBatch(): Promise<void> {
+    const next = await this.#batches.next();
+    if (next.done) {
+      this.#log.warn('the dataset ended; idling', { epoch: this.#epoch });
+      await sleep(1000);
+      return;
+    }
+    const batch = next.value;
+    const t0 = this.#now();
+    const r = await this.#model.lossAndGradients(batch);
+    const ms = this.#now() - t0;
+    const n = batch.batchSize;
+    const acc = this.#opt.accumulate(r.grads, n);
+    if (!acc.accepted) {
+      this.#m.rejected.inc({ reason: acc.reason });
+      this.#log.warn('rejected a non-finite local gradient', { epoch: this.#epoch, index: acc.index, loss: r.loss });
+      return;
+    }
+    if (this.#opt.mode === 'diloco') this.#model.setFlat(this.#opt.params);
+    this.#rate.add(n, ms);
+    this.#m.samples.inc(n);
+    this.#m.samplesPerSecond.set(this.#rate.value);
+    if (Number.isFinite(r.loss)) {
+      this.#lossSum += r.loss * n;
+      this.#lossSamples += n;
+    }
+    this.#publishLocal(false);
+  }
+
+  /** The swarm's target for one epoch: a global batch, or innerSteps of them in diloco. */
+  #target(): number {
+    return this.#t.mode === 'diloco' ? this.#t.targetBatchSize * this.#t.innerSteps : this.#t.targetBatchSize;
+  }
+
+  /** Matchmaking, as the averaging workload does it: a round to run, or whether to compute or wait meanwhile. */
+  async #match(): Promise<{ assignment: RoundAssignment; index: number; members: AssignmentMember[] } | 'compute' | 'wait'> {
+    const swarm = this.#d.swarm;
+    this.#publishLocal(false);
+    // Rounds form only once the target is reached (no early matchmaking window): the
+    // assignment's weights are the samples behind the gradients being averaged.
+    const p = swarm.progress({ highWaterEpoch: this.#epoch, targetBatchSize: this.#target(), matchmakingWindowMs: 0 });
+    const me = swarm.peerId;
+    let a = swarm.matchmaker.known(this.#epoch);
+    const now = this.#now();
+    if (!a && (p.ready || p.epoch > this.#epoch || now - this.#lastPoll >= POLL_ASSIGNMENT_MS)) {
+      this.#lastPoll = now;
+      a = await swarm.matchmaker.get(this.#epoch);
+    }
+    if (a) {
+      const g = findGroup(a, me);
+      if (g) return { assignment: a, index: g.index, members: g.members };
+      const live = swarm.liveRecords();
+      const roundAlive = a.groups.flat().some((m) => m.peerId !== me && live.some((r) => r.peerId === m.peerId && r.epoch === a.epoch));
+      if (p.epoch > this.#epoch || !roundAlive) {
+        this.#log.info('not in this round; syncing to the next', { epoch: this.#epoch, leader: a.leader });
+        this.#goStale(Math.max(p.epoch, this.#epoch + 1), a, 'missed round');
+        return 'wait';
+      }
+      // The step of this epoch happens without us: computing now would be for nothing.
+      return 'wait';
+    }
+    if (p.epoch > this.#epoch) {
+      this.#log.info('swarm is ahead; syncing', { from: this.#epoch, to: p.epoch });
+      this.#goStale(p.epoch, undefined, 'behind');
+      return 'wait';
+    }
+    if (!p.ready || swarm.settling()) return 'compute';
+    this.#publishLocal(true);
+    const formed = await swarm.matchmaker.formRound(this.#epoch, swarm.candidates(this.#epoch));
+    if (!formed) {
+      this.#log.warn('the round assignment is invalid; skipping the round', { epoch: this.#epoch });
+      this.#goStale(this.#epoch + 1, undefined, 'invalid assignment');
+      return 'wait';
+    }
+    const g = findGroup(formed.assignment, me);
+    return g ? { assignment: formed.assignment, index: g.index, members: g.members } : 'wait';
+  }
+
+  /** Moves to `epoch` without the state for it: the loop syncs before computing again. */
+  #goStale(epoch: number, round: RoundAssignment | undefined, why: string): void {
+    if (epoch <= this.#epoch) return;
+    this.#log.info('epoch moved on without this peer\'s step; state sync needed', { from: this.#epoch, to: epoch, reason: why, stateEpoch: this.#opt.epoch });
+    this.#epoch = epoch;
+    this.#hasState = false;
+    this.#skippedRound = round;
+    this.#resetEpochStats();
+    this.#m.epoch.set(this.#epoch);
+    this.#publishLocal(true);
+  }
+
+  #resetEpochStats(): void {
+    if (this.#lossSamples > 0) this.#lastLoss = this.#lossSum / this.#lossSamples;
+    this.#lossSum = 0;
+    this.#lossSamples = 0;
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  async #runRound(a: RoundAssignment, index: number, members: AssignmentMember[]): Promise<void> {
+    const swarm = this.#d.swarm;
+    const avg = this.#d.config.training.averaging;
+    const epoch = a.epoch;
+    await swarm.prepareRound(members);
+    const spec: RoundSpec = {
+      roundId: `e${epoch}g${index}`,
+      members: members.map((m) => (m.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: m.bandwidth })),
+      compression: avg.compression,
+      timeoutMs: avg.timeoutSeconds * 1000,
+    };
+    const meta = { epoch, roundId: spec.roundId, group: index, groups: a.groups.length, leader: a.leader, members: spec.members.map((m) => m.peerId), weights: spec.members.map((m) => m.weight) };
+    this.#log.info('round started', meta);
+    const nan = this.#d.faults?.nanGradientEpochs?.includes(epoch) === true;
+    const tamper = nan
+      ? (v: Float32Array): void => {
+          this.#log.warn('fault injection: sending a NaN gradient', { epoch });
+          v.fill(NaN);
+        }
+      : undefined;
+    let left = false;
+    const average = members.length === 1
+      ? undefined
+      : async (v: Float32Array): Promise<RoundResult> => {
+          try {
+            return await this.#d.averager.run(spec, v);
+          } catch (e) {
+            if (e instanceof AveragerLeftError) left = true;
+            throw e;
+          }
+        };
+    const report = await this.#opt.step(epoch, average, tamper);
+    if (left) {
+      this.#log.info('round interrupted: leaving the swarm', meta);
+      return;
+    }
+    this.#m.steps.inc({ outcome: report.outcome });
+    const r = report.result;
+    if (r) this.#m.bytesSent.inc({ kind: this.#opt.mode === 'diloco' ? 'pseudo_gradient' : 'gradient' }, r.bytesSent);
+    this.#log.info('round finished', {
+      ...meta,
+      mode: this.#opt.mode,
+      outcome: report.outcome,
+      applied: report.applied,
+      detail: report.detail,
+      error: report.error,
+      samples: report.samples,
+      fractionAveraged: r ? r.fractionAveraged : report.outcome === 'alone' ? 1 : 0,
+      droppedPeers: r?.droppedPeers ?? [],
+      drops: r?.drops ?? [],
+      compression: r?.compression ?? 'none',
+      bytesSent: r?.bytesSent ?? 0,
+      bytesReceived: r?.bytesReceived ?? 0,
+      roundMs: r?.durationMs ?? 0,
+      learningRate: report.learningRate,
+      norm: report.norm,
+      clipped: report.clipped,
+    });
+    if (report.applied) {
+      this.#model.setFlat(this.#opt.params);
+      await this.#maybeAverageState(epoch, index, members);
+      this.#epoch = report.epoch;
+      this.#afterStateChange('step', report);
+      this.#maybeCheckpoint();
+      await this.#logEval();
+    } else {
+      this.#log.warn('step skipped', { epoch, outcome: report.outcome, detail: report.detail, error: report.error });
+      this.#goStale(epoch + 1, a, `round ${report.outcome}`);
+    }
+  }
+
+  /** Every stateAveragingEvery epochs (gradient mode), the group also averages its parameters (uncompressed, equal weights). */
+  async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<void> {
+    const every = this.#t.stateAveragingEvery;
+    if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return;
+    const spec: RoundSpec = {
+      roundId: `e${epoch}g${index}s`,
+      members: members.map((m) => ({ peerId: m.peerId, weight: 1 })),
+      compression: 'none',
+      timeoutMs: this.#d.config.training.averaging.timeoutSeconds * 1000,
+    };
+    try {
+      const r = await this.#d.averager.run(spec, Float32Array.from(this.#opt.globalParams));
+      this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
+      this.#opt.setGlobalParams(r.vector);
+      this.#model.setFlat(this.#opt.params);
+      this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
+    } catch (e) {
+      this.#log.warn('parameter averaging failed; keeping local parameters', { epoch, error: errorMessage(e) });
+    }
+  }
+
+  /** After the state changed (step, download, checkpoint, relabel): checksum, eval, logs, telemetry. */
+  #afterStateChange(via: 'init' | 'step' | 'download' | 'checkpoint' | 'relabel', report?: StepReport): void {
+    this.#stateVersion++;
+    this.#everHadState = true;
+    this.#snapshot = undefined;
+    this.#checksum = sha256Of(this.#opt.globalParams);
+    this.#resetEpochStats();
+    this.#m.epoch.set(this.#epoch);
+    if (this.#lastLoss !== undefined) this.#m.loss.set(this.#lastLoss);
+    this.#log.info('epoch finished', {
+      epoch: this.#epoch,
+      via,
+      checksum: this.#checksum,
+      loss: via === 'step' ? this.#lastLoss : undefined,
+      outcome: report?.outcome,
+      learningRate: report?.learningRate,
+      samplesPerSecond: +this.#rate.value.toFixed(2),
+    });
+    this.#publishLocal(true);
+    this.#publishTelemetry();
+  }
+
+  /** Held-out loss of the global parameters (the model holds them right after a step or a sync). */
+  async #logEval(): Promise<void> {
+    if (this.#evalSet.length === 0) return;
+    let sum = 0;
+    for (const b of this.#evalSet) sum += await this.#model.evaluate(b);
+    this.#log.info('evaluated', { epoch: this.#epoch, evalLoss: sum / this.#evalSet.length, checksum: this.#checksum });
+  }
+
+  // ---------------------------------------------------------------- state sync
+
+  /** The state this peer holds, even while stale (its META then says its older epoch; joiners skip it). */
+  #currentSnapshot(): Snapshot | undefined {
+    if (!this.#everHadState) return undefined;
+    if (this.#snapshot?.version !== this.#stateVersion) {
+      const blob = encodeState(this.#opt.shared(), this.#fingerprint);
+      this.#snapshot = { version: this.#stateVersion, snap: makeSnapshot(blob, { epoch: this.#opt.epoch, mode: this.#opt.mode, fingerprint: this.#fingerprint }) };
+    }
+    return this.#snapshot.snap;
+  }
+
+  /**
+   * Gets state(#epoch): after a skipped round, waits until that round's
+   * members moved on (bounded by the round timeout) so that their decision
+   * is known; then asks every live peer. A newer state than ours is
+   * downloaded; if nobody holds one, our unchanged state is the swarm's
+   * (everyone skipped) and is relabelled; a peer with no state at all and no
+   * donor falls back to the checkpoint.
+   */
+  async #sync(): Promise<void> {
+    const swarm = this.#d.swarm;
+    const round = this.#skippedRound;
+    if (round) {
+      const deadline = this.#now() + this.#d.config.training.averaging.timeoutSeconds * 1000;
+      const members = new Set(round.groups.flat().map((m) => m.peerId));
+      members.delete(swarm.peerId);
+      while (!this.#stopping && this.#now() < deadline) {
+        const waiting = swarm.liveRecords().filter((r) => members.has(r.peerId) && r.epoch <= round.epoch);
+        if (waiting.length === 0) break;
+        await sleep(IDLE_MS);
+      }
+      this.#skippedRound = undefined;
+    }
+    const others = swarm.liveRecords().filter((r) => r.peerId !== swarm.peerId);
+    await swarm.prepareRound(others.map((r) => ({ peerId: r.peerId, weight: 0, multiaddrs: r.multiaddrs })));
+    const client = { host: swarm.host, log: this.#log, metrics: this.#stateMetrics };
+    const metas = others.length > 0 ? await queryDonors(client, others.map((r) => r.peerId)) : [];
+    const best = chooseDonors(metas, this.#fingerprint, this.#epoch);
+    if (best) {
+      const t0 = this.#now();
+      const dl = await downloadState({ ...client, donors: best.donors, fingerprint: this.#fingerprint, minEpoch: this.#epoch });
+      const { state } = decodeState(dl.blob, this.#fingerprint);
+      this.#opt.load(state);
+      this.#model.setFlat(this.#opt.params);
+      const from = this.#epoch;
+      this.#epoch = state.epoch;
+      this.#hasState = true;
+      this.#m.syncs.inc({ source: 'peers' });
+      this.#log.info('state loaded from peers', { epoch: this.#epoch, from, donors: dl.donors, bytes: dl.blob.byteLength, chunks: dl.meta.chunks, attempts: dl.attempts, ms: this.#now() - t0 });
+      this.#afterStateChange('download');
+      await this.#logEval();
+      return;
+    }
+    const newer = chooseDonors(metas, this.#fingerprint, this.#everHadState ? this.#opt.epoch + 1 : 0);
+    const answered = metas.some((m) => m.meta !== undefined && m.meta.fingerprint === this.#fingerprint);
+    // Wait while live peers hold a newer state than ours but not yet that of this epoch (they are
+    // finishing a round), or while they are live but none could answer (syncing themselves).
+    if (newer || (others.length > 0 && !answered)) {
+      if (this.#waitLogged !== this.#epoch) {
+        this.#waitLogged = this.#epoch;
+        this.#log.info('waiting for a donor with the state of this epoch', { epoch: this.#epoch, peers: metas.map((m) => ({ peer: m.peerId, error: m.error, epoch: m.meta?.epoch })) });
+      }
+      await sleep(250);
+      return;
+    }
+    if (this.#everHadState) {
+      // No live peer holds a newer state than ours. With peers live, the swarm skipped the
+      // step with us; with nobody live, ours is the newest state left unless a checkpoint is newer.
+      if (others.length === 0) {
+        const newest = (await this.#checkpoints!.list().catch(() => []))[0];
+        if (newest !== undefined && newest.epoch > this.#opt.epoch) {
+          await this.#resumeFromCheckpoint();
+          return;
+        }
+      }
+      const from = this.#opt.epoch;
+      this.#opt.relabel(this.#epoch);
+      this.#hasState = true;
+      this.#m.syncs.inc({ source: 'relabel' });
+      this.#log.info('no newer state among live peers; keeping ours', { stateEpoch: from, epoch: this.#epoch, livePeers: others.length, lostEpochs: others.length === 0 ? this.#epoch - from : 0 });
+      this.#afterStateChange('relabel');
+      return;
+    }
+    await this.#resumeFromCheckpoint();
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  #maybeCheckpoint(): void {
+    const e = this.#epoch;
+    const stop = this.#d.config.stopAfterEpochs;
+    if (e === 0 || (e % this.#t.checkpointEvery !== 0 && e !== stop) || this.#checkpointing) return;
+    // Encode now (synchronously): the state must be exactly state(e).
+    const blob = encodeState(this.#opt.shared(), this.#fingerprint);
+    const me = this.#d.swarm.peerId;
+    this.#checkpointing = (async () => {
+      try {
+        if (!(await this.#checkpoints!.elect(e, me))) return;
+        const t0 = this.#now();
+        const info = await this.#checkpoints!.write(e, blob, me);
+        this.#checkpoint = info.name;
+        this.#log.info('checkpoint written', { checkpoint: info.name, epoch: e, bytes: info.size, ms: this.#now() - t0 });
+        this.#publishTelemetry();
+      } catch (err) {
+        this.#log.warn('could not write a checkpoint', { epoch: e, error: errorMessage(err) });
+      }
+    })().finally(() => (this.#checkpointing = undefined));
+  }
+
+  // ---------------------------------------------------------------- telemetry
+
+  #publishTelemetry(): void {
+    const l = this.#localProgress();
+    const report: TelemetryReport = {
+      v: TELEMETRY_VERSION,
+      peerId: this.#d.swarm.peerId,
+      pod: this.#d.config.pod.name,
+      epoch: this.#epoch,
+      samplesAccumulated: l.samples,
+      samplesPerSecond: this.#rate.value,
+      backend: this.#d.backend.kind,
+      time: this.#now(),
+    };
+    const loss = this.#lastLoss ?? (this.#lossSamples > 0 ? this.#lossSum / this.#lossSamples : undefined);
+    if (loss !== undefined && Number.isFinite(loss)) report.loss = loss;
+    if (this.#checksum !== '') report.paramChecksum = this.#checksum;
+    if (this.#checkpoint !== undefined) report.checkpoint = this.#checkpoint;
+    if (this.#d.config.pod.cluster !== undefined) report.cluster = this.#d.config.pod.cluster;
+    this.#d.swarm.publishTelemetry(report);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
