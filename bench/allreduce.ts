@@ -15,11 +15,13 @@
  * Environment (all optional):
  *   BENCH_PEERS=2,4,8  BENCH_SIZES_MIB=16,64,256  BENCH_COMPRESSION=none,int8
  *   BENCH_TCP_MIB=1024  BENCH_P2P_MIB=512
+ *   BENCH_BUDGET_S=540   (configurations that would start after this many seconds are skipped and listed as such)
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (extra node flags for the workers)
  *   BENCH_LOG=1   (the averagers' info/warn lines on stderr)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -37,6 +39,7 @@ const sizesMiB = list(env.BENCH_SIZES_MIB, '16,64,256').map(Number);
 const codecs = list(env.BENCH_COMPRESSION, 'none,int8') as Array<'none' | 'fp16' | 'int8' | 'auto'>;
 const tcpMiB = Number(env.BENCH_TCP_MIB ?? 1024);
 const p2pMiB = Number(env.BENCH_P2P_MIB ?? 512);
+const budgetSeconds = Number(env.BENCH_BUDGET_S ?? 540);
 const workerPath = fileURLToPath(new URL('./allreduce-worker.ts', import.meta.url));
 
 type Msg = Record<string, unknown> & { type: string };
@@ -220,16 +223,22 @@ const pad = (s: unknown, n: number): string => String(s).padStart(n);
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}`);
+  console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const bTcp = await rawTcpThroughput(tcpMiB);
   console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
   const bP2p = await libp2pThroughput(p2pMiB);
   console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s`);
   console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('max err', 9)}  peak RSS MiB per peer`);
   const rows: Row[] = [];
+  const skipped: Array<{ peers: number; sizeMiB: number; compression: string; reason: string }> = [];
   for (const n of peersList) {
     for (const size of sizesMiB) {
       for (const c of codecs) {
+        if ((performance.now() - t0) / 1000 > budgetSeconds) {
+          skipped.push({ peers: n, sizeMiB: size, compression: c, reason: `time budget of ${budgetSeconds} s spent (BENCH_BUDGET_S)` });
+          console.log(`${pad(n, 3)} ${pad(size, 5)} ${pad(c, 6)}  skipped: time budget of ${budgetSeconds} s spent`);
+          continue;
+        }
         const r = await allReduce(n, size, c, bTcp, bP2p);
         rows.push(r);
         console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}`);
@@ -239,7 +248,7 @@ async function main(): Promise<void> {
   const totalSeconds = round3((performance.now() - t0) / 1000);
   console.log(JSON.stringify({
     bench: 'allreduce', tcpMiBps: Math.round(bTcp / MiB), libp2pSingleStreamMiBps: Math.round(bP2p / MiB), cores: (await import('node:os')).availableParallelism(),
-    totalSeconds, rows,
+    loadAverage1m: round3(loadavg()[0]!), totalSeconds, rows, skipped,
   }));
 }
 

@@ -75,6 +75,7 @@ export class Averager implements AveragerApi {
   readonly #ready: Promise<void>;
   readonly #onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString();
+    if (this.#rounds.size > 0) this.#log.info('all-reduce: peer disconnected', { peer: id, rounds: [...this.#rounds.keys()] });
     for (const r of this.#rounds.values()) {
       const m = r.ids.indexOf(id);
       if (m >= 0) r.memberGone(m, 'disconnected');

@@ -26,6 +26,8 @@ import { Averager as AveragerImpl } from './averager.ts';
 
 export { Protocols } from '../../../api/protocols.ts';
 export * from './errors.ts';
+/** Stated error bounds of the codecs (per element, per encoding), for tests that check rounds. */
+export { FP16_ABS_ERROR, FP16_REL_ERROR, fp16ErrorBound, int8ErrorBound } from './compression.ts';
 export type { Compression } from '../../../api/index.ts';
 
 export interface GroupMember {

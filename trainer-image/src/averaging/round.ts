@@ -905,6 +905,7 @@ export class ReduceTask {
       onFinish: (err) => {
         if (part.closed || part.complete) return;
         part.closed = true;
+        r.log('debug', 'all-reduce: part stream ended early', { shard: s, sender: r.ids[m], error: err ? errMsg(err) : undefined });
         if (err) r.memberGone(m, 'disconnected');
         if (this.state === 'collecting') this.#drop(m, r.gone.get(m) ?? 'disconnected');
       },

@@ -16,6 +16,12 @@ export async function createTestHost(opts: { yamux?: Parameters<typeof yamux>[0]
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(opts.yamux)],
+    // libp2p's connection monitor pings every 10 s and, by default, aborts a
+    // connection whose ping takes longer than its adaptive timeout (>= 5 s).
+    // During a large all-reduce on a loaded machine a ping queues behind
+    // megabytes of bulk data and busy event loops: the monitor then kills
+    // healthy connections mid-round. The all-reduce has its own deadlines.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
   });
 }
 
