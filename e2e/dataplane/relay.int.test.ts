@@ -10,6 +10,8 @@
  * mean is exact in float32 and compared bit for bit (see averaging.int.test.ts).
  */
 import { describe, expect, it, jest } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Protocols } from '../../api/index.ts';
 import { createHost } from '../../trainer-image/src/swarm/index.ts';
@@ -119,6 +121,8 @@ describe('Relay mode', () => {
     const mean = Float32Array.from(weightedMean(names.map((n) => initialVector(n, MB)), caps));
     for (let i = 0; i < ts.length; i++) {
       expect([...(r[i]!['members'] as string[])].sort()).toEqual([...ids].sort());
+      // The trainer writes the dump (atomically) just after logging the round.
+      await until(() => existsSync(join(dir, `${names[i]}.e${r[i]!['epoch'] as number}.f32`)));
       expect(maxAbsDiff(readDump(dir, names[i]!, r[i]!['epoch'] as number), mean)).toEqual({ index: -1, diff: 0 });
     }
     // The relay served the two NAT peers' reservations, and nothing else reserved a slot.
