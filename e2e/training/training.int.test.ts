@@ -144,7 +144,7 @@ describe('collaborative training', () => {
     const swarm = { namespace: 'int', name: 'nan' };
     const STOP = 7;
     const [a, b] = ['t5-a', 't5-b'].map((n) => spawnPeer(suite, n, { swarm, training: tinyTraining(), stopAfterEpochs: STOP, evalBatches: 1 })) as [Trainer, Trainer];
-    const bad = spawnPeer(suite, 't5-bad', { swarm, training: tinyTraining(), stopAfterEpochs: STOP, evalBatches: 1, nanGradientEpochs: [3, 4] });
+    const bad = spawnPeer(suite, 't5-bad', { swarm, training: tinyTraining(), stopAfterEpochs: STOP, evalBatches: 1, nanGradientEpochs: [3, 4, 5] });
     const badId = await peerIdOf(bad);
     const exits = await Promise.all([a, b, bad].map((t) => t.exited));
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
@@ -153,7 +153,12 @@ describe('collaborative training', () => {
     // The honest reducers rejected the NaN part (log line), dropped the sender, and still stepped.
     const hit = [a, b].flatMap((t) => roundsOf(t).filter((l) => (l['drops'] as { peerId: string; reason: string }[]).some((x) => x.peerId === badId && x.reason === 'rejected')));
     expect(hit.length).toBeGreaterThanOrEqual(1);
-    for (const l of hit) expect(l).toMatchObject({ outcome: 'complete', applied: true });
+    // Where an honest peer had samples, the mean of the honest parts was applied; where the NaN
+    // sender was the only weighted member, nothing was averaged and every peer skipped the step.
+    for (const l of hit) {
+      const honest = (l['members'] as string[]).some((m, i) => m !== badId && (l['weights'] as number[])[i]! > 0);
+      expect(l).toMatchObject(honest ? { outcome: 'complete', applied: true } : { outcome: 'partial', applied: false });
+    }
     expect([a, b].some((t) => t.find('all-reduce: rejected contribution', (l) => l['peer'] === badId).length > 0)).toBe(true);
     // Training went on: everyone reached the end, same parameters at every epoch, finite losses.
     const sums = checksumsByEpoch([a, b, bad]);

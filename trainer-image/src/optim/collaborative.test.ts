@@ -189,5 +189,7 @@ describe('classifyRound', () => {
     expect(classifyRound(result(v, [shard(0, 2), shard(2, 0, true)])).outcome).toBe('complete');
     expect(classifyRound(result(v, [shard(0, 1), shard(1, 1, true)]))).toEqual({ outcome: 'partial', detail: '1 shard(s), 1 elements, kept local values' });
     expect(classifyRound(undefined).outcome).toBe('failed');
+    // A reducer with no valid contribution (the only weighted sender sent NaN) returns an empty result.
+    expect(classifyRound(result(v, [shard(0, 1), { ...shard(1, 1), contributors: 0 }])).outcome).toBe('partial');
   });
 });

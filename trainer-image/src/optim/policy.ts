@@ -12,8 +12,9 @@
  *    dropped (dead, late, or rejected for NaN) only shrink the effective
  *    batch: the mean is over the contributions that arrived. → apply.
  *  - alone: the group has one member; the local vector is the group's mean. → apply.
- *  - partial: some shard's result never reached this peer, so it holds its
- *    own local values there and would step differently from the others. → skip.
+ *  - partial: some shard's result never reached this peer, or its reducer had
+ *    no valid contribution to average, so the peer holds its own local values
+ *    there and would step differently from the others. → skip.
  *  - failed: the round threw (timeout, abort, bad spec). → skip.
  *  - non-finite: the averaged vector holds NaN/±Inf (cannot happen when every
  *    reducer validates, but it is checked before touching the parameters). → skip.
@@ -44,7 +45,10 @@ export function applies(o: RoundOutcome): boolean {
 /** Classifies a round's result (or its absence: `undefined` = the round threw). */
 export function classifyRound(result: Pick<RoundResult, 'vector' | 'shards'> | undefined): { outcome: RoundOutcome; detail?: string } {
   if (result === undefined) return { outcome: RoundOutcomes.Failed };
-  const local = result.shards.filter((s) => s.local && s.length > 0);
+  // A shard whose result never came back keeps local values; so does one whose reducer had no
+  // valid contribution at all (e.g. the only weighted sender was rejected for NaN): it sends an
+  // empty result and every member keeps its own values there.
+  const local = result.shards.filter((s) => s.length > 0 && (s.local || s.contributors < 1));
   if (local.length > 0) {
     const elements = local.reduce((a, s) => a + s.length, 0);
     return { outcome: RoundOutcomes.Partial, detail: `${local.length} shard(s), ${elements} elements, kept local values` };
