@@ -157,6 +157,8 @@ export class TrainingWorkload {
   #checkpointing: Promise<void> | undefined;
 
   #stopping = false;
+  /** Aborts state downloads on stop (SIGTERM must not wait for retries). */
+  readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #telemetryTimer: NodeJS.Timeout | undefined;
   #lastPublish = 0;
@@ -297,6 +299,7 @@ export class TrainingWorkload {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#abort.abort(new Error('stopping'));
     if (this.#telemetryTimer) clearInterval(this.#telemetryTimer);
     await this.#d.averager.leave();
     await this.#loop?.catch(() => undefined);
@@ -620,7 +623,7 @@ export class TrainingWorkload {
     }
     const others = swarm.liveRecords().filter((r) => r.peerId !== swarm.peerId);
     await swarm.prepareRound(others.map((r) => ({ peerId: r.peerId, weight: 0, multiaddrs: r.multiaddrs })));
-    const client = { host: swarm.host, log: this.#log, metrics: this.#stateMetrics };
+    const client = { host: swarm.host, log: this.#log, metrics: this.#stateMetrics, signal: this.#abort.signal };
     const metas = others.length > 0 ? await queryDonors(client, others.map((r) => r.peerId)) : [];
     const best = chooseDonors(metas, this.#fingerprint, this.#epoch);
     if (best) {
