@@ -10,6 +10,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import {
   epochsOf, evalsOf, peerIdOf, reachEpoch, roundsOf, spawnPeer, tinyTraining, trainingSuite, watchTelemetry, type EpochLine,
 } from '../harness/training.ts';
+import { freePort } from '../cluster/ports.ts';
 import type { Trainer } from '../harness/trainers.ts';
 
 jest.setTimeout(600_000);
@@ -31,8 +32,18 @@ describe('collaborative training', () => {
     const swarm = { namespace: 'int', name: 'train3' };
     const tele = await watchTelemetry(suite, swarm);
     const EPOCHS = 10;
-    const ts = ['t1-a', 't1-b', 't1-c'].map((n) => spawnPeer(suite, n, { swarm, training: tinyTraining(), stopAfterEpochs: EPOCHS, evalBatches: 2 }));
+    const metricsPort = await freePort();
+    const ts = ['t1-a', 't1-b', 't1-c'].map((n, i) => spawnPeer(suite, n, { swarm, training: tinyTraining(), stopAfterEpochs: EPOCHS, evalBatches: 2, ...(i === 0 ? { metricsPort } : {}) }));
     const ids = await Promise.all(ts.map(peerIdOf));
+    // Prometheus metrics while it trains.
+    await reachEpoch(ts[0]!, 3);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const value = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(value(/^kubeswarm_trainer_epoch (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^kubeswarm_trainer_samples_total (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^kubeswarm_trainer_steps_total\{outcome="complete"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^kubeswarm_trainer_averaging_bytes_sent_total\{kind="gradient"\} (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^kubeswarm_trainer_loss ([\d.]+)/m)).toBeGreaterThan(0);
     const exits = await Promise.all(ts.map((t) => t.exited));
     await tele.close();
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
