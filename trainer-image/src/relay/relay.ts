@@ -69,6 +69,9 @@ export async function startRelay(o: RelayNodeOptions): Promise<RelayNode> {
       inboundConnectionThreshold: 1000,
       maxIncomingPendingConnections: 256,
     },
+    // A trainer's connection to the relay carries all its relayed bulk traffic; a ping stuck behind it must not
+    // make the relay drop the connection, and with it every circuit and the reservation.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
       relay: circuitRelayServer({

@@ -87,6 +87,10 @@ export async function createHost(opts: HostOptions): Promise<Libp2p> {
     connectionGater: opts.connectionGater,
     // Peers behind one NAT reach us from one address, all at a round's start; the default (5 per second per host) would turn them away.
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 256 },
+    // libp2p's connection monitor aborts a connection whose ping is slow (>= 5 s); under a large all-reduce a
+    // ping queues behind megabytes of bulk data (twice over a relay), and healthy connections died mid-round
+    // (see averaging/testing.ts). The all-reduce has its own deadlines.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: { identify: identify() },
     // Relay mode: a relay that is down at start-up must not fail the start; RelayReservations retries.
     ...(relays.length > 0 ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
