@@ -263,6 +263,8 @@ export class AveragingWorkload {
     }
     const checksum = this.#checksum;
     if (result || members.length === 1) {
+      // The dump is written before the log line, so whoever reads 'round finished' finds the file.
+      await this.#dump(epoch);
       this.#log.info('round finished', {
         ...meta,
         fractionAveraged: result ? result.fractionAveraged : 1,
@@ -278,7 +280,6 @@ export class AveragingWorkload {
         roundMs: result?.durationMs ?? this.#now() - t0,
         checksum,
       });
-      await this.#dump(epoch);
     }
     this.#advance(epoch + 1);
     this.#publishTelemetry();
