@@ -154,6 +154,8 @@ export class TrainingWorkload {
   #rate = new Rate();
   #checkpoint: string | undefined;
   #waitLogged = -1;
+  /** Waiting for a round the others' in-flight samples will trigger (not computing). */
+  #idle = false;
   #checkpointing: Promise<void> | undefined;
 
   #stopping = false;
@@ -352,7 +354,7 @@ export class TrainingWorkload {
     // epoch takes this peer along (weight 0), so that right after the download it takes the
     // step with the others instead of chasing a swarm that is always one round ahead.
     if (!this.#hasState) return { epoch: this.#epoch, samples: 0, samplesPerSecond: 0 };
-    return { epoch: this.#epoch, samples: this.#opt.samples, samplesPerSecond: this.#rate.value };
+    return { epoch: this.#epoch, samples: this.#opt.samples, samplesPerSecond: this.#idle ? 0 : this.#rate.value };
   }
 
   #publishLocal(force: boolean): void {
@@ -433,7 +435,17 @@ export class TrainingWorkload {
       this.#goStale(p.epoch, undefined, 'behind');
       return 'wait';
     }
-    if (!p.ready || swarm.settling()) return 'compute';
+    if (!p.ready) {
+      // The micro-batches other peers have in flight will reach the target: one more here would
+      // only overshoot the global batch. Wait for the round instead (announcing 0 samples/s).
+      const idle = this.#inFlightReachesTarget();
+      if (idle !== this.#idle) {
+        this.#idle = idle;
+        this.#publishLocal(true);
+      }
+      return idle ? 'wait' : 'compute';
+    }
+    if (swarm.settling()) return 'compute';
     this.#publishLocal(true);
     const formed = await swarm.matchmaker.formRound(this.#epoch, swarm.candidates(this.#epoch));
     if (!formed) {
@@ -443,6 +455,26 @@ export class TrainingWorkload {
     }
     const g = findGroup(formed.assignment, me);
     return g ? { assignment: formed.assignment, index: g.index, members: g.members } : 'wait';
+  }
+
+  /**
+   * Published samples at this epoch plus, for every other peer that is computing, the one
+   * micro-batch it has in flight (if its last update is recent: a stalled peer counts nothing
+   * after three micro-batch durations, so nobody waits for it).
+   */
+  #inFlightReachesTarget(): boolean {
+    const swarm = this.#d.swarm;
+    const now = this.#now();
+    const micro = this.#t.data.microBatchSize;
+    let total = 0;
+    for (const r of swarm.liveRecords()) {
+      if (r.epoch !== this.#epoch) continue;
+      total += r.samples;
+      if (r.peerId === swarm.peerId || !(r.samplesPerSecond > 0)) continue;
+      const batchMs = (micro / r.samplesPerSecond) * 1000;
+      if (now - r.updatedAt < 3 * batchMs) total += micro;
+    }
+    return total >= this.#target();
   }
 
   /** Moves to `epoch` without the state for it: the loop syncs before computing again. */
@@ -458,6 +490,7 @@ export class TrainingWorkload {
   }
 
   #resetEpochStats(): void {
+    this.#idle = false;
     if (this.#lossSamples > 0) this.#lastLoss = this.#lossSum / this.#lossSamples;
     this.#lossSum = 0;
     this.#lossSamples = 0;
