@@ -43,9 +43,10 @@
  *      placement) fails the bench here.
  *   6. Floor phase, namespace bench-direct: the bench creates pods itself
  *      (BIND: the N x P pods; FILL: one pod per GPU in every cluster, all
- *      clusters at once), with --apply-concurrency creates in flight per
+ *      clusters at once), with --floor-concurrency creates in flight per
  *      cluster. Only the apiservers and schedulers work here, so this is the
- *      fastest any controller could be on this machine today.
+ *      fastest any controller could be on this machine today (as long as
+ *      it keeps no more creates in flight than the floor does).
  *   7. BIND only. Baseline phase, namespace bench-replicaset: N ReplicaSets
  *      (replicas = P) with that pod as template (restartPolicy Always, as
  *      ReplicaSets require), handled by kube-controller-manager.
@@ -102,7 +103,8 @@
  * --gpus-per-node (KUBESWARM_BENCH_GPUS_PER_NODE, 4 / 1), --max-pending
  * (KUBESWARM_BENCH_MAX_PENDING, 1), --operator-concurrency
  * (KUBESWARM_BENCH_OPERATOR_CONCURRENCY, the operator's default),
- * --apply-concurrency (10), --register-concurrency per cluster (16),
+ * --apply-concurrency (10), --floor-concurrency per cluster (BIND: the
+ * apply concurrency / FILL: 32), --register-concurrency per cluster (16),
  * --heartbeat-seconds (10), --timeout seconds per phase
  * (KUBESWARM_BENCH_TIMEOUT_SECONDS, 300 / 600), --skip-baseline (the floor
  * and ReplicaSet phases), --log-dir.
@@ -119,6 +121,7 @@ import {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { DEFAULT_PRIORITY_CLASS, GROUP, LABEL_SWARM, PLURAL, VERSION, type Placement, type TrainingSwarm } from '../api/index.ts';
+import { parseConfig } from '../operator/config.ts';
 import { startControlPlane, type ControlPlane } from '../e2e/cluster/controlplane.ts';
 import { httpGet } from '../e2e/cluster/http.ts';
 import { makeLogger, type Logger } from '../e2e/cluster/log.ts';
@@ -153,6 +156,7 @@ const { values: flags } = parseArgs({
     'max-pending': { type: 'string' },
     'operator-concurrency': { type: 'string' },
     'apply-concurrency': { type: 'string' },
+    'floor-concurrency': { type: 'string' },
     'register-concurrency': { type: 'string' },
     'heartbeat-seconds': { type: 'string' },
     timeout: { type: 'string' },
@@ -185,6 +189,7 @@ const FILL = CLUSTERS > 1;
 const swarmsOpt = intOpt(flags.swarms, 'KUBESWARM_BENCH_SWARMS', FILL ? 200 : 100, 1);
 const nodesOpt = intOpt(flags.nodes, 'KUBESWARM_BENCH_NODES', FILL ? 2000 : 500, CLUSTERS);
 const gpusPerNodeOpt = intOpt(flags['gpus-per-node'], 'KUBESWARM_BENCH_GPUS_PER_NODE', FILL ? 1 : 4, 1);
+const applyConcurrencyOpt = intOpt(flags['apply-concurrency'], 'KUBESWARM_BENCH_APPLY_CONCURRENCY', 10, 1);
 const opt = {
   clusters: CLUSTERS,
   swarms: swarmsOpt,
@@ -194,13 +199,23 @@ const opt = {
   peers: intOpt(flags.peers, 'KUBESWARM_BENCH_PEERS', FILL ? Math.max(2, Math.ceil((1.6 * nodesOpt * gpusPerNodeOpt) / swarmsOpt)) : 3, 1),
   maxPending: intOpt(flags['max-pending'], 'KUBESWARM_BENCH_MAX_PENDING', 1, 0),
   operatorConcurrency: flags['operator-concurrency'] ?? process.env['KUBESWARM_BENCH_OPERATOR_CONCURRENCY'],
-  applyConcurrency: intOpt(flags['apply-concurrency'], 'KUBESWARM_BENCH_APPLY_CONCURRENCY', 10, 1),
+  applyConcurrency: applyConcurrencyOpt,
+  // FILL: the operator may keep (its concurrency x 8) creates in flight; the floor must not be held below that.
+  floorConcurrency: intOpt(flags['floor-concurrency'], 'KUBESWARM_BENCH_FLOOR_CONCURRENCY', FILL ? 32 : applyConcurrencyOpt, 1),
   registerConcurrency: intOpt(flags['register-concurrency'], 'KUBESWARM_BENCH_REGISTER_CONCURRENCY', 16, 1),
   heartbeatMs: intOpt(flags['heartbeat-seconds'], 'KUBESWARM_BENCH_HEARTBEAT_SECONDS', 10, 1) * 1000,
   timeoutMs: intOpt(flags.timeout, 'KUBESWARM_BENCH_TIMEOUT_SECONDS', FILL ? 600 : 300, 10) * 1000,
   baseline: !flags['skip-baseline'],
   logDir: resolve(flags['log-dir'] ?? join(ROOT, '.tmp', 'bench', 'operator')),
 };
+/** Reconciles the operator runs at once: the flag, or the operator's own default (its config parser says which). */
+const OPERATOR_WORKERS = ((): number => {
+  try {
+    return parseConfig(opt.operatorConcurrency ? { KUBESWARM_CONCURRENCY: opt.operatorConcurrency } : {}, false).concurrency;
+  } catch (err) {
+    return usage(`--operator-concurrency: ${(err as Error).message}`);
+  }
+})();
 /** BIND: every trainer pod of every swarm. */
 const PODS = opt.swarms * opt.peers;
 const GPUS = opt.nodes * opt.gpusPerNode;
@@ -1167,8 +1182,8 @@ async function bindMode(ctx: ModeContext, common: Record<string, unknown>): Prom
   let direct: PhaseResult | undefined;
   let baseline: PhaseResult | undefined;
   if (opt.baseline) {
-    // Floor: the bench creates the pods itself (same concurrency as the applies); only the apiserver and the scheduler work.
-    direct = await bindPhase('direct-pods', `${PODS} pods directly`, NS_DIRECT, LABEL_SET, () => pool(Array.from({ length: PODS }, (_, j) => j), opt.applyConcurrency, async (j) => {
+    // Floor: the bench creates the pods itself (--floor-concurrency, by default the applies'); only the apiserver and the scheduler work.
+    direct = await bindPhase('direct-pods', `${PODS} pods directly`, NS_DIRECT, LABEL_SET, () => pool(Array.from({ length: PODS }, (_, j) => j), opt.floorConcurrency, async (j) => {
       const i = Math.floor(j / opt.peers);
       await home.core.createNamespacedPod({ namespace: NS_DIRECT, body: plainPod(`${swarmName(i)}-${j % opt.peers}`, { [LABEL_SET]: swarmName(i) }) });
     }), true);
@@ -1306,7 +1321,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
       name: 'floor', what: `one pod per GPU directly in ${names.join(' and ')} (${GPUS} pods of 1 GPU)`, trackers: trs, ...fillGoal(trs),
       check: () => (ctx.checkOperator(), ''),
       create: async () => {
-        await Promise.all(clusters.map((c) => pool(range(c.gpus), opt.applyConcurrency, async (j) => {
+        await Promise.all(clusters.map((c) => pool(range(c.gpus), opt.floorConcurrency, async (j) => {
           await c.core.createNamespacedPod({ namespace: NS_DIRECT, body: plainPod(`floor-${j}`, { [LABEL_SET]: swarmName(j % opt.swarms) }) });
         })));
       },
@@ -1407,6 +1422,8 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
   const over = (a: PhaseResult, b: PhaseResult | undefined): number | null =>
     b?.doneSeconds && a.doneSeconds !== null ? round(a.doneSeconds / b.doneSeconds) : null;
   const operatorCpu = phase.cpu['operator'] ?? 0;
+  /** Share of the operator's worker time spent reconciling: near 1, swarms wait in its work queue. */
+  const busy = (a: OperatorCounters, b: OperatorCounters): number => round((a.reconcileSecondsSum - b.reconcileSecondsSum) / (((a.at - b.at) / 1000) * OPERATOR_WORKERS), 2);
   const sorted = [...bound].sort((a, b) => a - b);
 
   const result = {
@@ -1424,6 +1441,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     peers_wanted: PODS,
     max_pending: opt.maxPending,
     operator_concurrency: opt.operatorConcurrency ? Number(opt.operatorConcurrency) : null,
+    floor_concurrency_per_cluster: opt.floorConcurrency,
     heartbeat_seconds: opt.heartbeatMs / 1000,
     ...common,
     nodes_registered_per_second: round(opt.nodes / (common['nodes_registered_seconds'] as number), 1),
@@ -1476,6 +1494,9 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     operator_reconciles_per_swarm: round(reconciles / opt.swarms),
     operator_reconciles_by_result: diffCounts(after.byResult, before.byResult),
     operator_reconcile_ms: histoSummary(diffHisto(after.reconcileHisto, before.reconcileHisto)),
+    operator_workers: OPERATOR_WORKERS,
+    operator_workers_busy_share_to_fill: busy(atFill, before),
+    operator_workers_busy_share: busy(after, before),
     operator_status_writes: sumKinds((_c, _v, resource) => resource === `${PLURAL}/status`),
     operator_status_conflicts: sumKinds((_c, _v, resource, code) => resource === `${PLURAL}/status` && code === '409'),
     operator_event_creates: events,
@@ -1503,7 +1524,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     `  swarms                    ${result.swarms_at_max} at max, ${result.swarms_without_bound_peer} without a bound peer; first pod after apply p50 ${result.swarms_first_pod_seconds.p50}s, max ${result.swarms_first_pod_seconds.max}s`,
     `  operator API requests     ${atFillRequests} to fill = ${result.operator_api_requests_per_second}/s (peak ${result.operator_api_requests_per_second_peak}/s; by cluster ${JSON.stringify(result.operator_api_requests_per_second_by_cluster)}); ${requests} until quiet (${quietAfterSeconds}s after fill)`,
     `  operator API latency      ${lat(latency.all)}; ${Object.entries(latency.byCluster).map(([k, v]) => `${k} ${lat(v)}`).join('; ')}`,
-    `  operator reconciles       ${reconciles} (${result.operator_reconciles_per_swarm}/swarm; ${JSON.stringify(result.operator_reconciles_by_result)}), ${lat(result.operator_reconcile_ms)}; ${result.operator_status_writes} status writes (${result.operator_status_conflicts} conflicts), ${events} Events`,
+    `  operator reconciles       ${reconciles} (${result.operator_reconciles_per_swarm}/swarm; ${JSON.stringify(result.operator_reconciles_by_result)}), ${lat(result.operator_reconcile_ms)}; ${OPERATOR_WORKERS} workers busy ${result.operator_workers_busy_share_to_fill} of the time to fill; ${result.operator_status_writes} status writes (${result.operator_status_conflicts} conflicts), ${events} Events`,
     `  operator CPU / RSS        ${operatorCpu}s CPU to fill (${result.operator_cpu_ms_per_request} ms per request), peak RSS ${result.operator_peak_rss_mib} MiB`,
     `  apiservers to fill        ${JSON.stringify(result.apiserver_requests_per_second_to_fill)} req/s`,
     '',
