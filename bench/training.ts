@@ -18,7 +18,7 @@
  * The last line of output is one JSON object.
  *
  * Environment (all optional):
- *   BENCH_PEERS=1,2,3  BENCH_EPOCHS=6  BENCH_WARMUP_EPOCHS=2  BENCH_INNER_STEPS=4
+ *   BENCH_PEERS=1,2,3  BENCH_EPOCHS=10  BENCH_WARMUP_EPOCHS=2  BENCH_INNER_STEPS=8
  *   BENCH_BACKEND_STEPS=8 (micro-batches timed per backend; cpu takes a quarter)
  */
 import { Env } from '../api/index.ts';
@@ -32,9 +32,9 @@ import { CollaborativeOptimizer, segmentsOf } from '../trainer-image/src/optim/i
 const env = process.env;
 const list = (v: string | undefined, d: string): number[] => (v ?? d).split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n) && n > 0);
 const PEERS = list(env['BENCH_PEERS'], '1,2,3');
-const EPOCHS = Number(env['BENCH_EPOCHS'] ?? 6);
+const EPOCHS = Number(env['BENCH_EPOCHS'] ?? 10);
 const WARMUP = Number(env['BENCH_WARMUP_EPOCHS'] ?? 2);
-const INNER_STEPS = Number(env['BENCH_INNER_STEPS'] ?? 4);
+const INNER_STEPS = Number(env['BENCH_INNER_STEPS'] ?? 8);
 const BACKEND_STEPS = Number(env['BENCH_BACKEND_STEPS'] ?? 8);
 
 const SEQ = 32;
