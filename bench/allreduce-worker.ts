@@ -114,8 +114,10 @@ async function peer(): Promise<void> {
     } else if (m.type === 'run') {
       const spec = m.spec as RoundSpec;
       const t = performance.now();
+      const cpu0 = process.cpuUsage();
       const r = await averager.run(spec, vector);
       const ms = performance.now() - t;
+      const cpu = process.cpuUsage(cpu0);
       // spot-check against the exact weighted mean at sampled indices
       const weights = spec.members.map((x) => x.weight);
       const W = weights.reduce((a, b) => a + b, 0);
@@ -128,7 +130,7 @@ async function peer(): Promise<void> {
         maxErr = Math.max(maxErr, Math.abs(r.vector[k]! - sum / W));
       }
       send({
-        type: 'result', ms, maxErr, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,
+        type: 'result', ms, cpuMs: (cpu.user + cpu.system) / 1000, maxErr, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,
         compression: r.compression, maxRssKiB: process.resourceUsage().maxRSS,
       });
     } else if (m.type === 'stop') {

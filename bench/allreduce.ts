@@ -165,6 +165,8 @@ interface Row {
   boundP2pSeconds: number;
   ratioP2p: number;
   peakRssMiB: number[];
+  /** CPU time (user + system) of the busiest peer during the round: on a shared machine, wall time is not all ours */
+  cpuSecondsMaxPeer: number;
   bytesSentPerPeerMiB: number;
   maxAbsError: number;
   fractionAveraged: number;
@@ -202,6 +204,7 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
       boundP2pSeconds: round3(boundP2p),
       ratioP2p: round3(seconds / boundP2p),
       peakRssMiB: results.map((r) => Math.round((r.maxRssKiB as number) / 1024)),
+      cpuSecondsMaxPeer: round3(Math.max(...results.map((r) => r.cpuMs as number)) / 1000),
       bytesSentPerPeerMiB: round3(Math.max(...results.map((r) => r.bytesSent as number)) / MiB),
       maxAbsError: Math.max(...results.map((r) => r.maxErr as number)),
       fractionAveraged: Math.min(...results.map((r) => r.fractionAveraged as number)),
@@ -228,7 +231,7 @@ async function main(): Promise<void> {
   console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
   const bP2p = await libp2pThroughput(p2pMiB);
   console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s`);
-  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('max err', 9)}  peak RSS MiB per peer`);
+  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('max err', 9)}  peak RSS MiB per peer`);
   const rows: Row[] = [];
   const skipped: Array<{ peers: number; sizeMiB: number; compression: string; reason: string }> = [];
   for (const n of peersList) {
@@ -241,7 +244,7 @@ async function main(): Promise<void> {
         }
         const r = await allReduce(n, size, c, bTcp, bP2p);
         rows.push(r);
-        console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}`);
+        console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}`);
       }
     }
   }

@@ -5,9 +5,11 @@
  */
 import type { Libp2p } from '@libp2p/interface';
 import { Registry } from 'prom-client';
+import { encodeAck, encodeChunkHead, encodeOpen, FrameDecoder, type Frame } from './codec.ts';
 import { fp16ErrorBound, int8ErrorBound } from './compression.ts';
+import { PROTOCOL } from './constants.ts';
 import {
-  AveragerLeftError, createAverager, type Averager, type AveragerOptions, type GroupMember, type RoundResult, type RoundSpec,
+  AveragerLeftError, createAverager, InvalidRoundSpecError, RoundAbortedError, type Averager, type AveragerOptions, type GroupMember, type RoundResult, type RoundSpec,
 } from './index.ts';
 import { partition } from './partition.ts';
 import { createTestHost, introduce, valueAt } from './testing.ts';
@@ -381,5 +383,84 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect([...solo.vector]).toEqual([5, 6]);
     expect(solo.fractionAveraged).toBe(1);
     expect(solo.fractionMultiPeer).toBe(0);
+  });
+});
+
+/** Open a raw all-reduce stream from `from` to `to`, write `frames`, and collect what comes back until the stream ends. */
+async function rawExchange(from: Libp2p, to: Libp2p, frames: Uint8Array[]): Promise<Frame[]> {
+  const stream = await from.dialProtocol(to.peerId, PROTOCOL);
+  const got: Frame[] = [];
+  const decoder = new FrameDecoder();
+  const ended = new Promise<void>((resolve) => {
+    stream.addEventListener('message', (evt) => {
+      const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
+      decoder.push(data, (f) => void got.push(structuredClone(f)));
+    });
+    stream.addEventListener('remoteCloseWrite', () => resolve());
+    stream.addEventListener('close', () => resolve());
+  });
+  for (const f of frames) stream.send(f);
+  await ended;
+  stream.abort(new Error('done'));
+  return got;
+}
+
+describe('all-reduce protocol hygiene (raw streams against a real averager)', () => {
+  it('rejects bad versions, wrong sizes and impersonation with a metric each, and the round still completes', async () => {
+    const ps = await startPeers(3);
+    const bad = ps[2]!; // a group member that does not run the averager properly: weight 0, no shard
+    await bad.averager.stop(); // it speaks the protocol only through rawExchange below
+    const group = members(ps, [1, 1, 0], [1, 1, 0]);
+    const L = 1000;
+    const open = (over: Partial<Parameters<typeof encodeOpen>[0]>): Uint8Array =>
+      encodeOpen({ kind: 'part', backup: false, groupSize: 3, sender: 2, shard: 0, shardLength: 500, handoff: null, roundId: 'hyg', ...over });
+    const garbage = Uint8Array.of(9, 2, 0, 0, 0, 0, 0, 0); // version 9
+    const replies = await Promise.all([
+      rawExchange(bad.host, ps[0]!.host, [garbage]),
+      rawExchange(bad.host, ps[0]!.host, [open({ shardLength: 7 })]),
+      rawExchange(bad.host, ps[0]!.host, [open({ sender: 1 })]),
+      rawExchange(bad.host, ps[1]!.host, [open({ groupSize: 4 })]),
+      // parked until the round starts, then checked
+      ps[0]!.averager.run(spec('hyg', group), dyadic(1, L)),
+      ps[1]!.averager.run(spec('hyg', group), dyadic(2, L)),
+    ]);
+    const [r0, r1] = [replies[4] as RoundResult, replies[5] as RoundResult];
+    for (const reply of replies.slice(0, 4) as Frame[][]) expect(reply).toContainEqual(expect.objectContaining({ type: 'ack', reason: 'rejected' }));
+    const expected = weightedMean([dyadic(1, L), dyadic(2, L)], [1, 1], [0, 1]);
+    for (const r of [r0, r1]) {
+      expect(r.fractionAveraged).toBe(1);
+      expect(firstDifference(r.vector.subarray(0, 1000), expected)).toBe(-1);
+    }
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'version' })).toBe(1);
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_size' })).toBe(1);
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_peer' })).toBe(1);
+    expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_round' })).toBe(1);
+    expect(ps[0]!.warnings.some((w) => w.includes('rejected'))).toBe(true);
+  });
+
+  it('holds a stream for a round that never starts only for pendingRoundWaitMs, then refuses it', async () => {
+    const ps = await startPeers(2, { pendingRoundWaitMs: 200 });
+    const frames = [
+      encodeOpen({ kind: 'part', backup: false, groupSize: 2, sender: 1, shard: 0, shardLength: 4, handoff: null, roundId: 'never' }),
+      encodeChunkHead({ offset: 0, count: 4, codec: 'none', blockSize: 0, contributors: new Uint8Array(0) }, 16),
+      new Uint8Array(16),
+    ];
+    const reply = await rawExchange(ps[1]!.host, ps[0]!.host, frames);
+    expect(reply).toEqual([{ type: 'ack', reason: 'unknownRound', accepted: 0 }]);
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'unknown_round' })).toBe(1);
+    // an ACK is not a valid first frame either
+    expect(await rawExchange(ps[1]!.host, ps[0]!.host, [encodeAck('complete', 0)])).toContainEqual(expect.objectContaining({ reason: 'rejected' }));
+  });
+
+  it('validates specs, honours an abort signal, and refuses rounds after stop()', async () => {
+    const ps = await startPeers(2);
+    const group = members(ps, [1, 1]);
+    await expect(ps[0]!.averager.run(spec('bad', group, { timeoutMs: -1 }), new Float32Array(4))).rejects.toBeInstanceOf(InvalidRoundSpecError);
+    await expect(ps[0]!.averager.run(spec('ab', group), new Float32Array(4), { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(RoundAbortedError);
+    await expect(ps[0]!.averager.run(spec('ab', group), new Float32Array(4))).rejects.toBeInstanceOf(InvalidRoundSpecError); // ids are single-use
+    const pending = ps[0]!.averager.run(spec('stopped', group), new Float32Array(4));
+    await ps[0]!.averager.stop();
+    await expect(pending).rejects.toBeInstanceOf(AveragerLeftError);
+    await expect(ps[0]!.averager.run(spec('later', group), new Float32Array(4))).rejects.toBeInstanceOf(AveragerLeftError);
   });
 });

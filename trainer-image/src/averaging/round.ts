@@ -25,6 +25,9 @@ import { FrameStream, StreamFailedError } from './stream-io.ts';
  * deadlines act inside them; they leave room for the next phase so the
  * round as a whole ends by `timeoutMs`.
  */
+/** Encoded result chunks a reducer keeps for members that lag behind the fastest one (they recompute beyond it). */
+export const RESULT_CACHE_BYTES = 32 * 1024 * 1024;
+
 export const PHASE_CAPS = Object.freeze({
   /** a primary reducer stops waiting for parts */
   primaryParts: 0.4,
@@ -975,88 +978,149 @@ export class ReduceTask {
     }));
   }
 
+  /**
+   * All-gather of this shard: one writer per member, each at its own pace.
+   * A chunk is computed (mean, encoded) once by the first writer that needs
+   * it and cached for the others while they still need it, up to
+   * RESULT_CACHE_BYTES; a writer further behind recomputes its chunks from
+   * the float64 sums (same bytes: the computation is deterministic). So a
+   * slow or not-yet-started member never holds the others back, and memory
+   * stays bounded. Our own output is written when a chunk is first computed.
+   */
   async #broadcast(segments: Segment[]): Promise<void> {
     const r = this.round;
     const s = this.shard.index;
-    const { chunkElements, int8BlockSize } = r.ctx.opts;
-    const stallMs = r.stallMs;
+    const { chunkElements, int8BlockSize, policy } = r.ctx.opts;
     const writeLocal = r.wantsLocalResult(s);
-    interface Dest { d: number; fs: FrameStream; ok: boolean; acked: Promise<void> }
-    const dests: Dest[] = [];
-    await Promise.all(
-      Array.from({ length: r.n }, (_, d) => d)
-        .filter((d) => d !== r.self && !r.gone.has(d) && !(this.backup && d === s))
-        .map(async (d) => {
-          try {
-            const fs = await r.dial(d);
-            const acked = deferred<void>();
-            const dest: Dest = { d, fs, ok: true, acked: acked.promise };
-            fs.setHandlers({
-              onFrame: (f) => {
-                if (f.type === 'ack') {
-                  if (f.reason !== 'complete') dest.ok = false;
-                  acked.resolve();
-                }
-              },
-              onFinish: () => acked.resolve(),
-              onError: () => {
-                dest.ok = false;
-                acked.resolve();
-              },
-            });
-            await fs.write([encodeOpen({ kind: 'result', backup: this.backup, groupSize: r.n, sender: r.self, shard: s, shardLength: this.shard.length, handoff: null, roundId: r.id })], r.signal);
-            dests.push(dest);
-          } catch (e) {
-            r.log('debug', 'all-reduce: cannot open result stream', { shard: s, to: r.ids[d], error: errMsg(e) });
-          }
-        }),
-    );
-    const live = (): Dest[] => dests.filter((x) => x.ok && !r.gone.has(x.d));
-    const sendAll = async (parts: Uint8Array[]): Promise<void> => {
-      await Promise.all(live().map(async (x) => {
-        try {
-          await x.fs.write(parts, AbortSignal.any([r.signal, AbortSignal.timeout(stallMs)]));
-        } catch (e) {
-          if (r.signal.aborted) throw e;
-          x.ok = false;
-          x.fs.abort('result stream stalled or failed');
-          r.log('warn', 'all-reduce: result stream to member failed', { shard: s, to: r.ids[x.d], error: errMsg(e) });
-        }
-      }));
-    };
-    const selfBits = bitset([r.self], r.n);
     const emptyBits = new Uint8Array(Math.ceil(r.n / 8));
+    const selfBits = bitset([r.self], r.n);
+    interface Planned { a: number; count: number; weight: number; bits: Uint8Array }
+    const plan: Planned[] = [];
     for (const seg of segments) {
       const bits = seg.weight > 0 ? bitset(seg.members, r.n) : emptyBits;
-      for (let a = seg.start; a < seg.end; a += chunkElements) {
-        if (r.signal.aborted) return;
-        const count = Math.min(chunkElements, seg.end - a);
-        const g = this.shard.start + a;
-        let codec: ChunkCodec = 'empty';
-        let payload: Uint8Array = new Uint8Array(0);
-        if (seg.weight > 0) {
-          // 'none' sends this array itself (the stream may hold it until written), so it is fresh per chunk
-          const mean = r.codec === 'none' ? new Float32Array(count) : r.scratch(count);
-          this.#acc.meanInto(a, seg.weight, mean);
-          [codec, payload] = encodePayload(r.codec, mean, int8BlockSize, r.codec !== 'none');
-          if (writeLocal) decodeInto(codec, payload, count, r.output.subarray(g, g + count), codec === 'int8' ? int8BlockSize : 0);
-        } else if (writeLocal) {
-          r.output.set(r.input.subarray(g, g + count), g);
-        }
-        if (writeLocal) r.coverage[s]!.set(a, a + count, seg.weight > 0 ? bits : selfBits);
-        const head = encodeChunkHead({ offset: a, count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: bits }, payload.byteLength);
-        await sendAll([head, payload]);
-      }
+      for (let a = seg.start; a < seg.end; a += chunkElements) plan.push({ a, count: Math.min(chunkElements, seg.end - a), weight: seg.weight, bits });
     }
-    if (writeLocal) r.resultWrittenLocally(s);
-    await sendAll([encodeEnd(this.shard.length)]);
-    // wait for the members' ACKs, so a leaving peer does not exit with results still in flight
-    await Promise.all(live().map(async (x) => {
+    interface Encoded { head: Uint8Array; payload: Uint8Array }
+    interface Dest { d: number; fs: FrameStream; ok: boolean; done: boolean; pos: number; lastProgress: number; acked: Promise<void> }
+    const dests: Dest[] = [];
+    const cache = new Map<number, Encoded & { pending: number }>();
+    let cachedBytes = 0;
+    const localDone = new Uint8Array(plan.length);
+    let localLeft = writeLocal ? plan.length : 0;
+
+    const compute = (i: number): Encoded => {
+      const c = plan[i]!;
+      const g = this.shard.start + c.a;
+      let codec: ChunkCodec = 'empty';
+      let payload: Uint8Array = new Uint8Array(0);
+      if (c.weight > 0) {
+        // a fresh array per chunk: streams may hold the bytes until they are written
+        const mean = new Float32Array(c.count);
+        this.#acc.meanInto(c.a, c.weight, mean);
+        [codec, payload] = encodePayload(r.codec, mean, int8BlockSize);
+      }
+      if (writeLocal && !localDone[i]) {
+        localDone[i] = 1;
+        if (c.weight > 0) decodeInto(codec === 'empty' ? 'none' : codec, payload, c.count, r.output.subarray(g, g + c.count), codec === 'int8' ? int8BlockSize : 0);
+        else r.output.set(r.input.subarray(g, g + c.count), g);
+        r.coverage[s]!.set(c.a, c.a + c.count, c.weight > 0 ? c.bits : selfBits);
+        if (--localLeft === 0) r.resultWrittenLocally(s);
+      }
+      const head = encodeChunkHead({ offset: c.a, count: c.count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: c.bits }, payload.byteLength);
+      return { head, payload };
+    };
+    const take = (i: number, who: Dest | undefined): Encoded => {
+      const hit = cache.get(i);
+      if (hit) {
+        if (--hit.pending <= 0) {
+          cache.delete(i);
+          cachedBytes -= hit.payload.byteLength;
+        }
+        return hit;
+      }
+      const e = compute(i);
+      const pending = dests.filter((x) => x !== who && x.ok && !x.done && x.pos <= i).length;
+      if (pending > 0 && cachedBytes + e.payload.byteLength <= RESULT_CACHE_BYTES) {
+        cache.set(i, { ...e, pending });
+        cachedBytes += e.payload.byteLength;
+      }
+      return e;
+    };
+    const drop = (x: Dest, why: string): void => {
+      if (!x.ok) return;
+      x.ok = false;
+      x.fs.abort(why);
+      for (const [i, e] of cache) {
+        if (i >= x.pos && --e.pending <= 0) {
+          cache.delete(i);
+          cachedBytes -= e.payload.byteLength;
+        }
+      }
+    };
+
+    const serve = async (d: number): Promise<void> => {
+      let dest: Dest | undefined;
       try {
-        const signal = AbortSignal.any([r.signal, AbortSignal.timeout(stallMs)]);
-        await x.fs.closeWrite(signal);
-        await raceSignal(x.acked, signal);
-      } catch { /* the member finds out by itself */ }
-    }));
+        const fs = await r.dial(d);
+        const acked = deferred<void>();
+        dest = { d, fs, ok: true, done: false, pos: 0, lastProgress: now(), acked: acked.promise };
+        const x = dest;
+        dests.push(x);
+        fs.setHandlers({
+          onFrame: (f) => {
+            if (f.type !== 'ack') return;
+            if (f.reason !== 'complete') x.ok = false; // leaving, not needed: stop sending
+            acked.resolve();
+          },
+          onFinish: () => acked.resolve(),
+          onError: () => {
+            x.ok = false;
+            acked.resolve();
+          },
+        });
+        await fs.write([encodeOpen({ kind: 'result', backup: this.backup, groupSize: r.n, sender: r.self, shard: s, shardLength: this.shard.length, handoff: null, roundId: r.id })], r.signal);
+        for (; x.pos < plan.length; ) {
+          if (!x.ok || r.gone.has(d)) return;
+          const e = take(x.pos, x);
+          x.pos++;
+          await fs.write([e.head, e.payload], r.signal);
+          x.lastProgress = now();
+        }
+        if (!x.ok) return;
+        await fs.write([encodeEnd(this.shard.length)], r.signal);
+        await fs.closeWrite(r.signal);
+        x.lastProgress = now();
+        // wait for the member's ACK, so a leaving peer does not exit with results in flight
+        await raceSignal(x.acked, r.signal);
+        x.done = true;
+      } catch (e) {
+        if (dest) drop(dest, 'result stream failed');
+        if (!r.signal.aborted) r.log(dest ? 'warn' : 'debug', 'all-reduce: result stream to member failed', { shard: s, to: r.ids[d], error: errMsg(e) });
+      }
+    };
+
+    // stragglers: no write progress for 5×stallMs (>= 5 s), or for stallMs once everyone else is served
+    const slow = Math.max(5000, policy.stallMs * 5);
+    const watchdog = setInterval(() => {
+      const t = now();
+      const open = dests.filter((x) => x.ok && !x.done);
+      const othersDone = dests.some((x) => x.done) && open.length <= Math.max(1, Math.floor(dests.length / 4));
+      for (const x of open) {
+        const idle = t - x.lastProgress;
+        if (idle > slow || (othersDone && idle > policy.stallMs)) {
+          r.log('warn', 'all-reduce: member stopped taking our result', { shard: s, to: r.ids[x.d], idleMs: Math.round(idle) });
+          drop(x, 'result stream stalled');
+        }
+      }
+    }, 100);
+    try {
+      const targets = Array.from({ length: r.n }, (_, d) => d).filter((d) => d !== r.self && !r.gone.has(d) && !(this.backup && d === s));
+      await Promise.all(targets.map((d) => serve(d)));
+    } finally {
+      clearInterval(watchdog);
+    }
+    // every member failed or none was left: our own output still gets the result
+    for (let i = 0; i < plan.length && localLeft > 0; i++) if (!localDone[i]) compute(i);
+    cache.clear();
   }
 }
