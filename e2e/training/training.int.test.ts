@@ -33,7 +33,9 @@ describe('collaborative training', () => {
     const tele = await watchTelemetry(suite, swarm);
     const EPOCHS = 10;
     const metricsPort = await freePort();
-    const ts = ['t1-a', 't1-b', 't1-c'].map((n, i) => spawnPeer(suite, n, { swarm, training: tinyTraining(), stopAfterEpochs: EPOCHS, evalBatches: 2, ...(i === 0 ? { metricsPort } : {}) }));
+    // Parameter averaging every 4 epochs rides along (it must keep the peers identical too).
+    const training = tinyTraining({ averaging: { stateAveragingEvery: 4 } });
+    const ts = ['t1-a', 't1-b', 't1-c'].map((n, i) => spawnPeer(suite, n, { swarm, training, stopAfterEpochs: EPOCHS, evalBatches: 2, ...(i === 0 ? { metricsPort } : {}) }));
     const ids = await Promise.all(ts.map(peerIdOf));
     // Prometheus metrics while it trains.
     await reachEpoch(ts[0]!, 3);
@@ -59,6 +61,9 @@ describe('collaborative training', () => {
     const r = roundsOf(ts[0]!).filter((l) => l['outcome'] === 'complete');
     expect(r.length).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.some((l) => [...(l['members'] as string[])].sort().join() === [...ids].sort().join() && (l['weights'] as number[]).every((w) => w > 0))).toBe(true);
+
+    expect(ts.flatMap((t) => t.find('parameters averaged')).every((l) => [3, 7].includes(l['epoch'] as number))).toBe(true);
+    expect(ts.flatMap((t) => t.find('parameters averaged')).length).toBeGreaterThanOrEqual(2);
 
     // The loss falls: held-out masked-LM loss of the (shared) parameters, initial vs final.
     const evals = evalsOf(ts[0]!);
