@@ -24,7 +24,7 @@ export interface OperatorConfig {
   metricsPort: number;
   /** @env KUBESWARM_METRICS_HOST @default 0.0.0.0 */
   metricsHost: string;
-  /** Swarms reconciled at once. @env KUBESWARM_CONCURRENCY @default 4 */
+  /** Swarms reconciled at once; reconciles mostly wait on the API, so more workers help. @env KUBESWARM_CONCURRENCY @default 16 */
   concurrency: number;
   /** Token of the operator's own NATS user (reads telemetry only). @env KUBESWARM_NATS_TOKEN */
   natsToken?: string;
@@ -89,7 +89,7 @@ export function parseConfig(env: Record<string, string | undefined>, isTTY: bool
     retryPeriodMs,
     metricsPort: int(env, 'KUBESWARM_METRICS_PORT', 8080, 0, 65535),
     metricsHost: env['KUBESWARM_METRICS_HOST'] ?? '0.0.0.0',
-    concurrency: int(env, 'KUBESWARM_CONCURRENCY', 4, 1, 256),
+    concurrency: int(env, 'KUBESWARM_CONCURRENCY', 16, 1, 256),
     ...(env['KUBESWARM_NATS_TOKEN'] ? { natsToken: env['KUBESWARM_NATS_TOKEN'] } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
     natsCredentialsTtlSeconds: int(env, 'KUBESWARM_NATS_CREDENTIALS_TTL_HOURS', 720, 0, 24 * 3650) * 3600,

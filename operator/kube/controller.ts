@@ -237,7 +237,7 @@ export class SwarmController {
   async #reconcileSwarm(namespace: string, name: string): Promise<{ requeueAfterMs?: number } | void> {
     const d = this.#d;
     const k = key(namespace, name);
-    const swarm = this.#swarms.get(name, namespace);
+    let swarm = this.#swarms.get(name, namespace);
 
     // Local pods of a swarm that is gone or was replaced: no more accounting, let the garbage collector have them.
     const liveUid = swarm && !swarm.metadata.deletionTimestamp ? swarm.metadata.uid : undefined;
@@ -260,8 +260,8 @@ export class SwarmController {
     const now = (d.now ?? (() => new Date()))();
     const placements = placementsOf(swarm, d.cluster);
     if (placements.some((p) => p.kubeconfigSecretRef) && !(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) {
-      await this.#patchSwarm(swarm, [{ op: 'add', path: (swarm.metadata.finalizers ?? []).length ? '/metadata/finalizers/-' : '/metadata/finalizers', value: (swarm.metadata.finalizers ?? []).length ? REMOTE_PODS_FINALIZER : [REMOTE_PODS_FINALIZER] }]);
-      return; // the update event brings us back with the finalizer in place
+      // Carry on with the patched object: its resourceVersion is what the status write must name.
+      swarm = await this.#patchSwarm(swarm, [{ op: 'add', path: (swarm.metadata.finalizers ?? []).length ? '/metadata/finalizers/-' : '/metadata/finalizers', value: (swarm.metadata.finalizers ?? []).length ? REMOTE_PODS_FINALIZER : [REMOTE_PODS_FINALIZER] }]);
     }
 
     const clusters = new Map<string, ClusterCache>();
@@ -385,11 +385,11 @@ export class SwarmController {
     this.#d.log.info('remote pods removed; swarm released', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}` });
   }
 
-  async #patchSwarm(swarm: TrainingSwarm, ops: object[]): Promise<void> {
-    await this.#local.request('patch', PLURAL, () => this.#d.custom.patchNamespacedCustomObject(
+  async #patchSwarm(swarm: TrainingSwarm, ops: object[]): Promise<SwarmObject> {
+    return this.#local.request('patch', PLURAL, () => this.#d.custom.patchNamespacedCustomObject(
       { group: GROUP, version: VERSION, plural: PLURAL, namespace: swarm.metadata.namespace!, name: swarm.metadata.name!, body: ops },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    ));
+    )) as Promise<SwarmObject>;
   }
 
   #expectations(id: string): Expectations {
