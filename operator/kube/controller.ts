@@ -17,7 +17,7 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
-import { placementsOf, reconcile, type PlacementInput } from '../reconcile/reconcile.ts';
+import { placementsOf, reconcile, type CapacityView, type PlacementInput } from '../reconcile/reconcile.ts';
 import type { TelemetryHub } from '../telemetry/hub.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
 import { applySpecProblems } from '../validate/semantic.ts';
@@ -279,7 +279,7 @@ export class SwarmController {
       inputs.push({
         name: pl.name,
         pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
-        capacity: c.capacityFor(swarm, req),
+        capacity: this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name),
         reachable: c.reachable(),
         ...(since && !c.reachable() ? { unreachableSince: since } : {}),
       });
@@ -390,6 +390,19 @@ export class SwarmController {
       { group: GROUP, version: VERSION, plural: PLURAL, namespace: swarm.metadata.namespace!, name: swarm.metadata.name!, body: ops },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     )) as Promise<SwarmObject>;
+  }
+
+  /**
+   * Pods other swarms just created in this placement's cluster are not in the
+   * cache yet, but they will take free GPUs first: count them as waiting, so
+   * concurrent reconciles do not all fill the same free GPUs.
+   */
+  #withInFlight(cap: CapacityView, uid: string, placement: string): CapacityView {
+    let inFlight = 0;
+    for (const [id, e] of this.#expect) {
+      if (id.endsWith(`/${placement}`) && !id.startsWith(`${uid}/`)) inFlight += e.created.size;
+    }
+    return inFlight > 0 ? { ...cap, pendingElsewhere: cap.pendingElsewhere + inFlight } : cap;
   }
 
   #expectations(id: string): Expectations {
