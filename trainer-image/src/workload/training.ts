@@ -438,7 +438,9 @@ export class TrainingWorkload {
     if (!p.ready) {
       // The micro-batches other peers have in flight will reach the target: one more here would
       // only overshoot the global batch. Wait for the round instead (announcing 0 samples/s).
-      const idle = this.#inFlightReachesTarget();
+      // But every peer computes at least one micro-batch per epoch: otherwise a slower peer (a
+      // joiner still warming up, say) is starved by faster ones and never contributes.
+      const idle = this.#opt.samples > 0 && this.#inFlightReachesTarget();
       if (idle !== this.#idle) {
         this.#idle = idle;
         this.#publishLocal(true);
