@@ -3,21 +3,35 @@
  * one flat Float32Array over libp2p streams (protocol `Protocols.allReduce`).
  *
  * This file is the public face. The implementation lives in `averager.ts`
- * (network runner) on top of pure cores: `partition.ts`, `reduce.ts`,
- * `compression.ts`, `codec.ts` (wire frames) and `deadline.ts`.
+ * (protocol handler, parking of early streams) and `round.ts` (one round),
+ * over `stream-io.ts` (frames with back-pressure) and pure cores:
+ * `partition.ts`, `reduce.ts`, `compression.ts`, `codec.ts` (wire frames),
+ * `deadline.ts`, `coverage.ts` and `spec.ts`.
  *
  * One round, seen from member p of an ordered group of n members:
  *  1. The vector is cut into n contiguous shards (`partition`), sized by
  *     bandwidth. Member j reduces shard j.
  *  2. Reduce-scatter: p streams its part of shard j to member j, in chunks,
  *     with back-pressure. Members with weight 0 ("tag-alongs") send nothing.
- *  3. Reducer j takes the sample-weighted mean over the parts that arrived in
- *     time and were valid, then all-gathers: it streams the result to every
- *     member. All members end with bitwise identical values for that shard.
- *  4. Failures: a sender that disconnects, leaves, or misses its adaptive
- *     deadline is dropped; a reducer that disconnects, leaves or misses its
- *     deadline is replaced by a backup (the next member in order), and the
- *     senders resend their parts of that shard to it.
+ *  3. Reducer j takes the sample-weighted mean (float64 sums, one rounding)
+ *     over the parts that arrived in time and were valid, then all-gathers:
+ *     one writer per member, each at its own pace. Every member ends with
+ *     bitwise identical values for that shard (compressed results are
+ *     decoded by the reducer too).
+ *  4. Failures: a sender that disconnects, leaves, sends bad frames/NaN, or
+ *     misses its adaptive deadline is dropped (what it delivered before, a
+ *     prefix of its part, stays in); a reducer that disconnects, leaves or
+ *     misses its deadline is replaced by a backup (the next live member in
+ *     group order), to which the senders resend their parts of that shard.
+ *  5. Deadlines: quorum of arrivals + slack (`DeadlineOptions`) inside phase
+ *     caps that are fractions of `timeoutMs` (round.ts PHASE_CAPS); `run`
+ *     never outlives `timeoutMs`.
+ *
+ * Host requirements (swarm/ creates the host): TCP + noise + yamux, peers'
+ * addresses in the peer store. Disable libp2p's connection-monitor abort
+ * (`connectionMonitor: { abortConnectionOnPingFailure: false }`) or give it a
+ * long ping timeout: during a large round its pings queue behind bulk data
+ * and it kills healthy connections (seen in bench/allreduce.ts under load).
  */
 import type { Libp2p } from '@libp2p/interface';
 import type { Registry } from 'prom-client';

@@ -328,7 +328,8 @@ export class Round {
     if (this.#settled) return;
     const t = now();
     if (t >= this.t0 + this.T) {
-      this.#finish(true);
+      if (this.#leaving) this.#finishLeft();
+      else this.#finish(true);
       return;
     }
     if (this.ctx.host.status !== 'started') {
