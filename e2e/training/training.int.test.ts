@@ -160,8 +160,11 @@ describe('collaborative training', () => {
   it('5. a peer that sends a NaN gradient is rejected by the reducers, and training goes on with the same parameters everywhere', async () => {
     const swarm = { namespace: 'int', name: 'nan' };
     const STOP = 7;
-    const [a, b] = ['t5-a', 't5-b'].map((n) => spawnPeer(suite, n, { swarm, training: tinyTraining(), stopAfterEpochs: STOP, evalBatches: 1 })) as [Trainer, Trainer];
-    const bad = spawnPeer(suite, 't5-bad', { swarm, training: tinyTraining(), stopAfterEpochs: STOP, evalBatches: 1, nanGradientEpochs: [3, 4, 5] });
+    // A global batch of 12 micro-batches: every peer, the NaN one included, has samples in each
+    // round even when the machine is loaded, so its NaN part really reaches the reducers.
+    const training = tinyTraining({ targetBatchSize: 96 });
+    const [a, b] = ['t5-a', 't5-b'].map((n) => spawnPeer(suite, n, { swarm, training, stopAfterEpochs: STOP, evalBatches: 1 })) as [Trainer, Trainer];
+    const bad = spawnPeer(suite, 't5-bad', { swarm, training, stopAfterEpochs: STOP, evalBatches: 1, nanGradientEpochs: [3, 4, 5] });
     const badId = await peerIdOf(bad);
     const exits = await Promise.all([a, b, bad].map((t) => t.exited));
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
