@@ -10,13 +10,13 @@
  * shard, telling the group), the peer deregisters, the host closes, NATS
  * drains, exit 0. Exit 1 on a fatal error, 2 on a bad configuration.
  */
-import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Env } from '../../api/index.ts';
 import { createAverager } from './averaging/index.ts';
 import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { relayMain } from './relay/main.ts';
 import { connectNats, createSwarmMetrics, errorMessage, Swarm } from './swarm/index.ts';
 import { loadBackend } from './backend/index.ts';
@@ -26,25 +26,6 @@ import { parseTrainingEnv, parseTrainingSettings, type TrainingEnv, type Trainin
 
 /** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
 const SHUTDOWN_LIMIT_MS = 25_000;
-
-function serveMetrics(port: number, registry: Registry, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-        (e: unknown) => res.writeHead(500).end(errorMessage(e)),
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(ready() ? 200 : 503).end(ready() ? 'ok' : 'starting');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => resolve(server));
-  });
-}
 
 async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, train: { settings: TrainingSettings; env: TrainingEnv } | undefined): Promise<number> {
   const registry = new Registry();

@@ -4,7 +4,6 @@
  * relay, serves /metrics and /healthz, and stops on SIGTERM. Exit 2 on a bad
  * configuration, 1 on a fatal error.
  */
-import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Env } from '../../../api/index.ts';
 import { ConfigError } from '../config.ts';
@@ -12,31 +11,13 @@ import { createLogger } from '../log.ts';
 import { errorMessage } from '../swarm/log.ts';
 import { parseRelayConfig, type RelayConfig } from './config.ts';
 import { startRelay } from './relay.ts';
-
-function serve(port: number, registry: Registry, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-        (e: unknown) => res.writeHead(500).end(errorMessage(e)),
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(ready() ? 200 : 503).end(ready() ? 'ok' : 'starting');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => resolve(server));
-  });
-}
+import { serveMetrics } from '../metrics-server.ts';
 
 async function run(cfg: RelayConfig, log: ReturnType<typeof createLogger>): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let ready = false;
-  const http = cfg.metricsPort > 0 ? await serve(cfg.metricsPort, registry, () => ready) : undefined;
+  const http = cfg.metricsPort > 0 ? await serveMetrics(cfg.metricsPort, registry, () => ready) : undefined;
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
