@@ -141,6 +141,8 @@ const NS_OPERATOR = 'kubeswarm-system';
 const PROGRESS_MS = 5_000;
 /** The kubeswarm phase gives up early when the operator made no pod this long while its reconciles fail. */
 const STALL_MS = 60_000;
+/** How long the swarms' status may take, once the operator is quiet, to agree with what the watches saw. */
+const STATUS_SETTLE_MS = 30_000;
 /** Label the bench puts on the pods it creates itself (floor, ReplicaSets), grouping them like swarms. */
 const LABEL_SET = 'bench.kubeswarm.io/set';
 
@@ -1399,9 +1401,21 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     const first = Math.min(...trs.map((tr) => tr.firstCreatedWallByGroup().get(n) ?? Infinity));
     if (Number.isFinite(first) && appliedWall[i] !== undefined) firstPodSeconds.push(Math.max(0, Math.round((first - appliedWall[i]!) / 1000)));
   }
-  const swarmList = ((await home.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: NS_SWARMS })) as { items: TrainingSwarm[] }).items;
-  const statusMatches = swarmList.filter((s) => s.status?.peers?.scheduled === boundOf(s.metadata.name ?? '')).length;
-  const statusFreeGpus = byCluster((c) => swarmList.reduce((m, s) => Math.max(m, s.status?.clusters?.find((x) => x.name === c.name)?.freeGpus ?? 0), 0));
+  // Status is written by reconciles the operator may still have queued (a retry after a conflict,
+  // a capacity debounce), so it is read until it agrees with the watches, for at most STATUS_SETTLE_MS.
+  const statusT0 = t();
+  let statusMatches = 0;
+  let statusFreeGpus: Record<string, number> = {};
+  for (;;) {
+    const swarmList = ((await home.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: NS_SWARMS })) as { items: TrainingSwarm[] }).items;
+    statusMatches = swarmList.filter((s) => s.status?.peers?.scheduled === boundOf(s.metadata.name ?? '')).length;
+    statusFreeGpus = byCluster((c) => swarmList.reduce((m, s) => Math.max(m, s.status?.clusters?.find((x) => x.name === c.name)?.freeGpus ?? 0), 0));
+    const watchedFree = byCluster((c, i) => Math.max(0, c.gpus - settled[i]!.bound));
+    const agrees = statusMatches === opt.swarms && Object.keys(watchedFree).every((k) => watchedFree[k] === statusFreeGpus[k]);
+    if (agrees || t() - statusT0 > STATUS_SETTLE_MS) break;
+    await sleep(500);
+  }
+  const statusSettleSeconds = secs(t() - statusT0);
   const eventsByReason = await operatorEvents(home, NS_SWARMS);
   const events = Object.values(eventsByReason).reduce((a, b) => a + b, 0);
 
@@ -1507,6 +1521,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     operator_cpu_ms_per_request: atFillRequests > 0 ? round((operatorCpu * 1000) / atFillRequests, 2) : null,
     apiserver_requests_per_second_to_fill: apiserverRates(clusters, apiBefore, apiAtFill),
     status_scheduled_matches_watch: statusMatches,
+    status_settle_seconds: statusSettleSeconds,
     status_free_gpus_max_by_cluster: statusFreeGpus,
     kubeswarm_cpu_seconds: phase.cpu,
     floor_cpu_seconds: floor?.cpu ?? null,
