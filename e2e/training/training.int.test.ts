@@ -57,10 +57,14 @@ describe('collaborative training', () => {
       expect({ epoch: e, checksums: sums.get(e)!.size }).toEqual({ epoch: e, checksums: 1 });
     }
     for (const t of ts) expect(strictlyIncreasing(epochsOf(t))).toBe(true);
-    // Rounds were real 3-peer averages: each epoch's step came out of one group holding all three peers.
+    // Rounds were real 3-peer averages: each epoch's step came out of one group holding all three
+    // peers, and every peer's gradient was in some of them (weight > 0). Not necessarily all three
+    // in one round: on a loaded machine the slowest peer may still be on its first micro-batch
+    // when the others reach the target, and the swarm rightly does not wait for it.
     const r = roundsOf(ts[0]!).filter((l) => l['outcome'] === 'complete');
     expect(r.length).toBeGreaterThanOrEqual(EPOCHS - 2);
-    expect(r.some((l) => [...(l['members'] as string[])].sort().join() === [...ids].sort().join() && (l['weights'] as number[]).every((w) => w > 0))).toBe(true);
+    expect(r.filter((l) => [...(l['members'] as string[])].sort().join() === [...ids].sort().join()).length).toBeGreaterThanOrEqual(EPOCHS - 2);
+    for (const id of ids) expect({ peer: id, contributed: r.some((l) => (l['weights'] as number[])[(l['members'] as string[]).indexOf(id)]! > 0) }).toEqual({ peer: id, contributed: true });
 
     expect(ts.flatMap((t) => t.find('parameters averaged')).every((l) => [3, 7].includes(l['epoch'] as number))).toBe(true);
     expect(ts.flatMap((t) => t.find('parameters averaged')).length).toBeGreaterThanOrEqual(2);
@@ -85,12 +89,7 @@ describe('collaborative training', () => {
     }
   });
 
-  // QUARANTINED, visibly (it shows as skipped in every run): when a peer is SIGKILLed mid-round,
-  // the survivors can end that epoch with different parameters (two checksums at the kill epoch
-  // in a CI run). The all-reduce lets one member keep a failed reducer's complete result while
-  // another takes the backup's; the optimizer policy then applies both as "complete". Issue 4
-  // stays open until every member applies the same vector after a reducer dies.
-  it.skip('2. a killed peer is replaced mid-run: the new peer loads the state from the others, reports the swarm epoch, contributes to later rounds; epochs never go backwards', async () => {
+  it('2. a killed peer is replaced mid-run: the new peer loads the state from the others, reports the swarm epoch, contributes to later rounds; epochs never go backwards', async () => {
     const swarm = { namespace: 'int', name: 'replace' };
     const tele = await watchTelemetry(suite, swarm);
     // Enough epochs after the join for the new peer to contribute even when the machine is loaded.

@@ -99,6 +99,30 @@ describe('gradient mode', () => {
     if (outcome === RoundOutcomes.Failed) expect(r.error).toBe('deadline');
   });
 
+  it('applies a complete round only when the group confirms the vector: a diverged one is skipped with the reason', async () => {
+    const mean = Float32Array.from([0.5, 0.5, 0, 0, 0.5, 0.5]);
+    const asked: Float32Array[] = [];
+    const agreed = make();
+    agreed.accumulate(Float32Array.from([1, 1, 1, 1, 1, 1]), 8);
+    const ra = await agreed.step(0, async () => result(mean), { confirm: async (v) => (asked.push(v), { agreed: true }) });
+    expect(ra).toMatchObject({ outcome: 'complete', applied: true, epoch: 1 });
+    expect(same(asked[0]!, mean)).toBe(true);
+
+    const diverged = make();
+    diverged.accumulate(Float32Array.from([1, 1, 1, 1, 1, 1]), 8);
+    const rd = await diverged.step(0, async () => result(mean), { confirm: async () => ({ agreed: false, detail: 'round e0g0 holds peer X\'s vector' }) });
+    expect(rd).toMatchObject({ outcome: RoundOutcomes.Diverged, applied: false, epoch: 0, detail: "round e0g0 holds peer X's vector" });
+    expect(same(diverged.params, P0)).toBe(true);
+    expect(diverged.samples).toBe(0);
+
+    // Not asked when there is nothing to agree on: alone, or a round already skipped.
+    let calls = 0;
+    const confirm = async (): Promise<{ agreed: true }> => (calls++, { agreed: true });
+    await make().step(0, undefined, { confirm });
+    await make().step(0, async () => result(Float32Array.from([9, 9, 9, 9, 9, 9]), [shard(0, 3), shard(3, 3, true)]), { confirm });
+    expect(calls).toBe(0);
+  });
+
   it('clips the averaged gradient by its global norm', async () => {
     const o = make({ optimizer: { name: 'adam', learningRate: 0.1, warmupEpochs: 0, weightDecay: 0, clipGradNorm: 1 } });
     o.accumulate(Float32Array.from([3, 4, 0, 0, 0, 0]), 1);
@@ -111,7 +135,7 @@ describe('gradient mode', () => {
     const o = make();
     o.accumulate(Float32Array.from([1, 1, 1, 1, 1, 1]), 1);
     let seen: Float32Array | undefined;
-    await o.step(0, async (v) => ((seen = v), result(v)), (v) => v.fill(NaN));
+    await o.step(0, async (v) => ((seen = v), result(v)), { tamper: (v) => v.fill(NaN) });
     expect(Number.isNaN(seen![0])).toBe(true);
     await expect(o.step(5, undefined)).rejects.toThrow(/state is at epoch 0/);
   });

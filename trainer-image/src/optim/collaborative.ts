@@ -105,6 +105,13 @@ export interface StepReport {
 /** Averages a vector with the round's group; undefined = this peer is alone (no averaging). */
 export type AverageFn = (vector: Float32Array) => Promise<RoundResult>;
 
+/**
+ * Whether the group's other members apply the same averaged vector (asked
+ * only for a complete round, before the parameters move): false = this
+ * peer's vector is not the round's, with a detail saying why.
+ */
+export type ConfirmFn = (averaged: Float32Array) => Promise<{ agreed: true } | { agreed: false; detail: string }>;
+
 export class CollaborativeOptimizer {
   readonly mode: AveragingMode;
   readonly size: number;
@@ -220,14 +227,15 @@ export class CollaborativeOptimizer {
    * The global step of epoch `epoch` (which must be this state's epoch):
    * average the contribution with the group (`average` undefined = alone),
    * then apply or skip per `policy.ts`. Never throws for a failed round; the
-   * report says what happened. `tamper` (fault injection for tests) may
-   * change the outgoing vector.
+   * report says what happened. `confirm` settles that every member applies
+   * the same vector (policy.ts, `diverged`). `tamper` (fault injection for
+   * tests) may change the outgoing vector.
    */
-  async step(epoch: number, average: AverageFn | undefined, tamper?: (v: Float32Array) => void): Promise<StepReport> {
+  async step(epoch: number, average: AverageFn | undefined, opts: { confirm?: ConfirmFn; tamper?: (v: Float32Array) => void } = {}): Promise<StepReport> {
     if (epoch !== this.#epoch) throw new RangeError(`step for epoch ${epoch}, but the state is at epoch ${this.#epoch}`);
     const samples = this.#samples;
     const vector = this.contribution();
-    tamper?.(vector);
+    opts.tamper?.(vector);
     let result: RoundResult | undefined;
     let averaged: Float32Array;
     let outcome: RoundOutcome;
@@ -248,6 +256,13 @@ export class CollaborativeOptimizer {
       outcome = c.outcome;
       detail = c.detail;
       averaged = result?.vector ?? vector;
+      if (outcome === RoundOutcomes.Complete && opts.confirm) {
+        const agreement = await opts.confirm(averaged);
+        if (!agreement.agreed) {
+          outcome = RoundOutcomes.Diverged;
+          detail = agreement.detail;
+        }
+      }
     }
     const report: StepReport = { outcome, applied: applies(outcome), epoch: this.#epoch, stepEpoch: epoch, samples };
     if (detail !== undefined) report.detail = detail;

@@ -18,6 +18,10 @@
  *  - failed: the round threw (timeout, abort, bad spec). → skip.
  *  - non-finite: the averaged vector holds NaN/±Inf (cannot happen when every
  *    reducer validates, but it is checked before touching the parameters). → skip.
+ *  - diverged: the round was complete here, but another member finished first
+ *    with a different vector (a reducer died while sending its result, so
+ *    some members hold its result and others a backup's; swarm/agreement.ts).
+ *    The first member's vector is the round's. → skip.
  *
  * Skipping means: parameters and optimizer state stay as they were
  * (state(e)), the local accumulator is dropped, and the peer moves on to
@@ -34,6 +38,7 @@ export const RoundOutcomes = {
   Partial: 'partial',
   Failed: 'failed',
   NonFinite: 'non-finite',
+  Diverged: 'diverged',
 } as const;
 export type RoundOutcome = (typeof RoundOutcomes)[keyof typeof RoundOutcomes];
 

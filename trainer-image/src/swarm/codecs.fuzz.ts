@@ -1,7 +1,8 @@
-/** Fuzz properties of the swarm layer's wire codecs: membership records and round assignments (see scripts/fuzz/registry.ts). */
+/** Fuzz properties of the swarm layer's wire codecs: membership records, round assignments and round result digests (see scripts/fuzz/registry.ts). */
 import fc from 'fast-check';
+import { decodeResultDigest, encodeResultDigest } from './agreement.ts';
 import { decodeAssignment, encodeAssignment, type RoundAssignment } from './assignment.ts';
-import { MAX_ASSIGNMENT_BYTES, MAX_RECORD_BYTES } from './constants.ts';
+import { MAX_ASSIGNMENT_BYTES, MAX_RECORD_BYTES, MAX_RESULT_DIGEST_BYTES } from './constants.ts';
 import { decodeRecord, encodeRecord } from './record.ts';
 import { makePeerIds, makeRecord } from './testing.ts';
 
@@ -14,6 +15,7 @@ const assignment: RoundAssignment = {
   waiting: [ids[3]!],
 };
 const assignmentBytes = encodeAssignment(assignment);
+const resultDigest = encodeResultDigest({ v: 1, roundId: 'e3g0', peerId: ids[0]!, sha256: 'ab'.repeat(32) });
 
 const mutated = (base: Uint8Array): fc.Arbitrary<Uint8Array> =>
   fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete', 'truncate')), { maxLength: 8 }).map((ops) => {
@@ -47,6 +49,15 @@ function checkAssignment(b: Uint8Array, epoch?: number): void {
   if (!d2.ok || JSON.stringify(d2.assignment) !== JSON.stringify(d.assignment)) throw new Error('accepted assignment does not round-trip');
 }
 
+function checkResultDigest(b: Uint8Array, roundId?: string): void {
+  const d = decodeResultDigest(b, roundId);
+  if (!d.ok) return;
+  const again = encodeResultDigest(d.digest);
+  if (again.byteLength > b.byteLength) throw new Error('decoded result digest larger than its input');
+  const d2 = decodeResultDigest(again, roundId);
+  if (!d2.ok || JSON.stringify(d2.digest) !== JSON.stringify(d.digest)) throw new Error('accepted result digest does not round-trip');
+}
+
 const RECORD_FIELDS = ['v', 'peerId', 'multiaddrs', 'epoch', 'samples', 'samplesPerSecond', 'updatedAt', 'pod', 'cluster', 'bandwidth', 'extra'];
 const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.double(), fc.constantFrom(...ids), fc.array(fc.string({ maxLength: 300 }), { maxLength: 20 }), fc.constant(Number.MAX_SAFE_INTEGER + 2));
 
@@ -67,5 +78,9 @@ export const properties = [
     ),
   },
   { name: 'decodeAssignment: mutated valid assignment', property: fc.property(mutated(assignmentBytes), (b) => checkAssignment(b, 3)) },
+  { name: 'decodeResultDigest: arbitrary bytes', property: fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => checkResultDigest(b)) },
+  { name: 'decodeResultDigest: arbitrary JSON', property: fc.property(fc.jsonValue({ maxDepth: 3 }), (v) => checkResultDigest(enc(v))) },
+  { name: 'decodeResultDigest: mutated valid digest', property: fc.property(mutated(resultDigest), (b) => checkResultDigest(b, 'e3g0')) },
+  { name: 'decodeResultDigest: oversized input refused', property: fc.property(fc.integer({ min: 1, max: 4096 }), (n) => { const d = decodeResultDigest(new Uint8Array(MAX_RESULT_DIGEST_BYTES + n).fill(0x20)); if (d.ok || !/limit/.test(d.error)) throw new Error('not refused'); }) },
   { name: 'decodeAssignment: oversized input refused', property: fc.property(fc.integer({ min: 1, max: 4096 }), (n) => { const d = decodeAssignment(new Uint8Array(MAX_ASSIGNMENT_BYTES + n).fill(0x20)); if (d.ok || !/limit/.test(d.error)) throw new Error('not refused'); }) },
 ];

@@ -49,3 +49,8 @@ export const ROUNDS_MARKER_TTL_MS = 60_000;
 export const roundKey = (epoch: number): string => `round.${epoch}`;
 /** KV key holding the highest epoch for which an assignment was written (no TTL). */
 export const EPOCH_KEY = 'epoch';
+
+/** Version of a round's result digest (JSON, field `v`; swarm/agreement.ts). */
+export const RESULT_DIGEST_VERSION = 1;
+/** A result digest is ~200 bytes (round id, peer id, sha256 hex). */
+export const MAX_RESULT_DIGEST_BYTES = 1024;

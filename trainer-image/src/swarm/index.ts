@@ -8,6 +8,7 @@ export { connectNats, isCredsFile, type NatsOptions } from './nats.ts';
 export { Swarm, type LocalProgress, type ProgressTarget, type SwarmJoinOptions } from './swarm.ts';
 export { Membership, type MembershipOptions } from './membership.ts';
 export { Matchmaker, buildAssignment, type FormedRound, type MatchmakerOptions } from './matchmaking.ts';
+export { compareDigest, decodeResultDigest, encodeResultDigest, type Agreement, type ResultDigest } from './agreement.ts';
 export { computeProgress, type GlobalProgress, type ProgressInput } from './progress.ts';
 export { formGroups, gridShape, seededPermutation, fnv1a, type Candidate, type FormGroupsInput, type FormGroupsOutput } from './groups.ts';
 export { decodeRecord, encodeRecord, validateRecord, type MembershipRecord, type RecordDecode } from './record.ts';

@@ -26,8 +26,9 @@
 import { KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { openBucket } from './bucket.ts';
+import { compareDigest, decodeResultDigest, encodeResultDigest, resultKey, type Agreement } from './agreement.ts';
 import { decodeAssignment, encodeAssignment, toMembers, type RoundAssignment } from './assignment.ts';
-import { ASSIGNMENT_VERSION, EPOCH_KEY, ROUND_TTL, ROUNDS_MARKER_TTL_MS, roundKey } from './constants.ts';
+import { ASSIGNMENT_VERSION, EPOCH_KEY, RESULT_DIGEST_VERSION, ROUND_TTL, ROUNDS_MARKER_TTL_MS, roundKey } from './constants.ts';
 import { formGroups, type Candidate } from './groups.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import type { SwarmMetrics } from './metrics.ts';
@@ -221,6 +222,40 @@ export class Matchmaker {
       } catch {
         // Someone else moved it; read again.
       }
+    }
+  }
+
+  /**
+   * Settles which averaged vector round `roundId` produced (swarm/agreement.ts):
+   * the first member to call this writes its digest; everyone compares with
+   * what is stored. Never rejects: NATS failures and invalid stored values
+   * resolve `unconfirmed` (logged and counted).
+   */
+  async agree(roundId: string, sha256: string): Promise<Agreement> {
+    const key = resultKey(roundId);
+    const self = this.#opts.selfPeerId;
+    try {
+      await this.#kv.create(key, encodeResultDigest({ v: RESULT_DIGEST_VERSION, roundId, peerId: self, sha256 }), ROUND_TTL);
+      return { state: 'canonical', writer: self };
+    } catch (createErr) {
+      let e;
+      try {
+        e = await this.#kv.get(key);
+      } catch (getErr) {
+        this.#metrics().natsErrors.inc({ op: 'get' });
+        return { state: 'unconfirmed', error: `reading ${key}: ${errorMessage(getErr)}` };
+      }
+      if (!e || e.operation !== 'PUT') {
+        this.#metrics().natsErrors.inc({ op: 'create' });
+        return { state: 'unconfirmed', error: `writing ${key}: ${errorMessage(createErr)}` };
+      }
+      const d = decodeResultDigest(e.value, roundId);
+      if (!d.ok) {
+        this.#metrics().badRecords.inc({ kind: 'result' });
+        this.#opts.log.warn('ignoring bad round result digest', { key, error: d.error });
+        return { state: 'unconfirmed', error: `${key}: ${d.error}` };
+      }
+      return compareDigest(sha256, d.digest);
     }
   }
 

@@ -28,7 +28,7 @@ export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMe
     }),
     badRecords: new Counter({
       name: 'kubeswarm_swarm_bad_records_total',
-      help: 'Membership records or round assignments ignored because they failed validation',
+      help: 'Membership records, round assignments or round result digests ignored because they failed validation, by kind',
       labelNames: ['kind'],
       registers: [registry],
     }),

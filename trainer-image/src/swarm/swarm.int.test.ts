@@ -155,6 +155,35 @@ describe('matchmaking (real nats-server)', () => {
     expect(await m.formRound(0, [{ peerId: id!, weight: 1, multiaddrs: [] }])).toBeUndefined();
     expect(await counter(metrics, 'badRecords', { kind: 'assignment' })).toBeGreaterThanOrEqual(2);
   });
+
+  it('settles a round\'s result: the first member to finish writes its digest, the others compare with it; a bad stored digest is unconfirmed and counted', async () => {
+    const ids = await makePeerIds(3);
+    const metrics = createSwarmMetrics(new Registry());
+    const mms = await Promise.all(ids.map(async (id) => Matchmaker.open(await nc(), { bucket: 'ks_t6_rounds', selfPeerId: id, maxGroupSize: 3, seed: 's', log: silentLogger, metrics })));
+    cleanups.push(() => mms.forEach((m) => m.close()));
+    const x = 'a'.repeat(64);
+    const y = 'b'.repeat(64);
+    // Concurrently: exactly one writer, and everyone names the same one.
+    const first = await Promise.all(mms.map((m, i) => m.agree('e4g0', i === 2 ? y : x)));
+    const writers = new Set(first.map((a) => ('writer' in a ? a.writer : undefined)));
+    expect(writers.size).toBe(1);
+    const writer = [...writers][0]!;
+    const wrote = ids.indexOf(writer);
+    expect(first[wrote]).toEqual({ state: 'canonical', writer });
+    for (const [i, a] of first.entries()) {
+      const sameAsWriter = (i === 2) === (wrote === 2);
+      expect(a).toEqual({ state: sameAsWriter ? 'canonical' : 'diverged', writer });
+    }
+    // Rounds are independent keys.
+    expect(await mms[1]!.agree('e4g1', y)).toEqual({ state: 'canonical', writer: ids[1] });
+    // A value that does not validate is never trusted.
+    const raw = await new Kvm(await nc()).open('ks_t6_rounds');
+    await raw.create('result.e5g0', JSON.stringify({ v: 1, roundId: 'e5g0', peerId: ids[0], sha256: 'not-hex' }));
+    const bad = await mms[2]!.agree('e5g0', x);
+    expect(bad.state).toBe('unconfirmed');
+    expect(bad.state === 'unconfirmed' && bad.error).toMatch(/field sha256/);
+    expect(await counter(metrics, 'badRecords', { kind: 'result' })).toBe(1);
+  });
 });
 
 describe('membership gater (real libp2p hosts)', () => {

@@ -88,6 +88,7 @@ interface TrainingMetrics {
   rejected: Counter<'reason'>;
   bytesSent: Counter<'kind'>;
   syncs: Counter<'source'>;
+  agreements: Counter<'state'>;
 }
 
 function createTrainingMetrics(r: Registry): TrainingMetrics {
@@ -96,9 +97,10 @@ function createTrainingMetrics(r: Registry): TrainingMetrics {
     loss: new Gauge({ name: 'kubeswarm_trainer_loss', help: 'Mean masked-LM loss of this peer over its last epoch', registers: [r] }),
     samplesPerSecond: new Gauge({ name: 'kubeswarm_trainer_samples_per_second', help: 'Local training throughput', registers: [r] }),
     samples: new Counter({ name: 'kubeswarm_trainer_samples_total', help: 'Sequences this peer trained on', registers: [r] }),
-    steps: new Counter({ name: 'kubeswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite: skipped)', labelNames: ['outcome'], registers: [r] }),
+    steps: new Counter({ name: 'kubeswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite, diverged: skipped)', labelNames: ['outcome'], registers: [r] }),
     rejected: new Counter({ name: 'kubeswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
     bytesSent: new Counter({ name: 'kubeswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
+    agreements: new Counter({ name: 'kubeswarm_trainer_round_agreements_total', help: 'Averaged vectors compared with the round\'s first finisher: canonical (applied), diverged (skipped, state downloaded), unconfirmed (NATS failed; applied)', labelNames: ['state'], registers: [r] }),
     syncs: new Counter({ name: 'kubeswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
   };
 }
@@ -146,6 +148,8 @@ export class TrainingWorkload {
   #stateVersion = 0;
   #snapshot: { version: number; snap: Snapshot } | undefined;
   #checksum = '';
+  /** The state we hold is not the swarm's (a diverged parameter averaging): not served until replaced. */
+  #withheld = false;
   /** The round (epoch) a skipped step happened in: sync waits until its members moved on. */
   #skippedRound: RoundAssignment | undefined;
   #lossSum = 0;
@@ -531,7 +535,7 @@ export class TrainingWorkload {
             throw e;
           }
         };
-    const report = await this.#opt.step(epoch, average, tamper);
+    const report = await this.#opt.step(epoch, average, { confirm: (v) => this.#confirm(spec.roundId, v), ...(tamper ? { tamper } : {}) });
     if (left) {
       this.#log.info('round interrupted: leaving the swarm', meta);
       return;
@@ -560,7 +564,12 @@ export class TrainingWorkload {
     });
     if (report.applied) {
       this.#model.setFlat(this.#opt.params);
-      await this.#maybeAverageState(epoch, index, members);
+      if ((await this.#maybeAverageState(epoch, index, members)) === 'diverged') {
+        // Our state(e+1) is not the swarm's: serve nobody until we hold the swarm's again.
+        this.#withheld = true;
+        this.#goStale(report.epoch, a, 'parameter averaging diverged');
+        return;
+      }
       this.#epoch = report.epoch;
       this.#afterStateChange('step', report);
       this.#maybeCheckpoint();
@@ -571,10 +580,28 @@ export class TrainingWorkload {
     }
   }
 
+  /**
+   * Whether this peer's averaged vector is the round's (swarm/agreement.ts): the first
+   * member to finish wrote its digest. An unconfirmed result (NATS failed) is applied,
+   * with a warning: skipping would cost every member its step for a failure that
+   * almost never coincides with a divergence.
+   */
+  async #confirm(roundId: string, v: Float32Array): Promise<{ agreed: true } | { agreed: false; detail: string }> {
+    const a = await this.#d.swarm.matchmaker.agree(roundId, sha256Of(v));
+    this.#m.agreements.inc({ state: a.state });
+    if (a.state === 'unconfirmed') {
+      this.#log.warn('could not confirm the round result with the group; applying it', { roundId, error: a.error });
+      return { agreed: true };
+    }
+    if (a.state === 'canonical') return { agreed: true };
+    this.#log.warn('round result differs from the group\'s; will load the state from a peer that applied it', { roundId, writer: a.writer });
+    return { agreed: false, detail: `another member (${a.writer}) finished round ${roundId} with a different vector` };
+  }
+
   /** Every stateAveragingEvery epochs (gradient mode), the group also averages its parameters (uncompressed, equal weights). */
-  async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<void> {
+  async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<'diverged' | undefined> {
     const every = this.#t.stateAveragingEvery;
-    if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return;
+    if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return undefined;
     const spec: RoundSpec = {
       roundId: `e${epoch}g${index}s`,
       members: members.map((m) => ({ peerId: m.peerId, weight: 1 })),
@@ -584,18 +611,24 @@ export class TrainingWorkload {
     try {
       const r = await this.#d.averager.run(spec, Float32Array.from(this.#opt.globalParams));
       this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
+      const agreement = await this.#confirm(spec.roundId, r.vector);
+      if (!agreement.agreed) return 'diverged';
       this.#opt.setGlobalParams(r.vector);
       this.#model.setFlat(this.#opt.params);
       this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
     } catch (e) {
-      this.#log.warn('parameter averaging failed; keeping local parameters', { epoch, error: errorMessage(e) });
+      // Others may have finished it: our unaveraged parameters would then differ from theirs.
+      this.#log.warn('parameter averaging failed; will load the state from a peer', { epoch, error: errorMessage(e) });
+      return 'diverged';
     }
+    return undefined;
   }
 
   /** After the state changed (step, download, checkpoint, relabel): checksum, eval, logs, telemetry. */
   #afterStateChange(via: 'init' | 'step' | 'download' | 'checkpoint' | 'relabel', report?: StepReport): void {
     this.#stateVersion++;
     this.#everHadState = true;
+    this.#withheld = false;
     this.#snapshot = undefined;
     this.#checksum = sha256Of(this.#opt.globalParams);
     this.#resetEpochStats();
@@ -626,7 +659,7 @@ export class TrainingWorkload {
 
   /** The state this peer holds, even while stale (its META then says its older epoch; joiners skip it). */
   #currentSnapshot(): Snapshot | undefined {
-    if (!this.#everHadState) return undefined;
+    if (!this.#everHadState || this.#withheld) return undefined;
     if (this.#snapshot?.version !== this.#stateVersion) {
       const blob = encodeState(this.#opt.shared(), this.#fingerprint);
       this.#snapshot = { version: this.#stateVersion, snap: makeSnapshot(blob, { epoch: this.#opt.epoch, mode: this.#opt.mode, fingerprint: this.#fingerprint }) };
