@@ -20,4 +20,7 @@ export default {
   testPathIgnorePatterns: ['/node_modules/'],
   reporters: ['default', '<rootDir>/scripts/summary-reporter.js'],
   testTimeout: 30_000,
+  // Every test file stops what it started (processes by PID, connections, servers), but a
+  // handle a failed assertion leaves behind must not keep CI waiting after the summary.
+  forceExit: true,
 };
