@@ -140,6 +140,8 @@ export interface AveragingSpec {
   innerSteps?: number;
   /** Average parameters every N epochs to stop drift (0 = never). */
   stateAveragingEvery: number;
+  /** Parameter averaging also averages the optimizer's moments. */
+  averageOptimizerState: boolean;
 }
 
 export interface TrainingSpec {

@@ -33,8 +33,9 @@ describe('collaborative training', () => {
     const tele = await watchTelemetry(suite, swarm);
     const EPOCHS = 10;
     const metricsPort = await freePort();
-    // Parameter averaging every 4 epochs rides along (it must keep the peers identical too).
-    const training = tinyTraining({ averaging: { stateAveragingEvery: 4 } });
+    // Parameter and optimizer-state averaging every 4 epochs rides along (it must keep the peers
+    // identical too: moments that differed would show as different checksums one step later).
+    const training = tinyTraining({ averaging: { stateAveragingEvery: 4, averageOptimizerState: true } });
     const ts = ['t1-a', 't1-b', 't1-c'].map((n, i) => spawnPeer(suite, n, { swarm, training, stopAfterEpochs: EPOCHS, evalBatches: 2, ...(i === 0 ? { metricsPort } : {}) }));
     const ids = await Promise.all(ts.map(peerIdOf));
     // Prometheus metrics while it trains.
@@ -68,6 +69,7 @@ describe('collaborative training', () => {
 
     expect(ts.flatMap((t) => t.find('parameters averaged')).every((l) => [3, 7].includes(l['epoch'] as number))).toBe(true);
     expect(ts.flatMap((t) => t.find('parameters averaged')).length).toBeGreaterThanOrEqual(2);
+    expect(ts.flatMap((t) => t.find('parameters averaged')).every((l) => l['optimizerState'] === true)).toBe(true);
 
     // The loss falls: held-out masked-LM loss of the (shared) parameters, initial vs final.
     const evals = evalsOf(ts[0]!);

@@ -123,6 +123,29 @@ describe('gradient mode', () => {
     expect(calls).toBe(0);
   });
 
+  it('parameter averaging sends the parameters, or with the moments 3× as much, and adopts the mean whole or not at all', async () => {
+    const o = make();
+    o.accumulate(Float32Array.from([1, -1, 1, -1, 1, -1]), 4);
+    await o.step(0, undefined);
+    const { m, v } = o.shared().moments!;
+    expect(Array.from(o.averagingVector(false))).toEqual(Array.from(o.globalParams));
+    const full = o.averagingVector(true);
+    expect(Array.from(full)).toEqual([...o.globalParams, ...m, ...v]);
+
+    // The group's mean: parameters and both moments change.
+    const mean = full.map((x) => x / 2);
+    o.adoptAveraged(mean, true);
+    expect(Array.from(o.globalParams)).toEqual(Array.from(mean.subarray(0, 6)));
+    expect(Array.from(o.shared().moments!.v)).toEqual(Array.from(mean.subarray(12, 18)));
+
+    // Bad vectors change nothing.
+    const before = Float32Array.from(o.averagingVector(true));
+    expect(() => o.adoptAveraged(new Float32Array(6), true)).toThrow(/6 elements, expected 18/);
+    expect(() => o.adoptAveraged(Float32Array.from(before).fill(NaN, 3, 4), true)).toThrow(/element 3 is NaN/);
+    expect(() => o.adoptAveraged(Float32Array.from(before).fill(-1, 13, 14), true)).toThrow(/second moment 1 is -1/);
+    expect(same(o.averagingVector(true), before)).toBe(true);
+  });
+
   it('clips the averaged gradient by its global norm', async () => {
     const o = make({ optimizer: { name: 'adam', learningRate: 0.1, warmupEpochs: 0, weightDecay: 0, clipGradNorm: 1 } });
     o.accumulate(Float32Array.from([3, 4, 0, 0, 0, 0]), 1);

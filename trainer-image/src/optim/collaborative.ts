@@ -319,14 +319,40 @@ export class CollaborativeOptimizer {
   }
 
   /**
-   * The group's mean parameters replace this peer's (periodic state
-   * averaging against drift). In diloco the local copy restarts from them.
+   * What parameter averaging sends (a new array): the global parameters and,
+   * with `withMoments` in gradient mode, the optimizer's first and second
+   * moments after them (3× the elements).
    */
-  setGlobalParams(params: Float32Array): void {
-    if (params.length !== this.size) throw new RangeError(`params have ${params.length} elements, expected ${this.size}`);
-    const bad = firstNonFinite(params);
-    if (bad >= 0) throw new RangeError(`params: element ${bad} is ${params[bad]}`);
-    this.#global.set(params);
+  averagingVector(withMoments: boolean): Float32Array {
+    if (!withMoments || this.mode !== 'gradient') return Float32Array.from(this.#global);
+    const n = this.size;
+    const out = new Float32Array(3 * n);
+    out.set(this.#global, 0);
+    out.set(this.#moments.m, n);
+    out.set(this.#moments.v, 2 * n);
+    return out;
+  }
+
+  /**
+   * The group's mean of averagingVector(withMoments) replaces this peer's
+   * parameters (and moments): periodic state averaging against drift. In
+   * diloco the local copy restarts from them. Validated whole before
+   * anything changes.
+   */
+  adoptAveraged(v: Float32Array, withMoments: boolean): void {
+    const moments = withMoments && this.mode === 'gradient';
+    const n = this.size;
+    const expected = moments ? 3 * n : n;
+    if (v.length !== expected) throw new RangeError(`averaged state has ${v.length} elements, expected ${expected}`);
+    const bad = firstNonFinite(v);
+    if (bad >= 0) throw new RangeError(`averaged state: element ${bad} is ${v[bad]}`);
+    // A mean of non-negative second moments is non-negative; checked anyway, since v feeds a square root.
+    if (moments) for (let i = 2 * n; i < 3 * n; i++) if (v[i]! < 0) throw new RangeError(`averaged state: second moment ${i - 2 * n} is ${v[i]}`);
+    this.#global.set(v.subarray(0, n));
+    if (moments) {
+      this.#moments.m.set(v.subarray(n, 2 * n));
+      this.#moments.v.set(v.subarray(2 * n, 3 * n));
+    }
     if (this.mode === 'diloco') this.#local.set(this.#global);
   }
 

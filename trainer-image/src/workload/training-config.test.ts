@@ -23,6 +23,7 @@ describe('parseTrainingSettings', () => {
       mode: 'gradient',
       innerSteps: 1,
       stateAveragingEvery: 0,
+      averageOptimizerState: false,
       checkpointEvery: 10,
     });
   });
@@ -32,10 +33,10 @@ describe('parseTrainingSettings', () => {
       data: { urls: ['/data/a.txt'], tokenizer: '/data/tokenizer.json', maskProbability: 0.2, microBatchSize: 4 },
       optimizer: { name: 'adam', learningRate: 0.001, warmupEpochs: 10, totalEpochs: 100, weightDecay: 0.1, clipGradNorm: 1 },
       targetBatchSize: 4096,
-      averaging: { mode: 'diloco', innerSteps: 500, stateAveragingEvery: 5 },
+      averaging: { mode: 'diloco', innerSteps: 500, stateAveragingEvery: 5, averageOptimizerState: true },
       checkpointEvery: 3,
     }));
-    expect(s).toMatchObject({ mode: 'diloco', innerSteps: 500, stateAveragingEvery: 5, checkpointEvery: 3, optimizer: { clipGradNorm: 1, totalEpochs: 100 }, data: { tokenizer: '/data/tokenizer.json' } });
+    expect(s).toMatchObject({ mode: 'diloco', innerSteps: 500, stateAveragingEvery: 5, averageOptimizerState: true, checkpointEvery: 3, optimizer: { clipGradNorm: 1, totalEpochs: 100 }, data: { tokenizer: '/data/tokenizer.json' } });
   });
   it.each([
     ['{', /not JSON/],
@@ -46,6 +47,7 @@ describe('parseTrainingSettings', () => {
     ['{"targetBatchSize":8,"data":{"urls":["x"]},"optimizer":{"warmupEpochs":5,"totalEpochs":5}}', /warmupEpochs/],
     ['{"targetBatchSize":0,"data":{"urls":["x"]}}', /targetBatchSize/],
     ['{"targetBatchSize":8,"data":{"urls":["x"],"microBatchSize":0}}', /data\.microBatchSize/],
+    ['{"targetBatchSize":8,"data":{"urls":["x"]},"averaging":{"averageOptimizerState":"yes"}}', /averaging\.averageOptimizerState: must be true or false/],
   ])('names the field in errors: %s', (json, re) => {
     const e = errorOf(() => parseTrainingSettings(json));
     expect(e.variable).toBe(Env.TrainingSpec);

@@ -27,6 +27,8 @@ export interface TrainingSettings {
   innerSteps: number;
   /** Average parameters every N epochs (gradient mode; 0 = never). */
   stateAveragingEvery: number;
+  /** Parameter averaging also averages the optimizer's moments. */
+  averageOptimizerState: boolean;
   checkpointEvery: number;
 }
 
@@ -42,6 +44,7 @@ export const TRAINING_DEFAULTS = Object.freeze({
   weightDecay: 0.01,
   mode: 'gradient' as AveragingMode,
   stateAveragingEvery: 0,
+  averageOptimizerState: false,
   checkpointEvery: 10,
 });
 
@@ -67,6 +70,11 @@ export function parseTrainingSettings(json: string): TrainingSettings {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v))) {
       throw new ConfigError(V, `${path}.${field}: must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
     }
+    return v;
+  };
+  const bool = (o: Record<string, unknown>, field: string, path: string, def: boolean): boolean => {
+    const v = o[field] ?? def;
+    if (typeof v !== 'boolean') throw new ConfigError(V, `${path}.${field}: must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const req = <T>(v: T | undefined, path: string): T => {
@@ -121,6 +129,7 @@ export function parseTrainingSettings(json: string): TrainingSettings {
     mode,
     innerSteps: innerSteps ?? 1,
     stateAveragingEvery: req(num(a, 'stateAveragingEvery', 'averaging', TRAINING_DEFAULTS.stateAveragingEvery, 0, Number.MAX_SAFE_INTEGER, true), 'averaging.stateAveragingEvery'),
+    averageOptimizerState: bool(a, 'averageOptimizerState', 'averaging', TRAINING_DEFAULTS.averageOptimizerState),
     checkpointEvery: req(num(t, 'checkpointEvery', 'spec.training', TRAINING_DEFAULTS.checkpointEvery, 1, Number.MAX_SAFE_INTEGER, true), 'checkpointEvery'),
   };
 }

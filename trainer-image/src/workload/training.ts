@@ -598,7 +598,10 @@ export class TrainingWorkload {
     return { agreed: false, detail: `another member (${a.writer}) finished round ${roundId} with a different vector` };
   }
 
-  /** Every stateAveragingEvery epochs (gradient mode), the group also averages its parameters (uncompressed, equal weights). */
+  /**
+   * Every stateAveragingEvery epochs (gradient mode), the group also averages its parameters,
+   * and with averageOptimizerState the optimizer's moments (uncompressed, equal weights).
+   */
   async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<'diverged' | undefined> {
     const every = this.#t.stateAveragingEvery;
     if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return undefined;
@@ -609,13 +612,13 @@ export class TrainingWorkload {
       timeoutMs: this.#d.config.training.averaging.timeoutSeconds * 1000,
     };
     try {
-      const r = await this.#d.averager.run(spec, Float32Array.from(this.#opt.globalParams));
+      const r = await this.#d.averager.run(spec, this.#opt.averagingVector(this.#t.averageOptimizerState));
       this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
       const agreement = await this.#confirm(spec.roundId, r.vector);
       if (!agreement.agreed) return 'diverged';
-      this.#opt.setGlobalParams(r.vector);
+      this.#opt.adoptAveraged(r.vector, this.#t.averageOptimizerState);
       this.#model.setFlat(this.#opt.params);
-      this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
+      this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, optimizerState: this.#t.averageOptimizerState, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
     } catch (e) {
       // Others may have finished it: our unaveraged parameters would then differ from theirs.
       this.#log.warn('parameter averaging failed; will load the state from a peer', { epoch, error: errorMessage(e) });
