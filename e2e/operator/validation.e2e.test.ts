@@ -16,7 +16,7 @@
 import { stringify } from 'yaml';
 import { Env, type TrainingSwarm } from '../../api/index.ts';
 import { join } from 'node:path';
-import { REPO_ROOT, type TestCluster } from '../harness/cluster.ts';
+import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 import { startNats, type NatsServer } from '../harness/nats.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
@@ -185,4 +185,31 @@ describe('a swarm with operator-issued credentials', () => {
     expect(await metrics()).toMatch(/kubeswarm_nats_credentials_issued_total\{reason="missing"\} [1-9]/);
     expect(await metrics()).toMatch(/kubeswarm_nats_account_pushes_total\{result="ok"\} [1-9]/);
   }, 240_000);
+
+  it('placed in a second cluster: that cluster gets a copy of the .creds Secret (not owned), its pod connects with it, and the copy goes with the swarm', async () => {
+    const dc2 = await startTestCluster({ name: 'validation-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }] });
+    try {
+      expect((await dc2.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')])).code).toBe(0);
+      expect((await c.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', 'dc2-ok-kubeconfig', `--from-file=kubeconfig=${dc2.cp.kubeconfigPath}`])).code).toBe(0);
+      await env.apply(swarm('abroad', (s) => {
+        s.spec.peers = { min: 1, max: 1, maxPending: 0 };
+        s.spec.placements = [{ name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2-ok-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }];
+      }));
+      const copy = await waitFor(() => dc2.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' }), { what: 'the copy of abroad-nats in dc2', timeoutMs: 60_000 });
+      const home = await c.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' });
+      expect(copy.metadata!.ownerReferences ?? []).toEqual([]);
+      expect(copy.metadata!.labels!['kubeswarm.io/swarm-uid']).toBe(home.metadata!.labels!['kubeswarm.io/swarm-uid']);
+      expect(Buffer.from(copy.data!['nats.creds']!, 'base64').toString()).toContain('-----BEGIN NATS USER JWT-----');
+      // The pod in dc2 trains with it: its telemetry (through the swarm's NATS account) reaches status.
+      await waitFor(async () => { const st = await env.status('abroad'); return st.peers?.running === 1 && (st.epoch ?? 0) >= 1; }, { what: 'abroad running in dc2 past epoch 1', timeoutMs: 180_000 });
+      const [pod] = (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=abroad' })).items;
+      expect(dc2.podLog(pod!.metadata!.name!)).not.toMatch(/NATS permission denied|Authorization Violation/);
+
+      expect((await c.kubectl(['delete', 'trainingswarm', 'abroad', '--timeout=120s'])).code).toBe(0);
+      expect((await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=abroad' })).items.filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
+      await expect(dc2.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' })).rejects.toMatchObject({ code: 404 });
+    } finally {
+      await dc2.stop();
+    }
+  }, 360_000);
 });

@@ -325,7 +325,9 @@ export class SwarmController {
         deleted++;
       }
       const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
-      if (act.create > 0 && relayed) {
+      // Also while pods run there: the copy is reissued before its credentials expire.
+      const credentialsReady = act.create > 0 || byName.size > 0 ? await this.#credentialsIn(c, swarm, checked.issuedCredentials, pl.name, recording) : true;
+      if (act.create > 0 && relayed && credentialsReady) {
         // A reconcile's pods are created concurrently; one Event names them all.
         const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
         const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
@@ -357,6 +359,27 @@ export class SwarmController {
     return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
   }
 
+  /**
+   * Pods in a remote cluster mount the swarm's issued .creds Secret there too:
+   * makes sure that cluster holds a current copy. False (with a Warning Event)
+   * when it cannot, so no pod is created that could never start.
+   */
+  async #credentialsIn(c: ClusterCache, swarm: TrainingSwarm, issued: boolean, placement: string, recording: Promise<void>[]): Promise<boolean> {
+    const issuer = this.#d.natsAuth;
+    if (c === this.#local || !issued || !issuer) return true;
+    let problem: string | undefined;
+    try {
+      const r = await c.request('get', 'secrets', () => issuer.ensureCopy(swarm, c.core));
+      if (!r.ok) problem = r.problem;
+    } catch (err) {
+      problem = describeError(err);
+    }
+    if (problem === undefined) return true;
+    this.#d.log.warn('cannot copy the NATS credentials to a remote cluster', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}`, placement, problem });
+    recording.push(this.#d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot copy the NATS credentials Secret to cluster ${placement}: ${problem}`));
+    return false;
+  }
+
   /** A deleted swarm: remove its pods in remote clusters, then let the swarm go. */
   async #cleanUpRemote(swarm: TrainingSwarm): Promise<{ requeueAfterMs?: number } | void> {
     if (!(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) return;
@@ -380,6 +403,15 @@ export class SwarmController {
       }
     }
     if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
+    // Then the copies of its issued NATS credentials (best effort: a Secret left behind holds a user of a deleted account).
+    const issuer = this.#d.natsAuth;
+    if (issuer) {
+      for (const pl of placementsOf(swarm, this.#d.cluster).filter((p) => p.kubeconfigSecretRef)) {
+        const c = await this.#clusterFor(pl);
+        if (!(c instanceof ClusterCache)) continue;
+        await c.request('delete', 'secrets', () => issuer.removeCopy(swarm, c.core)).catch((err: unknown) => this.#d.log.warn('cannot remove the NATS credentials copy', { placement: pl.name, error: describeError(err) }));
+      }
+    }
     const i = (swarm.metadata.finalizers ?? []).indexOf(REMOTE_PODS_FINALIZER);
     await this.#patchSwarm(swarm, [{ op: 'test', path: `/metadata/finalizers/${i}`, value: REMOTE_PODS_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }]);
     this.#d.log.info('remote pods removed; swarm released', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}` });

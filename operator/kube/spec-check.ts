@@ -28,6 +28,8 @@ export interface Checked {
   podSwarm: TrainingSwarm;
   /** The operator's telemetry reader in the swarm's NATS account, when the operator issues credentials. */
   telemetryAuth?: { id: string; creds: string };
+  /** True when podSwarm points at credentials the operator issued (remote clusters need a copy). */
+  issuedCredentials: boolean;
 }
 
 export class SpecChecker {
@@ -45,6 +47,7 @@ export class SpecChecker {
     const facts: SpecFacts = {};
     let podSwarm = swarm;
     let telemetryAuth: Checked['telemetryAuth'];
+    let issuedCredentials = false;
     const ref = swarm.spec.nats.credentialsSecretRef;
     if (ref) {
       try {
@@ -58,6 +61,7 @@ export class SpecChecker {
       const issued = await this.#d.issuer.ensure(swarm, this.#d.core);
       if (issued.ok) {
         podSwarm = { ...swarm, spec: { ...swarm.spec, nats: { ...swarm.spec.nats, credentialsSecretRef: issued.ref } } };
+        issuedCredentials = true;
         if (issued.pushProblem !== undefined) facts.accountPush = issued.pushProblem;
         const uid = swarm.metadata.uid ?? '';
         let reader = this.#readers.get(uid);
@@ -75,7 +79,7 @@ export class SpecChecker {
     const problems = semanticProblems(swarm, facts);
     const labels = { namespace, swarm: swarm.metadata.name ?? '' };
     for (const reason of PROBLEM_REASONS) this.#gauge.set({ ...labels, reason }, problems.some((p) => p.reason === reason) ? 1 : 0);
-    return { problems, podSwarm, ...(telemetryAuth ? { telemetryAuth } : {}) };
+    return { problems, podSwarm, issuedCredentials, ...(telemetryAuth ? { telemetryAuth } : {}) };
   }
 
   /** The swarm is gone: drop its gauge series and cached reader. */

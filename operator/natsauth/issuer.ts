@@ -136,8 +136,33 @@ export class NatsCredentialIssuer {
       this.#d.log.warn('cannot push the swarm account to NATS; will retry', { swarm: `${ref.namespace}/${ref.name}`, nats: swarm.spec.nats.url, error });
       return error;
     });
-    const r = await this.#ensureSecret(swarm, core);
+    const r = await this.#ensureSecret(swarm, core, true);
     return r.ok && pushProblem !== undefined ? { ...r, pushProblem } : r;
+  }
+
+  /**
+   * The swarm's .creds Secret in a remote cluster of its placements (pods
+   * there mount it like at home). Not owned by the swarm: an owner that lives
+   * in another cluster would have that cluster's garbage collector delete it
+   * at once. removeCopy() deletes it when the swarm goes.
+   */
+  async ensureCopy(swarm: TrainingSwarm, core: CoreV1Api): Promise<IssueResult> {
+    if (!swarm.metadata.uid) return { ok: false, problem: 'the swarm has no uid yet' };
+    return this.#ensureSecret(swarm, core, false);
+  }
+
+  /** Deletes the copy ensureCopy() made (only a Secret labelled with this swarm's uid). */
+  async removeCopy(swarm: TrainingSwarm, core: CoreV1Api): Promise<void> {
+    const ref = refOf(swarm);
+    const name = credentialsSecretName(ref.name);
+    try {
+      const s = await core.readNamespacedSecret({ namespace: ref.namespace, name });
+      if (s.metadata?.labels?.[LABEL_SWARM_UID] !== ref.uid) return;
+      await core.deleteNamespacedSecret({ namespace: ref.namespace, name });
+      this.#d.log.info('removed the swarm\'s NATS credentials copy', { swarm: `${ref.namespace}/${ref.name}`, secret: `${ref.namespace}/${name}` });
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
   }
 
   /** .creds of the operator's reader in the swarm's account (telemetry only). */
@@ -203,7 +228,7 @@ export class NatsCredentialIssuer {
     this.#d.log.info('pushed the swarm account to NATS', { swarm: `${s.namespace}/${s.name}`, account, nats: url });
   }
 
-  async #ensureSecret(swarm: TrainingSwarm, core: CoreV1Api): Promise<IssueResult> {
+  async #ensureSecret(swarm: TrainingSwarm, core: CoreV1Api, owned: boolean): Promise<IssueResult> {
     const ref = refOf(swarm);
     const name = credentialsSecretName(ref.name);
     const where = `Secret ${ref.namespace}/${name}`;
@@ -228,7 +253,7 @@ export class NatsCredentialIssuer {
         name,
         namespace: ref.namespace,
         labels: { [LABEL_SWARM]: ref.name, [LABEL_SWARM_UID]: ref.uid!, 'app.kubernetes.io/managed-by': 'kubeswarm', 'app.kubernetes.io/component': 'nats-credentials' },
-        ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: ref.name, uid: ref.uid!, controller: true, blockOwnerDeletion: true }],
+        ...(owned ? { ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: ref.name, uid: ref.uid!, controller: true, blockOwnerDeletion: true }] } : {}),
         ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
       },
       type: 'Opaque',
