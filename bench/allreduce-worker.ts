@@ -7,6 +7,7 @@
  *   peer         one all-reduce peer: host + averager, runs the rounds it is told to
  */
 import { createServer } from 'node:net';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -77,12 +78,13 @@ async function p2pSink(): Promise<void> {
 }
 
 async function peer(): Promise<void> {
-  const host = await createTestHost();
+  const privateKey = await generateKeyPair('Ed25519');
+  const host = await createTestHost({ privateKey });
   const registry = new Registry();
   // BENCH_LOG=1: the averager's warnings on stderr (why a round dropped someone)
   const warn = (m: string, meta?: Record<string, unknown>): void => void process.stderr.write(`[peer ${process.argv[3]}] ${m} ${JSON.stringify(meta)}\n`);
   const logger = process.env.BENCH_LOG ? { debug: process.env.BENCH_LOG === "debug" ? warn : () => undefined, info: warn, warn, error: warn } : undefined;
-  const averager = createAverager(host, { registry, ...(logger ? { logger } : {}) });
+  const averager = createAverager(host, { privateKey, registry, ...(logger ? { logger } : {}) });
   const index = Number(process.argv[3]);
   let vector = new Float32Array(0);
   onMessage(async (m) => {

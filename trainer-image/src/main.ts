@@ -65,7 +65,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
     log,
     metrics: swarmMetrics,
   });
-  const averager = createAverager(swarm.host, { logger: log, registry });
+  const averager = createAverager(swarm.host, { privateKey: swarm.privateKey, logger: log, registry });
   let workload: AveragingWorkload | TrainingWorkload;
   if (train) {
     const backend = await loadBackend(train.env.backends ? { order: train.env.backends } : {});

@@ -15,6 +15,7 @@ import type { Averager as AveragerApi, AveragerOptions, AveragingLogger, RoundRe
 import { createMetrics, type AveragingMetrics, type RejectReason } from './metrics.ts';
 import { chunkElements } from './partition.ts';
 import { rejectReasonOf, Round, type ResolvedOptions, type RoundContext } from './round.ts';
+import { ChunkSigner, ChunkVerifier } from './signing.ts';
 import { validateSpec } from './spec.ts';
 import { FrameStream } from './stream-io.ts';
 
@@ -29,7 +30,7 @@ function positive(field: string, v: number | undefined, fallback: number, { inte
 }
 
 /** Parse and freeze the options once; errors name the field. */
-export function resolveOptions(o: AveragerOptions): ResolvedOptions {
+export function resolveOptions(o: Omit<AveragerOptions, 'privateKey'>): ResolvedOptions {
   const block = positive('int8BlockSize', o.int8BlockSize, DEFAULT_INT8_BLOCK, { integer: true, min: MIN_INT8_BLOCK, max: MAX_INT8_BLOCK });
   const chunkBytes = positive('chunkBytes', o.chunkBytes, DEFAULT_CHUNK_BYTES, { integer: true, min: 4 * block, max: 4 * MAX_CHUNK_ELEMENTS });
   const d = o.deadlines ?? {};
@@ -87,7 +88,8 @@ export class Averager implements AveragerApi {
     this.#opts = resolveOptions(opts);
     this.#log = opts.logger ?? silent;
     this.#metrics = createMetrics(opts.registry);
-    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics };
+    if (!opts.privateKey.publicKey.equals(host.peerId.publicKey)) throw new InvalidRoundSpecError('options.privateKey', `is not the key of host ${host.peerId.toString()}`);
+    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier() };
     host.addEventListener('peer:disconnect', this.#onDisconnect);
     this.#ready = host.handle(PROTOCOL, (stream, connection) => this.#onStream(stream, connection), {
       maxInboundStreams: 1024,

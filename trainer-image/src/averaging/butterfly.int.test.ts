@@ -3,19 +3,22 @@
  * 127.0.0.1) in this process. No timed assertions: deadlines are checked
  * through what the rounds report (deadlineHit / hardDeadlineHit) and metrics.
  */
-import type { Libp2p } from '@libp2p/interface';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { Registry } from 'prom-client';
-import { encodeAck, encodeChunkHead, encodeOpen, FrameDecoder, type Frame } from './codec.ts';
+import { encodeAck, encodeChunkHead, encodeEnd, encodeOpen, FrameDecoder, type Frame } from './codec.ts';
 import { fp16ErrorBound, int8ErrorBound } from './compression.ts';
 import { PROTOCOL } from './constants.ts';
 import {
   AveragerLeftError, createAverager, InvalidRoundSpecError, RoundAbortedError, type Averager, type AveragerOptions, type GroupMember, type RoundResult, type RoundSpec,
 } from './index.ts';
 import { partition } from './partition.ts';
+import { ChunkSigner, streamContext } from './signing.ts';
 import { createTestHost, introduce, valueAt } from './testing.ts';
 
 interface Peer {
   host: Libp2p;
+  privateKey: PrivateKey;
   averager: Averager;
   registry: Registry;
   id: string;
@@ -31,17 +34,18 @@ let peers: Peer[] = [];
  * the data path. Real failures (disconnects, LEAVE, bad frames) do not wait
  * for deadlines anyway.
  */
-const PATIENT: AveragerOptions = { deadlines: { slackMs: 30_000, stallMs: 60_000 } };
+const PATIENT: Omit<AveragerOptions, 'privateKey'> = { deadlines: { slackMs: 30_000, stallMs: 60_000 } };
 
-async function startPeers(n: number, opts: AveragerOptions = PATIENT): Promise<Peer[]> {
-  const hosts = await Promise.all(Array.from({ length: n }, () => createTestHost()));
+async function startPeers(n: number, opts: Omit<AveragerOptions, 'privateKey'> = PATIENT): Promise<Peer[]> {
+  const keys = await Promise.all(Array.from({ length: n }, () => generateKeyPair('Ed25519')));
+  const hosts = await Promise.all(keys.map((privateKey) => createTestHost({ privateKey })));
   await introduce(hosts);
-  const started = hosts.map((host) => {
+  const started = hosts.map((host, i) => {
     const registry = new Registry();
     const warnings: string[] = [];
     const keep = (m: string, meta?: Record<string, unknown>): void => void warnings.push(`${m} ${JSON.stringify(meta)}`);
     const logger = { debug: () => undefined, info: () => undefined, warn: keep, error: keep };
-    return { host, registry, averager: createAverager(host, { ...opts, registry, logger }), id: host.peerId.toString(), warnings };
+    return { host, privateKey: keys[i]!, registry, averager: createAverager(host, { ...opts, privateKey: keys[i]!, registry, logger }), id: host.peerId.toString(), warnings };
   });
   peers.push(...started);
   return started;
@@ -438,11 +442,47 @@ describe('all-reduce protocol hygiene (raw streams against a real averager)', ()
     expect(ps[0]!.warnings.some((w) => w.includes('rejected'))).toBe(true);
   });
 
+  it('takes a part signed by its sender and refuses one that is not (bad_signature, naming the peer), averaging without it', async () => {
+    const ps = await startPeers(3);
+    const signer = ps[2]!; // a member with samples but no shard, speaking only through rawExchange
+    await signer.averager.stop();
+    const group = members(ps, [1, 1, 1], [1, 1, 0]);
+    const L = 1000;
+    const v = [dyadic(1, L), dyadic(2, L), dyadic(3, L)];
+    const part = (shard: number, key: PrivateKey): Uint8Array[] => {
+      const open = { kind: 'part', backup: false, groupSize: 3, sender: 2, shard, shardLength: 500, handoff: null, roundId: 'sig' } as const;
+      const payload = new Uint8Array(v[2]!.slice(shard * 500, shard * 500 + 500).buffer);
+      const chunk = { offset: 0, count: 500, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), payload } as const;
+      const signature = new ChunkSigner(key).sign(streamContext(open), chunk);
+      return [encodeOpen(open), encodeChunkHead({ ...chunk, signature }, payload.byteLength), payload, encodeEnd(500)];
+    };
+    const forger = await generateKeyPair('Ed25519');
+    const [toReducer0, toReducer1, r0, r1] = await Promise.all([
+      rawExchange(signer.host, ps[0]!.host, part(0, signer.privateKey)),
+      rawExchange(signer.host, ps[1]!.host, part(1, forger)),
+      ps[0]!.averager.run(spec('sig', group), v[0]!),
+      ps[1]!.averager.run(spec('sig', group), v[1]!),
+    ]);
+    expect(toReducer0).toEqual([{ type: 'ack', reason: 'complete', accepted: 500 }]);
+    expect(toReducer1).toEqual([{ type: 'ack', reason: 'rejected', accepted: 0 }]);
+    // Shard 0 holds all three parts; shard 1 only the two that were signed by their senders.
+    const withSigner = weightedMean(v, [1, 1, 1], [0, 1, 2]);
+    const without = weightedMean(v, [1, 1, 1], [0, 1]);
+    for (const r of [r0 as RoundResult, r1 as RoundResult]) {
+      expect(firstDifference(r.vector.subarray(0, 500), withSigner.subarray(0, 500))).toBe(-1);
+      expect(firstDifference(r.vector.subarray(500), without.subarray(500))).toBe(-1);
+      expect(r.contributorsPerShard.slice(0, 2)).toEqual([3, 2]);
+    }
+    expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(1);
+    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(0);
+    expect(ps[1]!.warnings.some((w) => w.includes(`not signed by ${signer.id}`))).toBe(true);
+  });
+
   it('holds a stream for a round that never starts only for pendingRoundWaitMs, then refuses it', async () => {
     const ps = await startPeers(2, { pendingRoundWaitMs: 200 });
     const frames = [
       encodeOpen({ kind: 'part', backup: false, groupSize: 2, sender: 1, shard: 0, shardLength: 4, handoff: null, roundId: 'never' }),
-      encodeChunkHead({ offset: 0, count: 4, codec: 'none', blockSize: 0, contributors: new Uint8Array(0) }, 16),
+      encodeChunkHead({ offset: 0, count: 4, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), signature: new Uint8Array(64) }, 16),
       new Uint8Array(16),
     ];
     const reply = await rawExchange(ps[1]!.host, ps[0]!.host, frames);

@@ -9,27 +9,30 @@ import { BadFrameError, FrameTooLargeError, UnknownFrameTypeError, UnsupportedVe
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 
-/** Golden fixtures: the wire format of version 1. Changing any of these is a protocol change. */
+/** A fixed signature: the codec carries it, signing.ts makes and checks it. */
+const SIG = new Uint8Array(64).fill(0xab);
+
+/** Golden fixtures: the wire format of version 2. Changing any of these is a protocol change. */
 const golden: Array<[string, () => Uint8Array, string]> = [
   ['OPEN part', () => encodeOpen({ kind: 'part', backup: false, groupSize: 4, sender: 1, shard: 2, shardLength: 1000, handoff: null, roundId: 'r1' }),
-    '01010000120000000100040001000200e8030000ffff02007231'],
+    '02010000120000000100040001000200e8030000ffff02007231'],
   ['OPEN result backup', () => encodeOpen({ kind: 'result', backup: true, groupSize: 2, sender: 0, shard: 1, shardLength: 7, handoff: null, roundId: 'x' }),
-    '0101000011000000020102000000010007000000ffff010078'],
+    '0201000011000000020102000000010007000000ffff010078'],
   ['OPEN leave with handoff', () => encodeOpen({ kind: 'leave', backup: false, groupSize: 3, sender: 2, shard: 2, shardLength: 0, handoff: 0, roundId: 'e7' }),
-    '0101000012000000030003000200020000000000000002006537'],
-  ['CHUNK none', () => encodeChunk({ offset: 256, count: 2, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), payload: encode('none', Float32Array.of(1, -2), 0)! }),
-    '01020000140000000001000002000000000000000000803f000000c0'],
-  ['CHUNK fp16 with contributors', () => encodeChunk({ offset: 0, count: 2, codec: 'fp16', blockSize: 0, contributors: Uint8Array.of(0b1011), payload: encode('fp16', Float32Array.of(1, -2), 0)! }),
-    '01020000140000000000000002000000010100000b000000003c00c0'],
-  ['CHUNK int8', () => encodeChunk({ offset: 0, count: 3, codec: 'int8', blockSize: 16, contributors: new Uint8Array(0), payload: encode('int8', Float32Array.of(127, -63.5, 0), 16)! }),
-    '01020000130000000000000003000000020010000000803f7fc100'],
-  ['CHUNK empty', () => encodeChunk({ offset: 4, count: 5, codec: 'empty', blockSize: 0, contributors: new Uint8Array(1), payload: new Uint8Array(0) }),
-    '010200001000000004000000050000000301000000000000'],
-  ['END', () => encodeEnd(1000), '0103000004000000e8030000'],
-  ['ACK deadline', () => encodeAck('deadline', 512), '01040000080000000100000000020000'],
+    '0201000012000000030003000200020000000000000002006537'],
+  ['CHUNK none', () => encodeChunk({ offset: 256, count: 2, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), signature: SIG, payload: encode('none', Float32Array.of(1, -2), 0)! }),
+    '0202000054000000000100000200000000000000abababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababab0000803f000000c0'],
+  ['CHUNK fp16 with contributors', () => encodeChunk({ offset: 0, count: 2, codec: 'fp16', blockSize: 0, contributors: Uint8Array.of(0b1011), signature: SIG, payload: encode('fp16', Float32Array.of(1, -2), 0)! }),
+    '02020000540000000000000002000000010100000b000000abababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababab003c00c0'],
+  ['CHUNK int8', () => encodeChunk({ offset: 0, count: 3, codec: 'int8', blockSize: 16, contributors: new Uint8Array(0), signature: SIG, payload: encode('int8', Float32Array.of(127, -63.5, 0), 16)! }),
+    '0202000053000000000000000300000002001000abababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababab0000803f7fc100'],
+  ['CHUNK empty', () => encodeChunk({ offset: 4, count: 5, codec: 'empty', blockSize: 0, contributors: new Uint8Array(1), signature: SIG, payload: new Uint8Array(0) }),
+    '020200005000000004000000050000000301000000000000abababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababababab'],
+  ['END', () => encodeEnd(1000), '0203000004000000e8030000'],
+  ['ACK deadline', () => encodeAck('deadline', 512), '02040000080000000100000000020000'],
 ];
 
-describe('wire codec v1', () => {
+describe('wire codec v2', () => {
   it.each(golden)('encodes %s to its golden bytes', (_name, make, want) => {
     expect(hex(make())).toBe(want);
   });
@@ -42,6 +45,7 @@ describe('wire codec v1', () => {
     const c = decodeFrame(bytes(golden[4]![2])) as Extract<Frame, { type: 'chunk' }>;
     expect(c).toMatchObject({ type: 'chunk', offset: 0, count: 2, codec: 'fp16', blockSize: 0 });
     expect([...c.contributors]).toEqual([0b1011]);
+    expect([...c.signature]).toEqual([...SIG]);
     expect(hex(c.payload)).toBe('003c00c0');
     expect(decodeFrame(bytes(golden[7]![2]))).toEqual({ type: 'end', total: 1000 });
     expect(decodeFrame(bytes(golden[8]![2]))).toEqual({ type: 'ack', reason: 'deadline', accepted: 512 });
@@ -56,7 +60,7 @@ describe('wire codec v1', () => {
   const chunk = golden[3]![2];
 
   it.each([
-    ['a version it does not speak', mutate(open, 0, 2), UnsupportedVersionError],
+    ['a version it does not speak (v1: unsigned chunks)', mutate(open, 0, 1), UnsupportedVersionError],
     ['an unknown frame type', mutate(open, 1, 9), UnknownFrameTypeError],
     ['reserved header bits', mutate(open, 2, 1), BadFrameError],
     ['an unknown stream kind', mutate(open, 8, 7), UnknownFrameTypeError],
@@ -82,7 +86,7 @@ describe('wire codec v1', () => {
   it('refuses an oversized frame from its header alone', () => {
     const h = new Uint8Array(8);
     new DataView(h.buffer).setUint32(4, MAX_FRAME_BODY + 1, true);
-    h[0] = 1;
+    h[0] = 2;
     h[1] = 2;
     const d = new FrameDecoder();
     expect(() => d.push(h, () => undefined)).toThrow(FrameTooLargeError);

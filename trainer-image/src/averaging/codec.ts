@@ -1,5 +1,5 @@
 /**
- * Wire codec of the all-reduce protocol (version 1). Strict: every field is
+ * Wire codec of the all-reduce protocol (version 2: signed chunks). Strict: every field is
  * range-checked, reserved bits and padding must be zero, lengths must match
  * exactly, and unknown frame types, stream kinds and codecs throw
  * `UnknownFrameTypeError`. Golden byte fixtures in codec.test.ts pin it.
@@ -20,14 +20,15 @@
  * CHUNK body:
  *   offset u32 | count u32 | codec u8 (0 none, 1 fp16, 2 int8, 3 empty) |
  *   bitsetLength u8 | blockSize u16 (int8 only, else 0) | bitset |
- *   zero padding to a multiple of 4 | payload (exactly the codec's size)
+ *   zero padding to a multiple of 4 | signature (64 bytes, signing.ts) |
+ *   payload (exactly the codec's size)
  * END body: total u32 (elements sent; must equal the shard length)
  * ACK body: reason u8 | reserved 3 bytes (=0) | accepted u32 (elements taken)
  */
 import { CodecIds, encodedSize, type Codec } from './compression.ts';
 import {
   CHUNK_FIXED_BYTES, FRAME_VERSION, HEADER_BYTES, MAX_CHUNK_ELEMENTS, MAX_FRAME_BODY, MAX_GROUP_SIZE,
-  MAX_INT8_BLOCK, MAX_ROUND_ID_BYTES, MIN_INT8_BLOCK, OPEN_FIXED_BYTES,
+  MAX_INT8_BLOCK, MAX_ROUND_ID_BYTES, MIN_INT8_BLOCK, OPEN_FIXED_BYTES, SIGNATURE_BYTES,
 } from './constants.ts';
 import { BadFrameError, FrameTooLargeError, UnknownFrameTypeError, UnsupportedVersionError } from './errors.ts';
 
@@ -80,6 +81,8 @@ export interface ChunkFrame {
   blockSize: number;
   /** RESULT only: contributor bitset (bit i of byte i>>3 = member i); empty for PART. */
   contributors: Uint8Array;
+  /** The writer's Ed25519 signature of the chunk in its stream's context (signing.ts). */
+  signature: Uint8Array;
   payload: Uint8Array;
 }
 export interface EndFrame { type: 'end'; total: number }
@@ -128,7 +131,8 @@ export function encodeOpen(o: Omit<OpenFrame, 'type'>): Uint8Array {
   return bytes;
 }
 
-function chunkPrefixLength(bitsetLength: number): number {
+/** Bytes of the CHUNK body before the signature: fixed fields, bitset, padding to 4. */
+function chunkPaddedLength(bitsetLength: number): number {
   return (CHUNK_FIXED_BYTES + bitsetLength + 3) & ~3;
 }
 
@@ -138,7 +142,9 @@ function chunkPrefixLength(bitsetLength: number): number {
  */
 export function encodeChunkHead(c: Omit<ChunkFrame, 'type' | 'payload'>, payloadLength: number): Uint8Array {
   if (c.count < 1 || c.count > MAX_CHUNK_ELEMENTS) throw new RangeError(`chunk count out of range: ${c.count}`);
-  const prefix = chunkPrefixLength(c.contributors.byteLength);
+  if (c.signature.byteLength !== SIGNATURE_BYTES) throw new RangeError(`signature must be ${SIGNATURE_BYTES} bytes, got ${c.signature.byteLength}`);
+  const padded = chunkPaddedLength(c.contributors.byteLength);
+  const prefix = padded + SIGNATURE_BYTES;
   const { bytes, view } = frame(FrameTypes.chunk, prefix + payloadLength);
   const b = HEADER_BYTES;
   view.setUint32(b, u32('offset', c.offset), true);
@@ -147,6 +153,7 @@ export function encodeChunkHead(c: Omit<ChunkFrame, 'type' | 'payload'>, payload
   view.setUint8(b + 9, u16('bitsetLength', c.contributors.byteLength, MAX_GROUP_SIZE / 8));
   view.setUint16(b + 10, c.codec === 'int8' ? u16('blockSize', c.blockSize) : 0, true);
   bytes.set(c.contributors, b + CHUNK_FIXED_BYTES);
+  bytes.set(c.signature, b + padded);
   return bytes.subarray(0, HEADER_BYTES + prefix);
 }
 
@@ -233,14 +240,15 @@ export function decodeBody(type: number, body: Uint8Array): Frame {
       if (codec === 'int8' ? blockSize < MIN_INT8_BLOCK || blockSize > MAX_INT8_BLOCK : blockSize !== 0) {
         throw new BadFrameError(`block size ${blockSize} invalid for codec ${codec}`);
       }
-      const prefix = chunkPrefixLength(bitsetLength);
-      if (body.byteLength < prefix) throw new BadFrameError('CHUNK body shorter than its bitset');
-      for (let i = CHUNK_FIXED_BYTES + bitsetLength; i < prefix; i++) if (body[i] !== 0) throw new BadFrameError('nonzero padding');
+      const padded = chunkPaddedLength(bitsetLength);
+      const prefix = padded + SIGNATURE_BYTES;
+      if (body.byteLength < prefix) throw new BadFrameError('CHUNK body shorter than its bitset and signature');
+      for (let i = CHUNK_FIXED_BYTES + bitsetLength; i < padded; i++) if (body[i] !== 0) throw new BadFrameError('nonzero padding');
       const payloadLength = codec === 'empty' ? 0 : encodedSize(codec, count, blockSize);
       expectLength('CHUNK', body.byteLength, prefix + payloadLength);
       const contributors = body.subarray(CHUNK_FIXED_BYTES, CHUNK_FIXED_BYTES + bitsetLength);
       if (codec === 'empty' && contributors.some((b) => b !== 0)) throw new BadFrameError('empty chunk with contributors');
-      return { type: 'chunk', offset, count, codec, blockSize, contributors, payload: body.subarray(prefix) };
+      return { type: 'chunk', offset, count, codec, blockSize, contributors, signature: body.subarray(padded, prefix), payload: body.subarray(prefix) };
     }
     case FrameTypes.end:
       expectLength('END', body.byteLength, 4);

@@ -4,11 +4,11 @@
  */
 import { Protocols } from '../../../api/protocols.ts';
 
-/** libp2p protocol id (api/protocols.ts): `/kubeswarm/allreduce/1.0.0`. */
+/** libp2p protocol id (api/protocols.ts): `/kubeswarm/allreduce/2.0.0`. */
 export const PROTOCOL = Protocols.allReduce;
 
-/** Version byte of every frame. Bump on any incompatible change; peers reject other versions. */
-export const FRAME_VERSION = 1;
+/** Version byte of every frame. Bump on any incompatible change; peers reject other versions. 2: signed chunks. */
+export const FRAME_VERSION = 2;
 
 /** Frame header: version u8, type u8, reserved u16 (0), body length u32 LE. */
 export const HEADER_BYTES = 8;
@@ -29,6 +29,9 @@ export const MAX_INT8_BLOCK = 32_768;
 /** CHUNK body before the bitset: offset u32, count u32, codec u8, bitset length u8, block size u16. */
 export const CHUNK_FIXED_BYTES = 12;
 
+/** Ed25519 signature in every CHUNK (signing.ts). */
+export const SIGNATURE_BYTES = 64;
+
 /** OPEN body before the round id (see codec.ts). */
 export const OPEN_FIXED_BYTES = 16;
 
@@ -37,7 +40,7 @@ export const OPEN_FIXED_BYTES = 16;
  * fields, the largest bitset and alignment padding. Checked on the header,
  * before any body byte is buffered.
  */
-export const MAX_FRAME_BODY = CHUNK_FIXED_BYTES + MAX_GROUP_SIZE / 8 + 4 + 4 * MAX_CHUNK_ELEMENTS;
+export const MAX_FRAME_BODY = CHUNK_FIXED_BYTES + MAX_GROUP_SIZE / 8 + 4 + SIGNATURE_BYTES + 4 * MAX_CHUNK_ELEMENTS;
 
 /** Default uncompressed bytes per chunk: 1 MiB, the size FACTS.md measured libp2p throughput with. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;

@@ -33,7 +33,7 @@
  * long ping timeout: during a large round its pings queue behind bulk data
  * and it kills healthy connections (seen in bench/allreduce.ts under load).
  */
-import type { Libp2p } from '@libp2p/interface';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import type { Registry } from 'prom-client';
 import type { Compression } from '../../../api/index.ts';
 import { Averager as AveragerImpl } from './averager.ts';
@@ -192,6 +192,8 @@ export interface DeadlineOptions {
 }
 
 export interface AveragerOptions {
+  /** The host's libp2p key (Ed25519): every chunk this peer writes is signed with it (signing.ts). */
+  privateKey: PrivateKey;
   logger?: AveragingLogger;
   /** prom-client registry for the averaging metrics. @default a private registry */
   registry?: Registry;
@@ -210,6 +212,6 @@ export interface AveragerOptions {
 }
 
 /** Create the averager and register the all-reduce protocol handler on `host`. */
-export function createAverager(host: Libp2p, opts: AveragerOptions = {}): Averager {
+export function createAverager(host: Libp2p, opts: AveragerOptions): Averager {
   return new AveragerImpl(host, opts);
 }

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const RejectReasons = [
   'bad_frame', 'unknown_type', 'version', 'too_large', 'non_finite', 'wrong_size', 'wrong_round', 'wrong_peer',
-  'unexpected', 'duplicate', 'unknown_round', 'pending_overflow',
+  'unexpected', 'duplicate', 'unknown_round', 'pending_overflow', 'bad_signature',
 ] as const;
 export type RejectReason = (typeof RejectReasons)[number];
 

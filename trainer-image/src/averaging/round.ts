@@ -16,6 +16,7 @@ import { ArrivalTracker, type DeadlinePolicy } from './deadline.ts';
 import { AveragerLeftError, BadFrameError, FrameTooLargeError, NonFiniteContributionError, RoundAbortedError, UnknownFrameTypeError, UnsupportedVersionError } from './errors.ts';
 import type { AveragingLogger, DropReason, DroppedPeer, RoundResult, RoundSpec, ShardReport } from './index.ts';
 import type { AveragingMetrics, RejectReason } from './metrics.ts';
+import { streamContext, type ChunkSigner, type ChunkVerifier } from './signing.ts';
 import { bandwidthShares, chunks, partition, type Shard } from './partition.ts';
 import { effectiveWeights, firstNonFinite, ShardAccumulator, type Segment } from './reduce.ts';
 import { FrameStream, StreamFailedError } from './stream-io.ts';
@@ -55,6 +56,10 @@ export interface RoundContext {
   opts: ResolvedOptions;
   log: AveragingLogger;
   metrics: AveragingMetrics;
+  /** Signs every chunk we write (signing.ts). */
+  signer: ChunkSigner;
+  /** Checks every chunk we receive against its writer's peer id. */
+  verifier: ChunkVerifier;
 }
 
 /** Map a thrown frame error to its metric reason. */
@@ -471,12 +476,15 @@ export class Round {
         onError: (err) => ack.reject(err),
       });
       ack.promise.catch(() => undefined);
-      await fs.write([encodeOpen({ kind: 'part', backup, groupSize: this.n, sender: this.self, shard: s, shardLength: shard.length, handoff: null, roundId: this.id })], this.signal);
+      const open = { kind: 'part', backup, groupSize: this.n, sender: this.self, shard: s, shardLength: shard.length, handoff: null, roundId: this.id } as const;
+      await fs.write([encodeOpen(open)], this.signal);
+      const context = streamContext(open);
       for (const [off, count] of chunks(shard.length, chunkElements)) {
         if (acked !== undefined) break;
         const values = this.input.subarray(shard.start + off, shard.start + off + count);
         const [codec, payload] = encodePayload(this.codec, values, int8BlockSize);
-        const head = encodeChunkHead({ offset: off, count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: new Uint8Array(0) }, payload.byteLength);
+        const chunk = { offset: off, count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: new Uint8Array(0), payload };
+        const head = encodeChunkHead({ ...chunk, signature: this.ctx.signer.sign(context, chunk) }, payload.byteLength);
         await fs.write([head, payload], this.signal);
       }
       if (acked === undefined) await fs.write([encodeEnd(shard.length)], this.signal);
@@ -537,7 +545,7 @@ export class Round {
       let task = this.tasks.get(open.shard);
       if (!task && open.backup) task = this.ensureBackupTask(open.shard, []);
       if (!task) return fail('unexpected', `part for shard ${open.shard}, which we do not reduce`);
-      task.attachPart(fs, m);
+      task.attachPart(fs, m, streamContext(open));
       return;
     }
     this.#attachResult(fs, open, m);
@@ -585,6 +593,7 @@ export class Round {
     const active = { fs, from: m, next: 0 };
     slot.active = active;
     const shard = slot.shard;
+    const context = streamContext(open);
     const bitsLength = Math.ceil(this.n / 8);
     const selfBits = bitset([this.self], this.n);
     const bad = (reason: RejectReason, detail: string): void => {
@@ -601,6 +610,8 @@ export class Round {
         if (f.type === 'chunk') {
           if (f.offset !== active.next || f.offset + f.count > shard.length) return bad('wrong_size', `chunk [${f.offset}, +${f.count}) at ${active.next} of ${shard.length}`);
           if (f.contributors.byteLength !== bitsLength || !bitsWithin(f.contributors, this.n)) return bad('bad_frame', 'contributor bitset does not fit the group');
+          const unsigned = this.ctx.verifier.check(this.ids[m]!, context, f);
+          if (unsigned !== undefined) return bad('bad_signature', unsigned);
           const a = shard.start + f.offset;
           const dst = this.output.subarray(a, a + f.count);
           let bits: Uint8Array;
@@ -850,7 +861,8 @@ export class ReduceTask {
     }
   }
 
-  attachPart(fs: FrameStream, m: number): void {
+  /** A member's part stream; `context` is its OPEN frame's signed context (signing.ts). */
+  attachPart(fs: FrameStream, m: number, context: Uint8Array): void {
     const r = this.round;
     if (this.#parts.has(m)) {
       r.reject('duplicate', m, 'second part stream for the same shard', this.shard.index);
@@ -887,6 +899,8 @@ export class ReduceTask {
         if (f.type === 'chunk') {
           if (f.codec === 'empty' || f.contributors.byteLength !== 0) return reject('bad_frame', `part chunk with codec ${f.codec} and a ${f.contributors.byteLength}-byte bitset`);
           if (f.offset !== this.#acc.prefixOf(m) || f.offset + f.count > len) return reject('wrong_size', `chunk [${f.offset}, +${f.count}) expected at ${this.#acc.prefixOf(m)} of ${len}`);
+          const unsigned = r.ctx.verifier.check(r.ids[m]!, context, f);
+          if (unsigned !== undefined) return reject('bad_signature', unsigned);
           const values = decodeView(f.codec, f.payload, f.count, f.blockSize, r.scratch(f.count));
           try {
             this.#acc.add(m, w, f.offset, values);
@@ -1008,6 +1022,9 @@ export class ReduceTask {
     let cachedBytes = 0;
     const localDone = new Uint8Array(plan.length);
     let localLeft = writeLocal ? plan.length : 0;
+    // Every member gets the same RESULT stream (OPEN and chunks), so each chunk is signed once.
+    const open = { kind: 'result', backup: this.backup, groupSize: r.n, sender: r.self, shard: s, shardLength: this.shard.length, handoff: null, roundId: r.id } as const;
+    const context = streamContext(open);
 
     const compute = (i: number): Encoded => {
       const c = plan[i]!;
@@ -1027,7 +1044,8 @@ export class ReduceTask {
         r.coverage[s]!.set(c.a, c.a + c.count, c.weight > 0 ? c.bits : selfBits);
         if (--localLeft === 0) r.resultWrittenLocally(s);
       }
-      const head = encodeChunkHead({ offset: c.a, count: c.count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: c.bits }, payload.byteLength);
+      const chunk = { offset: c.a, count: c.count, codec, blockSize: codec === 'int8' ? int8BlockSize : 0, contributors: c.bits, payload };
+      const head = encodeChunkHead({ ...chunk, signature: r.ctx.signer.sign(context, chunk) }, payload.byteLength);
       return { head, payload };
     };
     const take = (i: number, who: Dest | undefined): Encoded => {
@@ -1079,7 +1097,7 @@ export class ReduceTask {
             acked.resolve();
           },
         });
-        await fs.write([encodeOpen({ kind: 'result', backup: this.backup, groupSize: r.n, sender: r.self, shard: s, shardLength: this.shard.length, handoff: null, roundId: r.id })], r.signal);
+        await fs.write([encodeOpen(open)], r.signal);
         for (; x.pos < plan.length; ) {
           if (!x.ok || r.gone.has(d)) return;
           const e = take(x.pos, x);

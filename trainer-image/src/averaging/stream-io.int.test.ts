@@ -45,7 +45,7 @@ it('keeps the write queue bounded when yamux windows stay small (drain fires per
   const chunk = MiB / 4;
   for (let off = 0; off < total / 4; off += chunk) {
     const payload = new Uint8Array(4 * chunk);
-    await fs.write([encodeChunkHead({ offset: off, count: chunk, codec: 'none', blockSize: 0, contributors: new Uint8Array(0) }, payload.byteLength), payload]);
+    await fs.write([encodeChunkHead({ offset: off, count: chunk, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), signature: new Uint8Array(64) }, payload.byteLength), payload]);
     maxQueued = Math.max(maxQueued, stream.writeBufferLength);
   }
   await fs.write([encodeEnd(total / 4)]);

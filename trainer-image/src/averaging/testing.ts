@@ -6,12 +6,14 @@
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { Libp2p } from '@libp2p/interface';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 
-export async function createTestHost(opts: { yamux?: Parameters<typeof yamux>[0] } = {}): Promise<Libp2p> {
+/** `privateKey`: the identity, for an averager on this host (it signs with it); a fresh one when omitted. */
+export async function createTestHost(opts: { yamux?: Parameters<typeof yamux>[0]; privateKey?: PrivateKey } = {}): Promise<Libp2p> {
   return createLibp2p({
+    ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -5,6 +5,7 @@
  * (epoch, samples) and tells the swarm about it with setLocal().
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Buckets, Subjects, type SwarmRef, type TelemetryReport } from '../../../api/index.ts';
 import type { AssignmentMember } from './assignment.ts';
@@ -63,6 +64,8 @@ export interface ProgressTarget {
 
 export class Swarm {
   readonly host: Libp2p;
+  /** The host's identity key (the all-reduce signs with it). */
+  readonly privateKey: PrivateKey;
   readonly peerId: string;
   readonly multiaddrs: string[];
   readonly membership: Membership;
@@ -78,8 +81,9 @@ export class Swarm {
   #failingSince: number | undefined;
   #lastFailLog = -Infinity;
 
-  private constructor(host: Libp2p, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
+  private constructor(host: Libp2p, privateKey: PrivateKey, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
     this.host = host;
+    this.privateKey = privateKey;
     this.peerId = host.peerId.toString();
     // Relay mode: the relays' addresses as configured (reachable from every placement), not what the relays report.
     this.multiaddrs = opts.relays !== undefined ? circuitMultiaddrs(opts.relays, this.peerId) : hostMultiaddrs(host);
@@ -104,6 +108,7 @@ export class Swarm {
       metrics: opts.metrics,
       ...(opts.now ? { now: opts.now } : {}),
     });
+    const privateKey = opts.privateKey ?? (await generateKeyPair('Ed25519'));
     let self: string | undefined;
     const isRelay = (id: string): boolean => ownRelays.has(id) || membership.live().some((r) => relayIdsIn(r.multiaddrs).includes(id));
     let host: Libp2p;
@@ -115,7 +120,7 @@ export class Swarm {
         ...(opts.relays !== undefined ? { relays: opts.relays, onRelayReservations: (n: number) => opts.metrics.relayReservations.set(n) } : {}),
         ...(opts.relayWaitMs !== undefined ? { relayWaitMs: opts.relayWaitMs } : {}),
         connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), isRelay, metrics: opts.metrics, log: opts.log, get self() { return self; } }),
-        ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
+        privateKey,
         log: opts.log,
       });
     } catch (e) {
@@ -140,7 +145,7 @@ export class Swarm {
       await host.stop();
       throw e;
     }
-    return new Swarm(host, membership, matchmaker, opts);
+    return new Swarm(host, privateKey, membership, matchmaker, opts);
   }
 
   /**
