@@ -1,5 +1,6 @@
 /** Fuzz properties of the telemetry decoder (see scripts/fuzz/registry.ts for the convention). */
 import fc from 'fast-check';
+import { mutated } from '../scripts/fuzz/arbitraries.ts';
 import { parseTelemetry, TELEMETRY_MAX_BYTES } from './telemetry.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -16,19 +17,6 @@ function check(bytes: Uint8Array): void {
   }
 }
 
-/** Byte-level mutations of a valid encoding: flips, inserts, deletes, truncation. */
-export const mutated = (base: Uint8Array): fc.Arbitrary<Uint8Array> =>
-  fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete', 'truncate')), { maxLength: 8 }).map((ops) => {
-    let b = Array.from(base);
-    for (const [at, v, op] of ops) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (op === 'flip') b[i] = v;
-      else if (op === 'insert') b.splice(i, 0, v);
-      else if (op === 'delete') b.splice(i, 1);
-      else b = b.slice(0, i);
-    }
-    return Uint8Array.from(b);
-  });
 
 export const properties = [
   { name: 'parseTelemetry: arbitrary bytes', property: fc.property(fc.uint8Array({ maxLength: 4096 }), (b) => check(b)) },

@@ -14,7 +14,7 @@ const properties = await loadProperties();
 describe('fuzz properties (fixed budget)', () => {
   it('finds the fuzz files of api/, operator/ and trainer-image/src/', () => {
     const files = fuzzFiles();
-    expect(files).toEqual(expect.arrayContaining(['api/telemetry.fuzz.ts', 'operator/validate/semantic.fuzz.ts', 'operator/natsauth/creds.fuzz.ts', 'trainer-image/src/swarm/codecs.fuzz.ts', 'trainer-image/src/config.fuzz.ts']));
+    expect(files).toEqual(expect.arrayContaining(['api/telemetry.fuzz.ts', 'operator/validate/semantic.fuzz.ts', 'operator/natsauth/creds.fuzz.ts', 'trainer-image/src/swarm/codecs.fuzz.ts', 'trainer-image/src/config.fuzz.ts', 'trainer-image/src/averaging/codec.fuzz.ts', 'trainer-image/src/state/codec.fuzz.ts']));
   });
 
   it.each(properties.map((p) => [p.name, p] as const))('%s', async (_name, p) => {

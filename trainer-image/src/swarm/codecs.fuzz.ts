@@ -1,5 +1,6 @@
 /** Fuzz properties of the swarm layer's wire codecs: membership records, round assignments and round result digests (see scripts/fuzz/registry.ts). */
 import fc from 'fast-check';
+import { mutated } from '../../../scripts/fuzz/arbitraries.ts';
 import { decodeResultDigest, encodeResultDigest } from './agreement.ts';
 import { decodeAssignment, encodeAssignment, type RoundAssignment } from './assignment.ts';
 import { MAX_ASSIGNMENT_BYTES, MAX_RECORD_BYTES, MAX_RESULT_DIGEST_BYTES } from './constants.ts';
@@ -17,18 +18,6 @@ const assignment: RoundAssignment = {
 const assignmentBytes = encodeAssignment(assignment);
 const resultDigest = encodeResultDigest({ v: 1, roundId: 'e3g0', peerId: ids[0]!, sha256: 'ab'.repeat(32) });
 
-const mutated = (base: Uint8Array): fc.Arbitrary<Uint8Array> =>
-  fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete', 'truncate')), { maxLength: 8 }).map((ops) => {
-    let b = Array.from(base);
-    for (const [at, v, op] of ops) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (op === 'flip') b[i] = v;
-      else if (op === 'insert') b.splice(i, 0, v);
-      else if (op === 'delete') b.splice(i, 1);
-      else b = b.slice(0, i);
-    }
-    return Uint8Array.from(b);
-  });
 
 /** Never throws; an accepted record re-encodes to what decodes to itself, and is no larger than its input. */
 function checkRecord(b: Uint8Array, key?: string): void {
