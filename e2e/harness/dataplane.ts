@@ -5,7 +5,7 @@
  * tests need to check what the trainers computed.
  */
 import { afterAll, afterEach, beforeAll } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Env } from '../../api/index.ts';
@@ -20,7 +20,7 @@ export interface DataplaneSuite {
   dumpDir(): string;
 }
 
-/** Registers beforeAll/afterEach/afterAll for a data-plane test file. */
+/** Registers beforeAll/afterEach/afterAll for a data-plane or training test file. */
 export function dataplaneSuite(): DataplaneSuite {
   let nats: NatsServer | undefined;
   const fleet = new Fleet();
@@ -29,6 +29,9 @@ export function dataplaneSuite(): DataplaneSuite {
     nats = await startNats();
   });
   afterEach(async () => {
+    // KUBESWARM_TEST_LOG_DIR=<dir> keeps every trainer's log lines (debugging a failure).
+    const dir = process.env['KUBESWARM_TEST_LOG_DIR'];
+    if (dir) for (const t of fleet.trainers) writeFileSync(join(dir, `${t.name}.jsonl`), t.lines.map((l) => JSON.stringify(l)).join('\n') + '\n' + t.stderr);
     await fleet.stopAll();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
     if (nats && nats.pid() === undefined) await nats.start();

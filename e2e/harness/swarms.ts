@@ -75,5 +75,25 @@ export async function startSwarmEnv(opts: TestClusterOptions & { operator?: Part
   return env;
 }
 
+/**
+ * A second datacenter for `env`: a test cluster with the PriorityClass (remote clusters need
+ * it, not the CRD), and its kubeconfig in the home cluster's Secret
+ * kubeswarm-system/<secretName> (key `kubeconfig`), for a placement's kubeconfigSecretRef.
+ * The caller stops it.
+ */
+export async function startRemoteCluster(env: SwarmEnv, opts: TestClusterOptions & { secretName: string }): Promise<TestCluster> {
+  const remote = await startTestCluster(opts);
+  try {
+    const pc = await remote.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')]);
+    if (pc.code !== 0) throw new Error(`kubectl apply priorityclass in ${opts.name}: ${pc.stderr}`);
+    const secret = await env.c.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', opts.secretName, `--from-file=kubeconfig=${remote.cp.kubeconfigPath}`]);
+    if (secret.code !== 0) throw new Error(`creating Secret ${opts.secretName}: ${secret.stderr}`);
+  } catch (err) {
+    await remote.stop();
+    throw err;
+  }
+  return remote;
+}
+
 export const running = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Running').length;
 export const waiting = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Pending' && !p.spec?.nodeName).length;

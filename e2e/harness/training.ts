@@ -4,44 +4,14 @@
  * tiny LeanALBERT and the generated corpus, and readers for what the
  * trainers log (epochs with their parameter checksums, rounds, evaluations).
  */
-import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Env, parseTelemetry, Subjects, type TelemetryReport } from '../../api/index.ts';
-import { startNats, type NatsServer } from './nats.ts';
-import { Fleet, type LogLine, type Trainer } from './trainers.ts';
+import { dataplaneSuite, type DataplaneSuite } from './dataplane.ts';
+import type { LogLine, Trainer } from './trainers.ts';
 
-export interface TrainingSuite {
-  nats(): NatsServer;
-  fleet: Fleet;
-}
-
-/** Registers beforeAll/afterEach/afterAll for a training test file. */
-export function trainingSuite(): TrainingSuite {
-  let nats: NatsServer | undefined;
-  const fleet = new Fleet();
-  beforeAll(async () => {
-    nats = await startNats();
-  });
-  afterEach(async () => {
-    // KUBESWARM_TEST_LOG_DIR=<dir> keeps every trainer's log lines (debugging a failure).
-    const dir = process.env['KUBESWARM_TEST_LOG_DIR'];
-    if (dir) for (const t of fleet.trainers) writeFileSync(join(dir, `${t.name}.jsonl`), t.lines.map((l) => JSON.stringify(l)).join('\n') + '\n' + t.stderr);
-    await fleet.stopAll();
-  });
-  afterAll(async () => {
-    await fleet.stopAll();
-    await nats?.stop();
-  });
-  return {
-    nats: () => {
-      if (!nats) throw new Error('nats-server not started');
-      return nats;
-    },
-    fleet,
-  };
-}
+/** The training tests' setup is the data plane's: one nats-server per file, trainers stopped after each test. */
+export type TrainingSuite = DataplaneSuite;
+export const trainingSuite = dataplaneSuite;
 
 /**
  * spec.training of the tests: the tiny preset at sequence length 32, micro-batches

@@ -5,12 +5,11 @@
  * since when, its pods count as unknown (no duplicates elsewhere), and the
  * swarm keeps training in the other.
  */
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
-import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { running, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
 let env: SwarmEnv;
 let dc1: TestCluster;
@@ -38,11 +37,7 @@ const placements = [
 beforeAll(async () => {
   env = await startSwarmEnv({ name: 'multi-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }] });
   dc1 = env.c;
-  dc2 = await startTestCluster({ name: 'multi-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }] });
-  // Remote clusters need the PriorityClass, not the CRD.
-  expect((await dc2.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')])).code).toBe(0);
-  const secret = await dc1.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', 'dc2-kubeconfig', `--from-file=kubeconfig=${dc2.cp.kubeconfigPath}`]);
-  expect(secret.code).toBe(0);
+  dc2 = await startRemoteCluster(env, { name: 'multi-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }], secretName: 'dc2-kubeconfig' });
   env.startOperator('op', { env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
 }, 240_000);
 

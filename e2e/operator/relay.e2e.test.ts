@@ -10,14 +10,13 @@
  * relay is given an explicit address and port, as a user does for a load
  * balancer's DNS name.
  */
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Env, LABEL_ROLE, ROLE_RELAY, type TrainingSwarm } from '../../api/index.ts';
 import { relayKeyOf, relayPeerId } from '../../operator/reconcile/relay.ts';
 import { freePort } from '../cluster/ports.ts';
-import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
 import { metricValue } from '../harness/dataplane.ts';
-import { running, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 import { waitFor } from '../harness/wait.ts';
 
 let env: SwarmEnv;
@@ -46,9 +45,7 @@ function logLines(c: TestCluster, pod: string): Record<string, unknown>[] {
 beforeAll(async () => {
   env = await startSwarmEnv({ name: 'relay-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }] });
   dc1 = env.c;
-  dc2 = await startTestCluster({ name: 'relay-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 2 }] });
-  expect((await dc2.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')])).code).toBe(0);
-  expect((await dc1.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', 'dc2-kubeconfig', `--from-file=kubeconfig=${dc2.cp.kubeconfigPath}`])).code).toBe(0);
+  dc2 = await startRemoteCluster(env, { name: 'relay-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 2 }], secretName: 'dc2-kubeconfig' });
   env.startOperator('op', { env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
 }, 240_000);
 

@@ -16,11 +16,11 @@
 import { stringify } from 'yaml';
 import { Env, type TrainingSwarm } from '../../api/index.ts';
 import { join } from 'node:path';
-import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
+import { REPO_ROOT, type TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 import { startNats, type NatsServer } from '../harness/nats.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
-import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
 const AUTH_SECRET = 'kubeswarm-nats-auth';
 let env: SwarmEnv;
@@ -187,10 +187,8 @@ describe('a swarm with operator-issued credentials', () => {
   }, 240_000);
 
   it('placed in a second cluster: that cluster gets a copy of the .creds Secret (not owned), its pod connects with it, and the copy goes with the swarm', async () => {
-    const dc2 = await startTestCluster({ name: 'validation-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }] });
+    const dc2 = await startRemoteCluster(env, { name: 'validation-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }], secretName: 'dc2-ok-kubeconfig' });
     try {
-      expect((await dc2.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')])).code).toBe(0);
-      expect((await c.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', 'dc2-ok-kubeconfig', `--from-file=kubeconfig=${dc2.cp.kubeconfigPath}`])).code).toBe(0);
       await env.apply(swarm('abroad', (s) => {
         s.spec.peers = { min: 1, max: 1, maxPending: 0 };
         s.spec.placements = [{ name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2-ok-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }];
