@@ -127,6 +127,25 @@ export interface OptimizerSpec {
 export type AveragingMode = 'gradient' | 'diloco';
 export type Compression = 'auto' | 'none' | 'fp16' | 'int8';
 
+export type RobustMethod = 'none' | 'trimmed-mean' | 'centered-clip';
+
+/**
+ * Robust aggregation: how a reducer bounds the influence of one faulty or
+ * malicious peer on its shard (docs/robust-aggregation.md).
+ */
+export interface RobustAggregation {
+  /** none: the sample-weighted mean. trimmed-mean: coordinate-wise, trimmed by weight. centered-clip: BTARD's CenteredClip. */
+  method: RobustMethod;
+  /** trimmed-mean: fraction of the weight trimmed from each end, per element (whole peers, at least one). */
+  trimFraction: number;
+  /** centered-clip: clipping radius, as a multiple of the median distance of the parts from their coordinate-wise median. */
+  clipTau: number;
+  /** centered-clip: iterations from the coordinate-wise median. */
+  clipIterations: number;
+  /** With a robust method: a peer's weight is capped at this multiple of the median weight of its group. */
+  maxSamplesRatio: number;
+}
+
 export interface AveragingSpec {
   mode: AveragingMode;
   /** Largest all-reduce group; larger swarms split into several groups. */
@@ -140,6 +159,7 @@ export interface AveragingSpec {
   innerSteps?: number;
   /** Average parameters every N epochs to stop drift (0 = never). */
   stateAveragingEvery: number;
+  robust: RobustAggregation;
 }
 
 export interface TrainingSpec {
