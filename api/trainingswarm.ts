@@ -127,7 +127,8 @@ export interface OptimizerSpec {
 export type AveragingMode = 'gradient' | 'diloco';
 export type Compression = 'auto' | 'none' | 'fp16' | 'int8';
 
-export type RobustMethod = 'none' | 'trimmed-mean' | 'centered-clip';
+export const ROBUST_METHODS = ['none', 'trimmed-mean', 'centered-clip'] as const;
+export type RobustMethod = (typeof ROBUST_METHODS)[number];
 
 /**
  * Robust aggregation: how a reducer bounds the influence of one faulty or

@@ -4,7 +4,7 @@
  * frozen. Every error names the variable, and the field inside it for JSON.
  */
 import { isIP } from 'node:net';
-import { Env, type Compression, type RobustAggregation, type RobustMethod } from '../../api/index.ts';
+import { Env, ROBUST_METHODS, type Compression, type RobustAggregation, type RobustMethod } from '../../api/index.ts';
 import { parseRelay } from './swarm/relay-client.ts';
 
 export interface AveragingConfig {
@@ -63,7 +63,6 @@ export class ConfigError extends Error {
 export const AVERAGING_DEFAULTS: Readonly<Omit<AveragingConfig, 'robust'>> = Object.freeze({ maxGroupSize: 16, compression: 'auto', matchmakingWindowSeconds: 5, timeoutSeconds: 60 });
 /** Defaults of spec.training.averaging.robust, as in crds/trainingswarm.yaml. */
 export const ROBUST_DEFAULTS: Readonly<RobustAggregation> = Object.freeze({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 });
-const ROBUST_METHODS: readonly RobustMethod[] = ['none', 'trimmed-mean', 'centered-clip'];
 export const DEFAULT_SYNTHETIC_VECTOR_MB = 1;
 export const DEFAULT_SYNTHETIC_SAMPLES_PER_SECOND = 100;
 export const DEFAULT_MEMBERSHIP_TTL_SECONDS = 10;

@@ -160,6 +160,7 @@ export class RobustShard extends PrefixParts implements ShardReduction {
   readonly #rule: RobustAggregation;
   #parts = new Map<number, Float32Array>();
   #result: Float32Array | undefined;
+  #released = false;
 
   constructor(length: number, rule: RobustAggregation) {
     super(length);
@@ -175,6 +176,7 @@ export class RobustShard extends PrefixParts implements ShardReduction {
 
   resultInto(start: number, weight: number, out: Float32Array): void {
     if (!(weight > 0)) throw new RangeError('resultInto: no contributors');
+    if (this.#released) throw new RangeError('resultInto: the shard was released');
     this.#result ??= this.#reduce();
     out.set(this.#result.subarray(start, start + out.length));
   }
@@ -190,8 +192,9 @@ export class RobustShard extends PrefixParts implements ShardReduction {
   }
 
   release(): void {
+    this.#released = true;
     this.#parts = new Map();
-    this.#result = new Float32Array(0);
+    this.#result = undefined;
   }
 }
 

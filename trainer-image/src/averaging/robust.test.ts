@@ -147,6 +147,8 @@ describe('RobustShard', () => {
     expect([...out]).toEqual([2.5, 2.5]); // 1 2 3 900 → mean(2, 3)
     s.resultInto(2, 3, out);
     expect([...out]).toEqual([2, 2]); // 1 2 900 → the median
+    s.release();
+    expect(() => s.resultInto(0, 4, out)).toThrow(/released/);
   });
 
   it('gives the same bytes whatever the arrival order of the parts', () => {

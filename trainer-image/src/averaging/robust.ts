@@ -58,16 +58,16 @@ function checkParts(parts: readonly Float32Array[], weights: readonly number[], 
 }
 
 /**
- * Contributors trimmed from each end: as few as reach `fraction` of the
+ * Contributors trimmed from one end: as few as reach `fraction` of the
  * total weight, never more than ⌊(n−1)/2⌋ (at least one value survives).
- * `sortedWeights` are the weights in the order being trimmed.
+ * `weightAt(k)` is the weight of the k-th contributor from that end.
  */
-function trimCount(sortedWeights: (k: number) => number, n: number, fraction: number, total: number): number {
+function trimCount(weightAt: (k: number) => number, n: number, fraction: number, total: number): number {
   if (fraction <= 0) return 0;
   const most = (n - 1) >> 1;
   let k = 0;
   let cut = 0;
-  while (k < most && cut < fraction * total) cut += sortedWeights(k++);
+  while (k < most && cut < fraction * total) cut += weightAt(k++);
   return k;
 }
 

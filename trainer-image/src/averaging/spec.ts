@@ -1,4 +1,5 @@
 /** RoundSpec validation (pure). Errors name the field. */
+import { ROBUST_METHODS } from '../../../api/index.ts';
 import { MAX_GROUP_SIZE, MAX_ROUND_ID_BYTES } from './constants.ts';
 import { InvalidRoundSpecError } from './errors.ts';
 import type { RoundSpec } from './index.ts';
@@ -31,11 +32,9 @@ export function validateSpec(spec: RoundSpec, selfId: string, length: number): n
   return self;
 }
 
-const ROBUST_METHODS = new Set(['none', 'trimmed-mean', 'centered-clip']);
-
 function validateRobust(r: NonNullable<RoundSpec['robust']>): void {
   if (typeof r !== 'object' || r === null) throw new InvalidRoundSpecError('robust', 'must be an object');
-  if (!ROBUST_METHODS.has(r.method)) throw new InvalidRoundSpecError('robust.method', `must be none, trimmed-mean or centered-clip, got ${String(r.method)}`);
+  if (!ROBUST_METHODS.includes(r.method)) throw new InvalidRoundSpecError('robust.method', `must be ${ROBUST_METHODS.join(', ')}, got ${String(r.method)}`);
   if (!(r.trimFraction >= 0 && r.trimFraction < 0.5)) throw new InvalidRoundSpecError('robust.trimFraction', `must be in [0, 0.5), got ${r.trimFraction}`);
   if (!(r.clipTau > 0 && Number.isFinite(r.clipTau))) throw new InvalidRoundSpecError('robust.clipTau', `must be a positive number, got ${r.clipTau}`);
   if (!(Number.isInteger(r.clipIterations) && r.clipIterations >= 1)) throw new InvalidRoundSpecError('robust.clipIterations', `must be an integer >= 1, got ${r.clipIterations}`);
