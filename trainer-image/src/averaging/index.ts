@@ -121,6 +121,9 @@ export interface RoundResult {
    * result reached this member. 1 means the round was complete; a peer lost
    * while sending lowers it by its shard-parts. (If all weights are 0 the
    * round averages uniformly and "weighted member" means every member.)
+   * With `RoundSpec.robust`, "weighted mean" reads "robust aggregate": a
+   * part a trimmed mean dropped or CenteredClip clipped still counts as
+   * delivered.
    */
   fractionAveraged: number;
   /**

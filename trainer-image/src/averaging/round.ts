@@ -1002,9 +1002,10 @@ export class ReduceTask {
    * A chunk is computed (mean, encoded) once by the first writer that needs
    * it and cached for the others while they still need it, up to
    * RESULT_CACHE_BYTES; a writer further behind recomputes its chunks from
-   * the float64 sums or the robust result (same bytes: the computation is deterministic). So a
-   * slow or not-yet-started member never holds the others back, and memory
-   * stays bounded. Our own output is written when a chunk is first computed.
+   * the float64 sums or the robust result (same bytes: the computation is
+   * deterministic). So a slow or not-yet-started member never holds the
+   * others back, and memory stays bounded. Our own output is written when a
+   * chunk is first computed.
    */
   async #broadcast(segments: Segment[]): Promise<void> {
     const r = this.round;
