@@ -82,6 +82,8 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   it.each([
     ['random:10', { method: 'trimmed-mean' }],
     ['scale:1000', { method: 'centered-clip' }],
+    // NaN parts never reach a rule: reducers reject them per contribution, as without robust aggregation
+    ['nan', { method: 'centered-clip' }],
   ])(`Byzantine %s with robust %j: final held-out loss ≤ clean × ${ROBUST_BOUND} and ≥ 20%% below the initial`, async (byzantine, robust) => {
     const r = await run(`on-${byzantine.split(':')[0]}`, robust, byzantine);
     expect(r.faultLines).toBeGreaterThanOrEqual(EPOCHS - 2);
