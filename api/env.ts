@@ -58,6 +58,12 @@ export const Env = {
   Backends: 'KUBESWARM_BACKENDS',
   /** Training workload, fault injection for tests: epochs at which this peer sends a NaN gradient to its group. */
   FaultNanGradientEpochs: 'KUBESWARM_FAULT_NAN_GRADIENT_EPOCHS',
+  /**
+   * Training workload, fault injection for tests: a Byzantine peer that tampers with every
+   * gradient it sends. "scale:<factor>" multiplies it (e.g. scale:1000, scale:-100),
+   * "random:<std>" replaces it with Gaussian noise of that standard deviation, "nan" fills it with NaN.
+   */
+  FaultByzantine: 'KUBESWARM_FAULT_BYZANTINE',
   /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
   SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
   /** Averaging workload: seed of the synthetic vector's content (default: the peer id). */

@@ -28,6 +28,8 @@ function toJsonSchema(s: Schema): Schema {
     else if (k === 'items' || k === 'additionalProperties') out[k] = typeof v === 'object' ? toJsonSchema(v as Schema) : v;
     else if (k === 'exclusiveMinimum' && v === true) out[k] = s['minimum'];
     else if (k === 'minimum' && s['exclusiveMinimum'] === true) continue;
+    else if (k === 'exclusiveMaximum' && v === true) out[k] = s['maximum'];
+    else if (k === 'maximum' && s['exclusiveMaximum'] === true) continue;
     else if (k === 'format' && v === 'int64') continue;
     else out[k] = v;
   }
@@ -117,11 +119,24 @@ describe('schema rejects', () => {
     ['unknown field', (s: any) => { s.spec.peers.maximum = 3; }, '/spec/peers'],
     ['bad compression', (s: any) => { s.spec.training.averaging.compression = 'zip'; }, '/spec/training/averaging/compression'],
     ['zero learning rate', (s: any) => { s.spec.training.optimizer.learningRate = 0; }, '/spec/training/optimizer/learningRate'],
+    ['unknown robust method', (s: any) => { s.spec.training.averaging.robust = { method: 'krum' }; }, '/spec/training/averaging/robust/method'],
+    ['trimming half of the weight', (s: any) => { s.spec.training.averaging.robust = { method: 'trimmed-mean', trimFraction: 0.5 }; }, '/spec/training/averaging/robust/trimFraction'],
+    ['a zero clipping radius', (s: any) => { s.spec.training.averaging.robust = { method: 'centered-clip', clipTau: 0 }; }, '/spec/training/averaging/robust/clipTau'],
+    ['a sample cap below 1', (s: any) => { s.spec.training.averaging.robust = { method: 'centered-clip', maxSamplesRatio: 0.5 }; }, '/spec/training/averaging/robust/maxSamplesRatio'],
   ])('%s', (_name, mutate, path) => {
     const s = base();
     mutate(s);
     expect(validate(s)).toBe(false);
     expect(validate.errors?.map((e: { instancePath: string }) => e.instancePath)).toContain(path);
+  });
+});
+
+describe('robust aggregation defaults', () => {
+  it('fills spec.training.averaging.robust with method none and the documented parameters', () => {
+    const s: any = parse(readFileSync(join(examplesDir, 'tiny-cpu.yaml'), 'utf8'));
+    delete s.spec.training.averaging?.robust;
+    expect(validate(s)).toBe(true);
+    expect(s.spec.training.averaging.robust).toEqual({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 });
   });
 });
 

@@ -127,6 +127,26 @@ export interface OptimizerSpec {
 export type AveragingMode = 'gradient' | 'diloco';
 export type Compression = 'auto' | 'none' | 'fp16' | 'int8';
 
+export const ROBUST_METHODS = ['none', 'trimmed-mean', 'centered-clip'] as const;
+export type RobustMethod = (typeof ROBUST_METHODS)[number];
+
+/**
+ * Robust aggregation: how a reducer bounds the influence of one faulty or
+ * malicious peer on its shard (docs/robust-aggregation.md).
+ */
+export interface RobustAggregation {
+  /** none: the sample-weighted mean. trimmed-mean: coordinate-wise, trimmed by weight. centered-clip: BTARD's CenteredClip. */
+  method: RobustMethod;
+  /** trimmed-mean: fraction of the weight trimmed from each end, per element (whole peers, at least one). */
+  trimFraction: number;
+  /** centered-clip: clipping radius, as a multiple of the median distance of the parts from their coordinate-wise median. */
+  clipTau: number;
+  /** centered-clip: iterations from the coordinate-wise median. */
+  clipIterations: number;
+  /** With a robust method: a peer's weight is capped at this multiple of the median weight of its group. */
+  maxSamplesRatio: number;
+}
+
 export interface AveragingSpec {
   mode: AveragingMode;
   /** Largest all-reduce group; larger swarms split into several groups. */
@@ -142,6 +162,7 @@ export interface AveragingSpec {
   stateAveragingEvery: number;
   /** Parameter averaging also averages the optimizer's moments. */
   averageOptimizerState: boolean;
+  robust: RobustAggregation;
 }
 
 export interface TrainingSpec {

@@ -35,6 +35,8 @@ export interface PeerOpts {
   stopAfterEpochs?: number;
   evalBatches?: number;
   nanGradientEpochs?: number[];
+  /** KUBESWARM_FAULT_BYZANTINE: scale:<factor>, random:<std> or nan, on every gradient sent. */
+  byzantine?: string;
   metricsPort?: number;
   membershipTtlSeconds?: number;
 }
@@ -44,6 +46,7 @@ export function spawnPeer(suite: TrainingSuite, name: string, o: PeerOpts): Trai
   if (o.stopAfterEpochs !== undefined) env[Env.StopAfterEpochs] = String(o.stopAfterEpochs);
   if (o.evalBatches !== undefined) env[Env.EvalBatches] = String(o.evalBatches);
   if (o.nanGradientEpochs !== undefined) env[Env.FaultNanGradientEpochs] = o.nanGradientEpochs.join(',');
+  if (o.byzantine !== undefined) env[Env.FaultByzantine] = o.byzantine;
   if (o.metricsPort !== undefined) env[Env.MetricsPort] = String(o.metricsPort);
   if (o.membershipTtlSeconds !== undefined) env[Env.MembershipTtlSeconds] = String(o.membershipTtlSeconds);
   return suite.fleet.spawn({ name, natsUrl: suite.nats().url, swarm: o.swarm, training: o.training, env });

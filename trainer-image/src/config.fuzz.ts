@@ -30,4 +30,9 @@ export const properties = [
     property: fc.property(fc.dictionary(fc.constantFrom('maxGroupSize', 'compression', 'matchmakingWindowSeconds', 'timeoutSeconds'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.double())), fc.oneof(fc.integer(), fc.double(), fc.string()), (averaging, targetBatchSize) =>
       check(() => parseTraining(JSON.stringify({ targetBatchSize, averaging })))),
   },
+  {
+    name: 'parseTraining: robust blocks with random values',
+    property: fc.property(fc.dictionary(fc.constantFrom('method', 'trimFraction', 'clipTau', 'clipIterations', 'maxSamplesRatio'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.double(), fc.constantFrom('none', 'trimmed-mean', 'centered-clip'))), fc.integer({ min: 1, max: 8 }), (robust, maxGroupSize) =>
+      check(() => parseTraining(JSON.stringify({ targetBatchSize: 8, averaging: { maxGroupSize, robust } })))),
+  },
 ];

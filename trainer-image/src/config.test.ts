@@ -22,7 +22,10 @@ const errorOf = (over: Record<string, string | undefined>): ConfigError => {
 describe('parseConfig', () => {
   it('applies the CRD defaults and the documented ones, and freezes the result', () => {
     const c = parse({});
-    expect(c.training).toEqual({ targetBatchSize: 4096, averaging: { maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60 } });
+    expect(c.training).toEqual({ targetBatchSize: 4096, averaging: {
+      maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60,
+      robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 },
+    } });
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
     expect(c.membershipTtlMs).toBe(10_000);
@@ -32,6 +35,12 @@ describe('parseConfig', () => {
     expect(() => {
       (c.synthetic as { samplesPerSecond: number }).samplesPerSecond = 1;
     }).toThrow(TypeError);
+  });
+
+  it('reads spec.training.averaging.robust, filling the CRD defaults', () => {
+    const spec = (robust: unknown): Record<string, string> => ({ [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 5, averaging: { maxGroupSize: 4, robust } }) });
+    expect(parse(spec({ method: 'centered-clip', clipTau: 2 })).training.averaging.robust).toEqual({ method: 'centered-clip', trimFraction: 0.2, clipTau: 2, clipIterations: 3, maxSamplesRatio: 4 });
+    expect(parse(spec({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 })).training.averaging.robust).toMatchObject({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 });
   });
 
   it('reads the synthetic workload settings', () => {
@@ -80,6 +89,14 @@ describe('parseConfig', () => {
     [{ [Env.TrainingSpec]: '{"targetBatchSize":0}' }, Env.TrainingSpec, /targetBatchSize/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":1}}' }, Env.TrainingSpec, /averaging\.maxGroupSize/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"compression":"zip"}}' }, Env.TrainingSpec, /averaging\.compression/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"method":"krum"}}}' }, Env.TrainingSpec, /averaging\.robust\.method: must be none \| trimmed-mean \| centered-clip/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"method":"trimmed-mean","trimFraction":0.5}}}' }, Env.TrainingSpec, /averaging\.robust\.trimFraction: must be a number in \[0, 0\.5\)/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"method":"trimmed-mean","trimFraction":0}}}' }, Env.TrainingSpec, /averaging\.robust\.trimFraction: must be above 0/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"clipTau":0}}}' }, Env.TrainingSpec, /averaging\.robust\.clipTau/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"clipIterations":1.5}}}' }, Env.TrainingSpec, /averaging\.robust\.clipIterations/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"maxSamplesRatio":0.5}}}' }, Env.TrainingSpec, /averaging\.robust\.maxSamplesRatio/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":[]}}' }, Env.TrainingSpec, /averaging\.robust: must be an object/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":2,"robust":{"method":"centered-clip"}}}' }, Env.TrainingSpec, /averaging\.maxGroupSize: must be at least 3 with robust aggregation/],
   ])('names the variable in errors: %j', (over, variable, re) => {
     const e = errorOf(over);
     expect(e.variable).toBe(variable);

@@ -4,7 +4,7 @@
  * frozen. Every error names the variable, and the field inside it for JSON.
  */
 import { isIP } from 'node:net';
-import { Env, type Compression } from '../../api/index.ts';
+import { Env, ROBUST_METHODS, type Compression, type RobustAggregation, type RobustMethod } from '../../api/index.ts';
 import { parseRelay } from './swarm/relay-client.ts';
 
 export interface AveragingConfig {
@@ -12,6 +12,8 @@ export interface AveragingConfig {
   compression: Compression;
   matchmakingWindowSeconds: number;
   timeoutSeconds: number;
+  /** Robust aggregation of gradient rounds (spec.training.averaging.robust). */
+  robust: RobustAggregation;
 }
 
 export interface SyntheticConfig {
@@ -58,7 +60,9 @@ export class ConfigError extends Error {
 }
 
 /** Defaults of spec.training.averaging, as in crds/trainingswarm.yaml. */
-export const AVERAGING_DEFAULTS: Readonly<AveragingConfig> = Object.freeze({ maxGroupSize: 16, compression: 'auto', matchmakingWindowSeconds: 5, timeoutSeconds: 60 });
+export const AVERAGING_DEFAULTS: Readonly<Omit<AveragingConfig, 'robust'>> = Object.freeze({ maxGroupSize: 16, compression: 'auto', matchmakingWindowSeconds: 5, timeoutSeconds: 60 });
+/** Defaults of spec.training.averaging.robust, as in crds/trainingswarm.yaml. */
+export const ROBUST_DEFAULTS: Readonly<RobustAggregation> = Object.freeze({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 });
 export const DEFAULT_SYNTHETIC_VECTOR_MB = 1;
 export const DEFAULT_SYNTHETIC_SAMPLES_PER_SECOND = 100;
 export const DEFAULT_MEMBERSHIP_TTL_SECONDS = 10;
@@ -182,19 +186,47 @@ export function parseTraining(json: string): TrainerConfig['training'] {
   const a = t['averaging'] ?? {};
   if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new ConfigError(V, 'averaging: must be an object');
   const av = a as Record<string, unknown>;
-  const field = <T>(name: keyof AveragingConfig, ok: (v: unknown) => v is T, what: string): T => {
+  const field = <T>(name: keyof typeof AVERAGING_DEFAULTS, ok: (v: unknown) => v is T, what: string): T => {
     const v = av[name] ?? AVERAGING_DEFAULTS[name];
     if (!ok(v)) throw new ConfigError(V, `averaging.${name}: must be ${what}, got ${JSON.stringify(v)}`);
     return v;
   };
-  const isNum = (lo: number, hi: number, int = false) => (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v));
+  const maxGroupSize = field('maxGroupSize', isNum(2, 1024, true), 'an integer in [2, 1024]');
+  const robust = parseRobust(av['robust']);
+  if (robust.method !== 'none' && maxGroupSize < 3) throw new ConfigError(V, `averaging.maxGroupSize: must be at least 3 with robust aggregation, got ${maxGroupSize}`);
   return {
     targetBatchSize: tbs,
     averaging: {
-      maxGroupSize: field('maxGroupSize', isNum(2, 1024, true), 'an integer in [2, 1024]'),
+      maxGroupSize,
       compression: field('compression', (v): v is Compression => COMPRESSIONS.includes(v as Compression), COMPRESSIONS.join(' | ')),
       matchmakingWindowSeconds: field('matchmakingWindowSeconds', isNum(0, 600), 'a number in [0, 600]'),
       timeoutSeconds: field('timeoutSeconds', isNum(1, 3600), 'a number in [1, 3600]'),
+      robust,
     },
+  };
+}
+
+const isNum = (lo: number, hi: number, int = false) => (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v));
+
+/** spec.training.averaging.robust with the CRD's defaults and ranges; errors name the field. */
+function parseRobust(raw: unknown): RobustAggregation {
+  const V = Env.TrainingSpec;
+  const r = raw ?? {};
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ConfigError(V, 'averaging.robust: must be an object');
+  const o = r as Record<string, unknown>;
+  const field = <T>(name: keyof RobustAggregation, ok: (v: unknown) => v is T, what: string): T => {
+    const v = o[name] ?? ROBUST_DEFAULTS[name];
+    if (!ok(v)) throw new ConfigError(V, `averaging.robust.${name}: must be ${what}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const method = field('method', (v): v is RobustMethod => ROBUST_METHODS.includes(v as RobustMethod), ROBUST_METHODS.join(' | '));
+  const trimFraction = field('trimFraction', (v): v is number => isNum(0, 0.5)(v) && v < 0.5, 'a number in [0, 0.5)');
+  if (method === 'trimmed-mean' && trimFraction === 0) throw new ConfigError(V, 'averaging.robust.trimFraction: must be above 0 when method is trimmed-mean');
+  return {
+    method,
+    trimFraction,
+    clipTau: field('clipTau', (v): v is number => isNum(0, 1000)(v) && v > 0, 'a number in (0, 1000]'),
+    clipIterations: field('clipIterations', isNum(1, 100, true), 'an integer in [1, 100]'),
+    maxSamplesRatio: field('maxSamplesRatio', isNum(1, 1000), 'a number in [1, 1000]'),
   };
 }

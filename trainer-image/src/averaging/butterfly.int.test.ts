@@ -14,6 +14,7 @@ import {
 } from './index.ts';
 import { partition } from './partition.ts';
 import { ChunkSigner, streamContext } from './signing.ts';
+import { robustReduceInto } from './robust.ts';
 import { createTestHost, introduce, valueAt } from './testing.ts';
 
 interface Peer {
@@ -371,6 +372,39 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
     expect(await metric(ps[3]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
     expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total')).toBe(0);
+  });
+
+  it.each([
+    ['trimmed-mean' as const],
+    ['centered-clip' as const],
+  ])('robust %s: one peer sending a ×1000 gradient and claiming 100× the samples is capped, and every member holds the robust result of each shard', async (method) => {
+    const ps = await startPeers(4);
+    const L = 40_000;
+    const claimed = [10, 20, 30, 3000];
+    const rule = { method, trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 };
+    const vectors = ps.map((_, i) => dyadic(90 + i, L));
+    vectors[3] = vectors[3]!.map((x) => x * 1000);
+    const group = members(ps, claimed);
+    const results = await Promise.all(ps.map((p, i) => p.averager.run(spec(`robust-${method}`, group, { robust: rule }), vectors[i]!)));
+    // the cap: 4 × median(10, 20, 30, 3000) = 100
+    const weights = [10, 20, 30, 100];
+    const expected = new Float32Array(L);
+    for (const sh of results[0]!.shards) {
+      robustReduceInto(rule, vectors.map((v) => v.subarray(sh.start, sh.start + sh.length)), weights, expected.subarray(sh.start, sh.start + sh.length));
+    }
+    for (const r of results) {
+      expect(firstDifference(r.vector, expected)).toBe(-1);
+      expect(r.fractionAveraged).toBe(1);
+    }
+    // bounded: far closer to the honest mean than the plain weighted mean is
+    const honest = weightedMean(vectors, weights, [0, 1, 2]);
+    const plain = weightedMean(vectors, weights, [0, 1, 2, 3]);
+    const dist = (a: Float32Array): number => Math.sqrt(a.reduce((acc, x, k) => acc + (x - honest[k]!) ** 2, 0));
+    expect(dist(results[0]!.vector)).toBeLessThan(dist(plain) / 100);
+    for (const p of ps) {
+      expect(await metric(p, 'kubeswarm_allreduce_capped_weights_total')).toBe(1);
+      expect(p.warnings.filter((w) => w.includes('capped a peer')).map((w) => w.includes(ps[3]!.id))).toEqual([true]);
+    }
   });
 
   it('works for tiny vectors (fewer elements than peers) and a group of one', async () => {

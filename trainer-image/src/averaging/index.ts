@@ -14,7 +14,8 @@
  *  2. Reduce-scatter: p streams its part of shard j to member j, in chunks,
  *     with back-pressure. Members with weight 0 ("tag-alongs") send nothing.
  *  3. Reducer j takes the sample-weighted mean (float64 sums, one rounding)
- *     over the parts that arrived in time and were valid, then all-gathers:
+ *     over the parts that arrived in time and were valid (or, with
+ *     `RoundSpec.robust`, a trimmed mean or CenteredClip), then all-gathers:
  *     one writer per member, each at its own pace. Every member ends with
  *     bitwise identical values for that shard (compressed results are
  *     decoded by the reducer too).
@@ -35,14 +36,14 @@
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import type { Registry } from 'prom-client';
-import type { Compression } from '../../../api/index.ts';
+import type { Compression, RobustAggregation } from '../../../api/index.ts';
 import { Averager as AveragerImpl } from './averager.ts';
 
 export { Protocols } from '../../../api/protocols.ts';
 export * from './errors.ts';
 /** Stated error bounds of the codecs (per element, per encoding), for tests that check rounds. */
 export { FP16_ABS_ERROR, FP16_REL_ERROR, fp16ErrorBound, int8ErrorBound } from './compression.ts';
-export type { Compression } from '../../../api/index.ts';
+export type { Compression, RobustAggregation } from '../../../api/index.ts';
 
 export interface GroupMember {
   /** libp2p peer id (base58 / CID string), as in the membership registry. */
@@ -66,6 +67,14 @@ export interface RoundSpec {
   compression: Compression;
   /** Hard upper bound for the whole round, from the local call to `run`. */
   timeoutMs: number;
+  /**
+   * Robust aggregation (`robust.ts`); omitted or method 'none': the plain
+   * sample-weighted mean. Must be the same on every member, like the rest
+   * of the spec: each reducer applies it to its shard, and every member caps
+   * the weights (`maxSamplesRatio`) the same way. A robust reducer keeps
+   * every part of its shard in memory until the shard is reduced.
+   */
+  robust?: RobustAggregation;
 }
 
 /** Why a peer's contribution or reduction was lost in a round. */
@@ -112,6 +121,9 @@ export interface RoundResult {
    * result reached this member. 1 means the round was complete; a peer lost
    * while sending lowers it by its shard-parts. (If all weights are 0 the
    * round averages uniformly and "weighted member" means every member.)
+   * With `RoundSpec.robust`, "weighted mean" reads "robust aggregate": a
+   * part a trimmed mean dropped or CenteredClip clipped still counts as
+   * delivered.
    */
   fractionAveraged: number;
   /**

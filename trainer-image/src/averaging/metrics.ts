@@ -16,6 +16,7 @@ export interface AveragingMetrics {
   rejectedFrames: Counter<'reason'>;
   droppedPeers: Counter<'reason' | 'role'>;
   backupReductions: Counter;
+  cappedWeights: Counter;
 }
 
 function get<T>(registry: Registry, name: string, make: () => T): T {
@@ -60,6 +61,11 @@ export function createMetrics(registry: Registry = new Registry()): AveragingMet
     backupReductions: get(registry, 'kubeswarm_allreduce_backup_reductions_total', () => new Counter({
       name: 'kubeswarm_allreduce_backup_reductions_total',
       help: 'Shards this peer re-reduced as the backup of a failed or leaving reducer.',
+      registers,
+    })),
+    cappedWeights: get(registry, 'kubeswarm_allreduce_capped_weights_total', () => new Counter({
+      name: 'kubeswarm_allreduce_capped_weights_total',
+      help: 'Round members whose self-reported samples this peer capped at robust.maxSamplesRatio times the median of their group (robust aggregation only).',
       registers,
     })),
   };

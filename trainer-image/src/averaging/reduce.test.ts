@@ -11,7 +11,7 @@ describe('weighted reduction', () => {
     const [seg] = acc.segments();
     expect(seg).toEqual({ start: 0, end: 3, members: [0, 1], weight: 4 });
     const out = new Float32Array(3);
-    acc.meanInto(0, 4, out);
+    acc.resultInto(0, 4, out);
     expect([...out]).toEqual([4, 5, 6]);
   });
 
@@ -22,7 +22,7 @@ describe('weighted reduction', () => {
       const acc = new ShardAccumulator(2);
       for (const i of order) acc.add(i, weights[i]!, 0, parts[i]!);
       const out = new Float32Array(2);
-      acc.meanInto(0, 8, out);
+      acc.resultInto(0, 8, out);
       return [...out];
     };
     const expected = [Math.fround((3 * 0.5 + 0.75 - 4 * 0.125) / 8), Math.fround((3 * -1.25 + 2 + 32) / 8)];
@@ -41,7 +41,7 @@ describe('weighted reduction', () => {
       { start: 4, end: 6, members: [0], weight: 2 },
     ]);
     const out = new Float32Array(2);
-    acc.meanInto(2, 3, out);
+    acc.resultInto(2, 3, out);
     expect([...out]).toEqual([3, 3]);
   });
 
@@ -63,7 +63,7 @@ describe('weighted reduction', () => {
     expect(acc.prefixOf(0)).toBe(2);
     acc.add(0, 1, 2, f32([5, 5]));
     const out = new Float32Array(4);
-    acc.meanInto(0, 1, out);
+    acc.resultInto(0, 1, out);
     expect([...out]).toEqual([1, 1, 5, 5]);
   });
 

@@ -1,6 +1,7 @@
 /**
  * Weighted reduction (pure): the sample-weighted mean of the parts of one
- * shard, accumulated as parts stream in.
+ * shard, accumulated as parts stream in (`ShardAccumulator`), or a robust
+ * rule over the buffered parts (`RobustShard`, rules in robust.ts).
  *
  * Each contributor's part arrives in order, so what has been accumulated
  * from member i is a prefix [0, prefix_i) of the shard. The mean of element
@@ -9,7 +10,9 @@
  * (< 2^29) and float32 values are exact in float64, so results do not depend
  * on arrival order except through the final sum's rounding (2^-53 relative).
  */
+import type { RobustAggregation } from '../../../api/index.ts';
 import { NonFiniteContributionError } from './errors.ts';
+import { robustReduceInto } from './robust.ts';
 
 /** Index of the first NaN/±Infinity in `values`, or -1. */
 export function firstNonFinite(values: Float32Array): number {
@@ -41,26 +44,45 @@ export interface Segment {
   weight: number;
 }
 
-export class ShardAccumulator {
+/**
+ * What a reducer does with the parts of its shard, whatever the rule: take
+ * parts as prefixes, say which members cover which segment, and produce the
+ * reduced values of a segment.
+ */
+export interface ShardReduction {
   readonly length: number;
-  #acc: Float64Array;
-  readonly #prefix: Map<number, { prefix: number; weight: number }> = new Map();
-
-  constructor(length: number) {
-    this.length = length;
-    this.#acc = new Float64Array(length);
-  }
-
-  /** Elements accumulated so far from `member` (0 if none). */
-  prefixOf(member: number): number {
-    return this.#prefix.get(member)?.prefix ?? 0;
-  }
-
+  /** Elements accepted so far from `member` (0 if none). */
+  prefixOf(member: number): number;
   /**
    * Add member's values for [offset, offset + values.length). The offset must
    * equal the member's current prefix and the weight must match earlier adds.
    * Throws NonFiniteContributionError (and adds nothing) on NaN/±Infinity.
    */
+  add(member: number, weight: number, offset: number, values: Float32Array): void;
+  /** Contiguous segments of [0, length) with a constant contributor set, in order. */
+  segments(): Segment[];
+  /** Reduced values of [start, start + out.length), which lies in one segment of total weight `weight` (from `segments`), into `out`. */
+  resultInto(start: number, weight: number, out: Float32Array): void;
+  /** Drop the buffers once the shard is broadcast. */
+  release(): void;
+}
+
+/** Prefix bookkeeping and input checks shared by the reduction rules. */
+abstract class PrefixParts {
+  readonly length: number;
+  readonly #prefix: Map<number, { prefix: number; weight: number }> = new Map();
+
+  constructor(length: number) {
+    this.length = length;
+  }
+
+  prefixOf(member: number): number {
+    return this.#prefix.get(member)?.prefix ?? 0;
+  }
+
+  /** Keep member's values at [offset, offset + values.length) (already checked). */
+  protected abstract store(member: number, weight: number, offset: number, values: Float32Array): void;
+
   add(member: number, weight: number, offset: number, values: Float32Array): void {
     if (!(weight > 0 && Number.isFinite(weight))) throw new RangeError(`weight must be a positive number, got ${weight}`);
     const st = this.#prefix.get(member) ?? { prefix: 0, weight };
@@ -68,13 +90,11 @@ export class ShardAccumulator {
     if (offset !== st.prefix) throw new RangeError(`member ${member}: expected offset ${st.prefix}, got ${offset}`);
     if (offset + values.length > this.length) throw new RangeError(`member ${member}: part ends at ${offset + values.length} beyond shard length ${this.length}`);
     assertFinite(values, offset);
-    const acc = this.#acc;
-    for (let k = 0, j = offset; k < values.length; k++, j++) acc[j]! += weight * values[k]!;
+    this.store(member, weight, offset, values);
     st.prefix = offset + values.length;
     this.#prefix.set(member, st);
   }
 
-  /** Contiguous segments of [0, length) with a constant contributor set, in order. */
   segments(): Segment[] {
     const cuts = new Set<number>([0, this.length]);
     for (const { prefix } of this.#prefix.values()) if (prefix > 0 && prefix < this.length) cuts.add(prefix);
@@ -97,15 +117,88 @@ export class ShardAccumulator {
     return out;
   }
 
-  /** Weighted mean of [start, start + out.length) with total weight `weight` (from `segments`), into `out`. */
-  meanInto(start: number, weight: number, out: Float32Array): void {
-    if (!(weight > 0)) throw new RangeError('meanInto: no contributors');
+  /** Weight `member` was added with. */
+  protected weightOf(member: number): number {
+    return this.#prefix.get(member)!.weight;
+  }
+}
+
+/** The sample-weighted mean, streamed: one float64 sum per element, whatever the group size. */
+export class ShardAccumulator extends PrefixParts implements ShardReduction {
+  #acc: Float64Array;
+
+  constructor(length: number) {
+    super(length);
+    this.#acc = new Float64Array(length);
+  }
+
+  protected store(_member: number, weight: number, offset: number, values: Float32Array): void {
+    const acc = this.#acc;
+    for (let k = 0, j = offset; k < values.length; k++, j++) acc[j]! += weight * values[k]!;
+  }
+
+  resultInto(start: number, weight: number, out: Float32Array): void {
+    if (!(weight > 0)) throw new RangeError('resultInto: no contributors');
     const acc = this.#acc;
     for (let k = 0, j = start; k < out.length; k++, j++) out[k] = acc[j]! / weight;
   }
 
-  /** Drop the float64 buffer once the shard is broadcast. */
   release(): void {
     this.#acc = new Float64Array(0);
   }
+}
+
+/**
+ * A robust rule (trimmed mean, CenteredClip) over the shard's parts. These
+ * rules need every part at once, so the parts are buffered: a float32 copy
+ * per contributor, n × shard × 4 bytes for n contributors (for a vector of
+ * V bytes cut into n shards, about V per reducer, against 2V/n for the
+ * streaming mean). The result is computed once per segment, on the first
+ * `resultInto`, after collection has ended.
+ */
+export class RobustShard extends PrefixParts implements ShardReduction {
+  readonly #rule: RobustAggregation;
+  #parts = new Map<number, Float32Array>();
+  #result: Float32Array | undefined;
+  #released = false;
+
+  constructor(length: number, rule: RobustAggregation) {
+    super(length);
+    this.#rule = rule;
+  }
+
+  protected store(member: number, _weight: number, offset: number, values: Float32Array): void {
+    if (this.#result) throw new RangeError('RobustShard: part added after the shard was reduced');
+    let buf = this.#parts.get(member);
+    if (!buf) this.#parts.set(member, (buf = new Float32Array(this.length)));
+    buf.set(values, offset);
+  }
+
+  resultInto(start: number, weight: number, out: Float32Array): void {
+    if (!(weight > 0)) throw new RangeError('resultInto: no contributors');
+    if (this.#released) throw new RangeError('resultInto: the shard was released');
+    this.#result ??= this.#reduce();
+    out.set(this.#result.subarray(start, start + out.length));
+  }
+
+  #reduce(): Float32Array {
+    const result = new Float32Array(this.length);
+    for (const seg of this.segments()) {
+      if (seg.members.length === 0) continue;
+      const parts = seg.members.map((m) => this.#parts.get(m)!.subarray(seg.start, seg.end));
+      robustReduceInto(this.#rule, parts, seg.members.map((m) => this.weightOf(m)), result.subarray(seg.start, seg.end));
+    }
+    return result;
+  }
+
+  release(): void {
+    this.#released = true;
+    this.#parts = new Map();
+    this.#result = undefined;
+  }
+}
+
+/** The reduction a reducer runs for a shard of `length` elements under the round's rule. */
+export function shardReduction(length: number, rule: RobustAggregation | undefined): ShardReduction {
+  return rule === undefined || rule.method === 'none' ? new ShardAccumulator(length) : new RobustShard(length, rule);
 }

@@ -18,7 +18,8 @@ import type { AveragingLogger, DropReason, DroppedPeer, RoundResult, RoundSpec, 
 import type { AveragingMetrics, RejectReason } from './metrics.ts';
 import { streamContext, type ChunkSigner, type ChunkVerifier } from './signing.ts';
 import { bandwidthShares, chunks, partition, type Shard } from './partition.ts';
-import { effectiveWeights, firstNonFinite, ShardAccumulator, type Segment } from './reduce.ts';
+import { effectiveWeights, firstNonFinite, shardReduction, type Segment, type ShardReduction } from './reduce.ts';
+import { capWeights } from './robust.ts';
 import { FrameStream, StreamFailedError } from './stream-io.ts';
 
 /**
@@ -143,7 +144,7 @@ export class Round {
     this.n = spec.members.length;
     this.self = self;
     this.ids = spec.members.map((m) => m.peerId);
-    this.weights = effectiveWeights(spec.members.map((m) => m.weight));
+    this.weights = effectiveWeights(this.#claimedWeights(spec, ctx));
     this.weighted = bitset(this.weights.flatMap((w, i) => (w > 0 ? [i] : [])), this.n);
     const bandwidths = spec.members.map((m) => m.bandwidth);
     this.shares = bandwidthShares(bandwidths);
@@ -155,6 +156,23 @@ export class Round {
     this.t0 = now();
     this.T = spec.timeoutMs;
     this.#primaryResults = new ArrivalTracker<number>([], this.t0, this.t0 + PHASE_CAPS.primaryResults * this.T, ctx.opts.policy);
+  }
+
+  /**
+   * The members' self-reported samples, capped under robust aggregation at
+   * maxSamplesRatio × the group's median (every member computes the same
+   * caps from the same spec). Capped peers are counted and logged here.
+   */
+  #claimedWeights(spec: RoundSpec, ctx: RoundContext): number[] {
+    const claimed = spec.members.map((m) => m.weight);
+    const rule = spec.robust;
+    if (rule === undefined || rule.method === 'none') return claimed;
+    const { weights, capped, cap } = capWeights(claimed, rule.maxSamplesRatio);
+    for (const i of capped) {
+      ctx.metrics.cappedWeights.inc();
+      ctx.log.warn('all-reduce: capped a peer\'s self-reported samples', { round: spec.roundId, peer: spec.members[i]!.peerId, claimed: claimed[i], cap, maxSamplesRatio: rule.maxSamplesRatio });
+    }
+    return weights;
   }
 
   get signal(): AbortSignal {
@@ -827,7 +845,7 @@ export class ReduceTask {
   readonly shard: Shard;
   readonly backup: boolean;
   state: 'collecting' | 'broadcasting' | 'done' | 'handedOff' = 'collecting';
-  #acc: ShardAccumulator;
+  #acc: ShardReduction;
   #tracker: ArrivalTracker<number>;
   readonly #parts = new Map<number, PartIn>();
   readonly #dropped = new Set<number>();
@@ -836,7 +854,7 @@ export class ReduceTask {
     this.round = round;
     this.shard = shard;
     this.backup = backup;
-    this.#acc = new ShardAccumulator(shard.length);
+    this.#acc = shardReduction(shard.length, round.spec.robust);
     const r = round;
     const expected = new Set<number>();
     for (let m = 0; m < r.n; m++) if (m !== r.self && r.weights[m]! > 0 && !r.gone.has(m) && !(backup && m === shard.index)) expected.add(m);
@@ -998,9 +1016,10 @@ export class ReduceTask {
    * A chunk is computed (mean, encoded) once by the first writer that needs
    * it and cached for the others while they still need it, up to
    * RESULT_CACHE_BYTES; a writer further behind recomputes its chunks from
-   * the float64 sums (same bytes: the computation is deterministic). So a
-   * slow or not-yet-started member never holds the others back, and memory
-   * stays bounded. Our own output is written when a chunk is first computed.
+   * the float64 sums or the robust result (same bytes: the computation is
+   * deterministic). So a slow or not-yet-started member never holds the
+   * others back, and memory stays bounded. Our own output is written when a
+   * chunk is first computed.
    */
   async #broadcast(segments: Segment[]): Promise<void> {
     const r = this.round;
@@ -1034,7 +1053,7 @@ export class ReduceTask {
       if (c.weight > 0) {
         // a fresh array per chunk: streams may hold the bytes until they are written
         const mean = new Float32Array(c.count);
-        this.#acc.meanInto(c.a, c.weight, mean);
+        this.#acc.resultInto(c.a, c.weight, mean);
         [codec, payload] = encodePayload(r.codec, mean, int8BlockSize);
       }
       if (writeLocal && !localDone[i]) {

@@ -17,9 +17,12 @@ function fieldOf(f: () => unknown): string | undefined {
   return undefined;
 }
 
+const ROBUST = { method: 'centered-clip', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
+
 describe('RoundSpec validation', () => {
   it('accepts a good spec and finds the local member', () => {
     expect(validateSpec(spec(), 'b', 10)).toBe(1);
+    expect(validateSpec(spec({ robust: ROBUST }), 'b', 10)).toBe(1);
   });
 
   it.each<[string, RoundSpec, string]>([
@@ -32,6 +35,11 @@ describe('RoundSpec validation', () => {
     ['infinite bandwidth', spec({ members: [{ peerId: 'a', weight: 1, bandwidth: Infinity }] }), 'members[0].bandwidth'],
     ['bad compression', spec({ compression: 'zstd' as never }), 'compression'],
     ['zero timeout', spec({ timeoutMs: 0 }), 'timeoutMs'],
+    ['unknown robust method', spec({ robust: { ...ROBUST, method: 'krum' as never } }), 'robust.method'],
+    ['trimming half', spec({ robust: { ...ROBUST, trimFraction: 0.5 } }), 'robust.trimFraction'],
+    ['zero clip radius', spec({ robust: { ...ROBUST, clipTau: 0 } }), 'robust.clipTau'],
+    ['fractional clip iterations', spec({ robust: { ...ROBUST, clipIterations: 2.5 } }), 'robust.clipIterations'],
+    ['sample cap below 1', spec({ robust: { ...ROBUST, maxSamplesRatio: 0.9 } }), 'robust.maxSamplesRatio'],
   ])('rejects %s, naming the field', (_what, s, field) => {
     expect(fieldOf(() => validateSpec(s, 'a', 10))).toBe(field);
   });

@@ -1,4 +1,5 @@
 /** RoundSpec validation (pure). Errors name the field. */
+import { ROBUST_METHODS } from '../../../api/index.ts';
 import { MAX_GROUP_SIZE, MAX_ROUND_ID_BYTES } from './constants.ts';
 import { InvalidRoundSpecError } from './errors.ts';
 import type { RoundSpec } from './index.ts';
@@ -26,6 +27,16 @@ export function validateSpec(spec: RoundSpec, selfId: string, length: number): n
   if (self < 0) throw new InvalidRoundSpecError('members', `does not contain the local peer ${selfId}`);
   if (!COMPRESSIONS.has(spec.compression)) throw new InvalidRoundSpecError('compression', `must be auto, none, fp16 or int8, got ${String(spec.compression)}`);
   if (!(Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) throw new InvalidRoundSpecError('timeoutMs', `must be a positive number, got ${spec.timeoutMs}`);
+  if (spec.robust !== undefined) validateRobust(spec.robust);
   if (!Number.isInteger(length) || length > 0xffffffff) throw new InvalidRoundSpecError('vector', `length ${length} out of range`);
   return self;
+}
+
+function validateRobust(r: NonNullable<RoundSpec['robust']>): void {
+  if (typeof r !== 'object' || r === null) throw new InvalidRoundSpecError('robust', 'must be an object');
+  if (!ROBUST_METHODS.includes(r.method)) throw new InvalidRoundSpecError('robust.method', `must be ${ROBUST_METHODS.join(', ')}, got ${String(r.method)}`);
+  if (!(r.trimFraction >= 0 && r.trimFraction < 0.5)) throw new InvalidRoundSpecError('robust.trimFraction', `must be in [0, 0.5), got ${r.trimFraction}`);
+  if (!(r.clipTau > 0 && Number.isFinite(r.clipTau))) throw new InvalidRoundSpecError('robust.clipTau', `must be a positive number, got ${r.clipTau}`);
+  if (!(Number.isInteger(r.clipIterations) && r.clipIterations >= 1)) throw new InvalidRoundSpecError('robust.clipIterations', `must be an integer >= 1, got ${r.clipIterations}`);
+  if (!(r.maxSamplesRatio >= 1 && Number.isFinite(r.maxSamplesRatio))) throw new InvalidRoundSpecError('robust.maxSamplesRatio', `must be a number >= 1, got ${r.maxSamplesRatio}`);
 }

@@ -232,6 +232,7 @@ export class AveragingWorkload {
       members: members.map((m) => (m.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: m.bandwidth })),
       compression: avg.compression,
       timeoutMs: avg.timeoutSeconds * 1000,
+      robust: avg.robust,
     };
     const meta = {
       epoch,

@@ -9,6 +9,7 @@
 import { Env, type AveragingMode, type ModelPreset, type OptimizerName } from '../../../api/index.ts';
 import { type BackendKind, parseBackendOrder } from '../backend/index.ts';
 import { ConfigError } from '../config.ts';
+import { type ByzantineFault, parseByzantineFault } from './faults.ts';
 
 export interface TrainingSettings {
   model: { size: ModelPreset; seqLength: number };
@@ -140,7 +141,7 @@ export interface TrainingEnv {
   evalBatches: number;
   /** Backend preference (KUBESWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
   backends: BackendKind[] | undefined;
-  faults: { nanGradientEpochs: number[] };
+  faults: { nanGradientEpochs: number[]; byzantine: ByzantineFault | undefined };
 }
 
 /** Reads the training workload's extra variables from `env` (main.ts passes process.env). */
@@ -167,5 +168,14 @@ export function parseTrainingEnv(env: Readonly<Record<string, string | undefined
     if (!Number.isInteger(e) || e < 0) throw new ConfigError(Env.FaultNanGradientEpochs, `must be comma-separated epochs, got ${JSON.stringify(part)}`);
     nanGradientEpochs.push(e);
   }
-  return { evalBatches, backends, faults: { nanGradientEpochs } };
+  let byzantine: ByzantineFault | undefined;
+  const z = str(Env.FaultByzantine);
+  if (z !== undefined) {
+    try {
+      byzantine = parseByzantineFault(z);
+    } catch (e) {
+      throw new ConfigError(Env.FaultByzantine, (e as Error).message);
+    }
+  }
+  return { evalBatches, backends, faults: { nanGradientEpochs, byzantine } };
 }

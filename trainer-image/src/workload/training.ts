@@ -36,6 +36,7 @@ import {
   StateServer, stateFingerprint, type StateMetrics,
 } from '../state/index.ts';
 import { errorMessage, findGroup, type AssignmentMember, type RoundAssignment, type Swarm, type SwarmLogger } from '../swarm/index.ts';
+import { applyByzantineFault, type ByzantineFault } from './faults.ts';
 import type { TrainingSettings } from './training-config.ts';
 
 /**
@@ -60,6 +61,8 @@ const TOKENIZER_TRAIN_LINES = 5_000;
 export interface TrainingFaults {
   /** Epochs at which this peer sends a NaN gradient to its group (tests: must be rejected). */
   nanGradientEpochs?: readonly number[];
+  /** Tamper with every gradient this peer sends (tests of robust aggregation). */
+  byzantine?: ByzantineFault | undefined;
 }
 
 export interface TrainingWorkloadDeps {
@@ -514,16 +517,23 @@ export class TrainingWorkload {
       members: members.map((m) => (m.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: m.bandwidth })),
       compression: avg.compression,
       timeoutMs: avg.timeoutSeconds * 1000,
+      robust: avg.robust,
     };
     const meta = { epoch, roundId: spec.roundId, group: index, groups: a.groups.length, leader: a.leader, members: spec.members.map((m) => m.peerId), weights: spec.members.map((m) => m.weight) };
     this.#log.info('round started', meta);
     const nan = this.#d.faults?.nanGradientEpochs?.includes(epoch) === true;
+    const byzantine = this.#d.faults?.byzantine;
     const tamper = nan
       ? (v: Float32Array): void => {
           this.#log.warn('fault injection: sending a NaN gradient', { epoch });
           v.fill(NaN);
         }
-      : undefined;
+      : byzantine
+        ? (v: Float32Array): void => {
+            this.#log.warn('fault injection: sending a Byzantine gradient', { epoch, fault: byzantine });
+            applyByzantineFault(byzantine, v, epoch);
+          }
+        : undefined;
     let left = false;
     const average = members.length === 1
       ? undefined
