@@ -23,8 +23,10 @@ export interface ClusterCacheOptions {
   metrics: OperatorMetrics;
   /** A trainer pod of swarm namespace/name changed. */
   onTrainerPod: (namespace: string, swarm: string) => void;
-  /** Free GPUs may have changed (a node, or a GPU pod going away). */
+  /** Free GPUs may have grown (a node, or a GPU pod going away): swarms may grow now. */
   onCapacity: () => void;
+  /** A bound GPU pod changed: free GPUs may have shrunk, which only the swarms' status shows. */
+  onGpusTaken: () => void;
   /** The cluster became unreachable or reachable again. */
   onReachability: () => void;
 }
@@ -57,6 +59,7 @@ export class ClusterCache {
         if (labels[LABEL_ROLE] === ROLE_TRAINER && labels[LABEL_SWARM]) o.onTrainerPod(p.metadata?.namespace ?? 'default', labels[LABEL_SWARM]);
         const phase = p.status?.phase;
         if (p.spec?.nodeName && (verb === 'delete' || phase === 'Succeeded' || phase === 'Failed' || p.metadata?.deletionTimestamp)) o.onCapacity();
+        else if (verb !== 'delete' && gpuHolder(p) !== undefined) o.onGpusTaken();
       },
       onConnect: () => this.#connected(),
       onError: () => this.#down('pods'),

@@ -41,6 +41,8 @@ export const TELEMETRY_STATUS_INTERVAL_MS = 2_000;
 const TELEMETRY_RECHECK_MS = 10_000;
 /** Capacity changes (a node added, a GPU pod gone) are batched this long before every swarm is reconciled. */
 const CAPACITY_DEBOUNCE_MS = 200;
+/** Longest a swarm's status shows GPUs as free after another swarm's pods took them. */
+const STATUS_REFRESH_MS = 5_000;
 /** Level-based safety net: every swarm is reconciled at least this often. */
 const RESYNC_MS = 60_000;
 /** A kubeconfig Secret that could not be loaded is tried again after this long. */
@@ -96,6 +98,7 @@ export class SwarmController {
   /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
   readonly #relays: RelayManager;
   #capacityTimer: NodeJS.Timeout | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #active = false;
 
@@ -145,6 +148,7 @@ export class SwarmController {
     this.#active = false;
     if (this.#resync) clearInterval(this.#resync);
     if (this.#capacityTimer) clearTimeout(this.#capacityTimer);
+    if (this.#statusTimer) clearTimeout(this.#statusTimer);
     for (const t of this.#telemetryTimers.values()) clearTimeout(t);
     this.#queue.stop();
     await Promise.all([this.#swarms.stop(), this.#local.stop(), ...[...this.#remotes.values()].map((r) => r.cache?.stop())]);
@@ -169,6 +173,7 @@ export class SwarmController {
       metrics: this.#d.metrics,
       onTrainerPod: (ns, swarm) => this.#queue.add(key(ns, swarm)),
       onCapacity: () => this.#capacityChanged(),
+      onGpusTaken: () => this.#refreshStatusSoon(),
       onReachability: () => this.#enqueueAll(),
     });
   }
@@ -180,6 +185,20 @@ export class SwarmController {
       this.#enqueueAll();
     }, CAPACITY_DEBOUNCE_MS);
     this.#capacityTimer.unref();
+  }
+
+  /**
+   * GPUs taken by one swarm's pods change every other swarm's free GPUs in status, but no
+   * action: those swarms are reconciled once per STATUS_REFRESH_MS while pods keep binding,
+   * so status.clusters[].freeGpus is at most that stale (not a full resync period).
+   */
+  #refreshStatusSoon(): void {
+    if (this.#statusTimer || !this.#active) return;
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      this.#enqueueAll();
+    }, STATUS_REFRESH_MS);
+    this.#statusTimer.unref();
   }
 
   #enqueueAll(): void {
