@@ -35,8 +35,8 @@ describe('Relay mode', () => {
   it('two peers behind NAT and two on the pod network average together through the relay (exact mean)', async () => {
     const dir = suite.dumpDir();
     const relay = await relayIdentity();
-    const relayProc = await spawnRelay(suite.fleet, relay, { natsUrl: suite.nats().url });
     const swarm = { namespace: 'int', name: 'relay-mean' };
+    const relayProc = await spawnRelay(suite.fleet, relay, { natsUrl: suite.nats().url, swarm });
     const MB = 4;
     const names = ['nat-0', 'nat-1', 'pod-0', 'pod-1'];
     const caps = [16, 32, 48, 32]; // Σ = 128
@@ -72,11 +72,12 @@ describe('Relay mode', () => {
     for (const name of names) expect(maxAbsDiff(readDump(dir, name, 0), exact)).toEqual({ index: -1, diff: 0 });
   });
 
-  it('a process not registered in the swarm cannot reach a peer behind NAT through the relay, and nothing of it gets in', async () => {
+  it('a process not registered in the swarm can neither use the relay nor reach a peer behind NAT, and nothing of it gets in', async () => {
     const dir = suite.dumpDir();
     const relay = await relayIdentity();
-    const relayProc = await spawnRelay(suite.fleet, relay, { natsUrl: suite.nats().url });
     const swarm = { namespace: 'int', name: 'relay-iso' };
+    const relayMetrics = await freePort();
+    const relayProc = await spawnRelay(suite.fleet, relay, { natsUrl: suite.nats().url, swarm, metricsPort: relayMetrics });
     const MB = 0.25;
     const names = ['iso-nat-0', 'iso-nat-1', 'iso-pod-0'];
     const caps = [32, 64, 32]; // Σ = 128
@@ -105,12 +106,22 @@ describe('Relay mode', () => {
         );
         expect(opened).toBe(false);
       }
-      // The relay itself let the stranger in (it knows no membership): the refusal was the NAT peers' gaters.
-      expect(stranger.getConnections().some((c) => c.remotePeer.toString() === relay.peerId)).toBe(true);
-      for (let i = 0; i < 2; i++) {
-        await until(async () => (await metricValue(ports[i]!, 'kubeswarm_p2p_refused_connections_total')) > refusedBefore[i]!);
-        expect(ts[i]!.find('refused connection from a peer not registered in this swarm', (l) => l['peerId'] === stranger.peerId.toString()).length).toBeGreaterThan(0);
-      }
+      // The relay admits only the swarm's registered members: it refused the stranger itself,
+      // counted it, and named it; no circuit reached the NAT peers, whose gaters saw nothing of it.
+      expect(stranger.getConnections().some((c) => c.remotePeer.toString() === relay.peerId)).toBe(false);
+      expect(await metricValue(relayMetrics, 'kubeswarm_p2p_refused_connections_total')).toBeGreaterThanOrEqual(2);
+      expect(relayProc.find('refused connection from a peer not registered in this swarm', (l) => l['peerId'] === stranger.peerId.toString()).length).toBeGreaterThan(0);
+      for (let i = 0; i < 2; i++) expect(await metricValue(ports[i]!, 'kubeswarm_p2p_refused_connections_total')).toBe(refusedBefore[i]!);
+      // Nor can it ask for a reservation, which would use up the relay's slots: no HOP stream opens
+      // (the final check below shows no reservation of it either).
+      const hop = await stranger.dialProtocol(multiaddr(relay.multiaddr), '/libp2p/circuit/relay/0.2.0/hop', { signal: AbortSignal.timeout(10_000) }).then(
+        async (st) => {
+          await st.close().catch(() => undefined);
+          return true;
+        },
+        () => false,
+      );
+      expect(hop).toBe(false);
     } finally {
       await stranger.stop();
     }
@@ -131,8 +142,8 @@ describe('Relay mode', () => {
 
   it('after a relay restart the peers behind NAT reserve again and average with everyone', async () => {
     const relay = await relayIdentity();
-    const first = await spawnRelay(suite.fleet, relay, { name: 'relay-a', natsUrl: suite.nats().url });
     const swarm = { namespace: 'int', name: 'relay-restart' };
+    const first = await spawnRelay(suite.fleet, relay, { name: 'relay-a', natsUrl: suite.nats().url, swarm });
     const names = ['rr-nat-0', 'rr-nat-1', 'rr-pod-0'];
     const ts = names.map((name) =>
       spawnTrainer(suite, name, {
@@ -146,7 +157,7 @@ describe('Relay mode', () => {
     first.kill('SIGKILL');
     await first.exited;
     await Promise.all(ts.slice(0, 2).map((t) => t.waitFor('no reservation on relay; reserving a slot again')));
-    await spawnRelay(suite.fleet, relay, { name: 'relay-b', natsUrl: suite.nats().url });
+    await spawnRelay(suite.fleet, relay, { name: 'relay-b', natsUrl: suite.nats().url, swarm });
     const restored = await Promise.all(ts.slice(0, 2).map((t) => t.waitFor('relay reservation restored')));
     for (const l of restored) expect(l['relay']).toBe(relay.multiaddr);
 

@@ -26,12 +26,16 @@ export async function relayIdentity(): Promise<RelayIdentity> {
   return { key: Buffer.from(privateKeyToProtobuf(k)).toString('base64'), peerId, port, multiaddr: `/ip4/127.0.0.1/tcp/${port}/p2p/${peerId}` };
 }
 
-/** Spawns the relay process (stopped with the fleet); resolves once it logged "relay started". */
-export async function spawnRelay(fleet: Fleet, id: RelayIdentity, opts: { name?: string; natsUrl: string; metricsPort?: number }): Promise<Trainer> {
+/**
+ * Spawns the relay process (stopped with the fleet); resolves once it logged
+ * "relay started". It admits only the members of `swarm`, as the operator
+ * runs it.
+ */
+export async function spawnRelay(fleet: Fleet, id: RelayIdentity, opts: { name?: string; natsUrl: string; swarm: { namespace: string; name: string }; metricsPort?: number }): Promise<Trainer> {
   const t = fleet.spawn({
     name: opts.name ?? 'relay',
-    natsUrl: opts.natsUrl, // ignored by the relay, which needs no NATS
-    swarm: { namespace: 'int', name: 'relay' },
+    natsUrl: opts.natsUrl,
+    swarm: opts.swarm,
     training: { targetBatchSize: 1 },
     env: {
       [Env.Workload]: 'relay',

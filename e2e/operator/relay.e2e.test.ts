@@ -82,6 +82,8 @@ describe('an operator-run relay for a placement behind NAT', () => {
     expect(relayPod.spec!.priorityClassName).toBeUndefined();
     const started = await waitFor(() => logLines(dc1, relayPod.metadata!.name!).find((l) => l['message'] === 'relay started'), { what: 'the relay log "relay started"', timeoutMs: 60_000 });
     expect(started['peerId']).toBe(relayId);
+    // It admits only the swarm's registered members (its membership, read with the swarm's NATS settings).
+    expect(started['admits']).toBe(`members of default/${SWARM}`);
 
     // Two peers in each cluster; the remote ones were told to listen through the relay.
     await waitFor(async () => running(await trainers(dc1)) === 2 && running(await trainers(dc2)) === 2, { what: '2 trainers running in each datacenter', timeoutMs: 120_000 });

@@ -325,7 +325,7 @@ export class SwarmController {
     }
 
     // ---- operator-run circuit relay (kube/relay.ts): Relay placements without relays get its address ----
-    const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(swarm, relaySettings(placements)) : undefined;
+    const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(checked.podSwarm, relaySettings(placements)) : undefined;
     const relayAddr = relay && 'addr' in relay ? relay.addr : undefined;
     // ---- end relay ----
     let created = 0;

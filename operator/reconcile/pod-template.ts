@@ -22,28 +22,37 @@ function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { fieldPath } } };
 }
 
-export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Pod {
-  const name = swarm.metadata.name ?? '';
-  const uid = swarm.metadata.uid ?? '';
-  const { trainer, nats, training, stopAfter } = swarm.spec;
-  const pl = opts.placement;
-  const net = pl.network;
+/** Which swarm a pod serves and how it reaches the swarm's NATS (trainers, and the relay that admits their members). */
+export function swarmNatsEnv(swarm: TrainingSwarm): V1EnvVar[] {
+  const { nats } = swarm.spec;
   const env: V1EnvVar[] = [
-    { name: Env.SwarmName, value: name },
+    { name: Env.SwarmName, value: swarm.metadata.name ?? '' },
     { name: Env.SwarmNamespace, value: swarm.metadata.namespace ?? 'default' },
-    { name: Env.SwarmUid, value: uid },
-    { name: Env.Cluster, value: pl.name },
-    { name: Env.NetworkMode, value: net.mode },
-    fieldEnv(Env.PodName, 'metadata.name'),
-    fieldEnv(Env.PodIp, 'status.podIP'),
+    { name: Env.SwarmUid, value: swarm.metadata.uid ?? '' },
     { name: Env.NatsUrl, value: nats.url },
     { name: Env.NatsReplicas, value: String(nats.replicas) },
-    { name: Env.TrainingSpec, value: JSON.stringify(training) },
-    { name: Env.LogFormat, value: 'json' },
   ];
   if (nats.credentialsSecretRef) {
     env.push({ name: Env.NatsCredentials, valueFrom: { secretKeyRef: { name: nats.credentialsSecretRef.name, key: nats.credentialsSecretRef.key } } });
   }
+  return env;
+}
+
+export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Pod {
+  const name = swarm.metadata.name ?? '';
+  const uid = swarm.metadata.uid ?? '';
+  const { trainer, training, stopAfter } = swarm.spec;
+  const pl = opts.placement;
+  const net = pl.network;
+  const env: V1EnvVar[] = [
+    ...swarmNatsEnv(swarm),
+    { name: Env.Cluster, value: pl.name },
+    { name: Env.NetworkMode, value: net.mode },
+    fieldEnv(Env.PodName, 'metadata.name'),
+    fieldEnv(Env.PodIp, 'status.podIP'),
+    { name: Env.TrainingSpec, value: JSON.stringify(training) },
+    { name: Env.LogFormat, value: 'json' },
+  ];
   if (stopAfter) env.push({ name: Env.StopAfterEpochs, value: String(stopAfter.epochs) });
   if (net.mode === 'HostPort') {
     env.push({ name: Env.P2pPort, value: String(net.hostPort) }, fieldEnv(Env.AnnounceHost, 'status.hostIP'));

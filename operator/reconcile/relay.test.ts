@@ -103,6 +103,12 @@ describe('relay objects', () => {
     expect(env.get(Env.P2pPort)!.value).toBe('4001');
     expect(env.get(Env.RelayAnnounce)!.value).toBe('/ip4/10.96.0.7/tcp/4001');
     expect(env.get(Env.MetricsPort)!.value).toBe(String(DEFAULT_RELAY_METRICS_PORT));
+    // It admits only the swarm's members: it reads their membership with the swarm's NATS settings.
+    expect(env.get(Env.NatsUrl)!.value).toBe(swarm.spec.nats.url);
+    expect(env.get(Env.SwarmNamespace)!.value).toBe(swarm.metadata.namespace ?? 'default');
+    expect(env.get(Env.SwarmName)!.value).toBe('tiny');
+    const withCreds = relayDeployment({ ...swarm, spec: { ...swarm.spec, nats: { ...swarm.spec.nats, credentialsSecretRef: { name: 'tiny-nats', key: 'nats.creds' } } } }, s, { host: '10.96.0.7', port: 4001 });
+    expect(withCreds.spec!.template.spec!.containers[0]!.env!.find((e) => e.name === Env.NatsCredentials)!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
     expect(d.spec!.template.metadata!.annotations!['prometheus.io/port']).toBe(String(DEFAULT_RELAY_METRICS_PORT));
     // A different announced address is a different spec (the Deployment gets updated).
     expect(specHashOf(relayDeployment(swarm, s, { host: '10.96.0.8', port: 4001 }))).not.toBe(specHashOf(d));

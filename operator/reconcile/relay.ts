@@ -21,6 +21,7 @@ import {
   API_VERSION, DEFAULT_RELAY_METRICS_PORT, DEFAULT_RELAY_PORT, Env, KIND, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, RELAY_KEY_SECRET_KEY, ROLE_RELAY,
   type OperatorRelaySpec, type Placement, type TrainingSwarm,
 } from '../../api/index.ts';
+import { swarmNatsEnv } from './pod-template.ts';
 
 /** Annotation with a hash of what the operator wants an object to be; a different hash means "update it". */
 export const RELAY_SPEC_HASH_ANNOTATION = 'kubeswarm.io/relay-spec-hash';
@@ -175,6 +176,8 @@ export function relayDeployment(swarm: TrainingSwarm, s: OperatorRelaySpec, endp
     { name: Env.RelayAnnounce, value: tcpMultiaddr(endpoint.host, endpoint.port) },
     { name: Env.MetricsPort, value: String(s.metricsPort) },
     { name: Env.LogFormat, value: 'json' },
+    // The relay admits only the swarm's registered members (read from its membership bucket).
+    ...swarmNatsEnv(swarm),
   ];
   const ports = [{ name: 'p2p', containerPort: s.port, protocol: 'TCP' }, ...(s.metricsPort > 0 ? [{ name: 'metrics', containerPort: s.metricsPort, protocol: 'TCP' }] : [])];
   const spec = {

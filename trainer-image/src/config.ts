@@ -84,7 +84,8 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** JetStream stream replicas: 1, 3 or 5 (an even count cannot hold a quorum). */
-function natsReplicas(raw: string | undefined): number {
+/** KUBESWARM_NATS_REPLICAS: the swarm buckets' stream replicas. */
+export function natsReplicas(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
   if (!['1', '3', '5'].includes(raw)) throw new ConfigError(Env.NatsReplicas, `must be 1, 3 or 5, got ${JSON.stringify(raw)}`);
   return Number(raw);

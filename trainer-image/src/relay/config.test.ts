@@ -37,7 +37,18 @@ describe('parseRelayConfig', () => {
     expect(c).toMatchObject({ announce: ['/dns4/relay.example.org/tcp/30400', '/ip4/203.0.113.7/tcp/30400'], port: 0, maxReservations: 64, metricsPort: 9090, pod: 'r' });
   });
 
+  it('admits anyone without NATS settings, and only the swarm\'s members with them', () => {
+    expect(parse({}).members).toBeUndefined();
+    const c = parse({ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean', [Env.NatsCredentials]: 'tok', [Env.NatsReplicas]: '3', [Env.MembershipTtlSeconds]: '4' });
+    expect(c.members).toEqual({ nats: { url: 'nats://nats:4222', credentials: 'tok', replicas: 3 }, swarm: { namespace: 'ml', name: 'lean' }, membershipTtlMs: 4000 });
+    expect(parse({ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean' }).members).toMatchObject({ nats: { credentials: undefined, replicas: 1 }, membershipTtlMs: 10_000 });
+  });
+
   it.each([
+    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmName]: 'lean' }, Env.SwarmNamespace, /required with KUBESWARM_NATS_URL/],
+    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml' }, Env.SwarmName, /required with KUBESWARM_NATS_URL/],
+    [{ [Env.NatsUrl]: 'nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean' }, Env.NatsUrl, /nats:\/\//],
+    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean', [Env.NatsReplicas]: '2' }, Env.NatsReplicas, /1, 3 or 5/],
     [{ [Env.RelayPrivateKey]: undefined }, Env.RelayPrivateKey, /required/],
     [{ [Env.RelayPrivateKey]: 'bm90IGEga2V5' }, Env.RelayPrivateKey, /protobuf libp2p private key/],
     [{ [Env.RelayPrivateKey]: '!!!' }, Env.RelayPrivateKey, /protobuf libp2p private key/],

@@ -1,16 +1,19 @@
 /**
  * Configuration of the relay workload (KUBESWARM_WORKLOAD=relay): a libp2p
  * circuit relay for trainers behind NAT, run from the trainer image. It needs
- * no NATS and no swarm spec: a private key (so that its peer id, and hence
- * its multiaddr, is known before it starts), an address to listen on, and the
- * addresses to announce. Parsed once from the environment by main.ts, frozen.
+ * a private key (so that its peer id, and hence its multiaddr, is known
+ * before it starts), an address to listen on, and the addresses to announce.
+ * With the swarm's NATS settings (KUBESWARM_NATS_URL, KUBESWARM_NAMESPACE,
+ * KUBESWARM_SWARM, and its credentials) it admits only the swarm's
+ * registered members; without them it relays for anyone who reaches it.
+ * Parsed once from the environment by main.ts, frozen.
  */
 import { isIP } from 'node:net';
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULT_RELAY_PORT, Env } from '../../../api/index.ts';
-import { ConfigError } from '../config.ts';
+import { ConfigError, DEFAULT_MEMBERSHIP_TTL_SECONDS, natsReplicas } from '../config.ts';
 
 /** Reservations a relay accepts at once by default: a swarm's peers behind NAT, with room. */
 export const DEFAULT_RELAY_MAX_RESERVATIONS = 1024;
@@ -27,6 +30,12 @@ export interface RelayConfig {
   pod: string;
   metricsPort: number;
   log: { format: 'json' | 'text'; level: string };
+  /** Admit only members of this swarm (its membership bucket, read with its NATS credentials); unset = anyone. */
+  members?: {
+    nats: { url: string; credentials: string | undefined; replicas: number };
+    swarm: { namespace: string; name: string };
+    membershipTtlMs: number;
+  };
 }
 
 type EnvSource = Readonly<Record<string, string | undefined>>;
@@ -78,6 +87,21 @@ export function parseRelayConfig(env: EnvSource, fallback: { hostname: string })
   const level = str(Env.LogLevel) ?? 'info';
   if (!LOG_LEVELS.includes(level)) throw new ConfigError(Env.LogLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
 
+  let members: RelayConfig['members'];
+  const natsUrl = str(Env.NatsUrl);
+  if (natsUrl !== undefined) {
+    if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(natsUrl)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(natsUrl)}`);
+    const namespace = str(Env.SwarmNamespace);
+    const name = str(Env.SwarmName);
+    if (namespace === undefined) throw new ConfigError(Env.SwarmNamespace, `is required with ${Env.NatsUrl} (whose members the relay admits)`);
+    if (name === undefined) throw new ConfigError(Env.SwarmName, `is required with ${Env.NatsUrl} (whose members the relay admits)`);
+    members = {
+      nats: { url: natsUrl, credentials: str(Env.NatsCredentials), replicas: natsReplicas(env[Env.NatsReplicas]) },
+      swarm: { namespace, name },
+      membershipTtlMs: int(Env.MembershipTtlSeconds, DEFAULT_MEMBERSHIP_TTL_SECONDS, 1, 3600) * 1000,
+    };
+  }
+
   const cfg: RelayConfig = {
     privateKey,
     ip,
@@ -87,6 +111,7 @@ export function parseRelayConfig(env: EnvSource, fallback: { hostname: string })
     pod: str(Env.PodName) ?? fallback.hostname,
     metricsPort: int(Env.MetricsPort, 0, 0, 65535),
     log: { format, level },
+    ...(members ? { members } : {}),
   };
   Object.freeze(cfg.announce);
   Object.freeze(cfg.log);

@@ -4,11 +4,14 @@
  * relay, serves /metrics and /healthz, and stops on SIGTERM. Exit 2 on a bad
  * configuration, 1 on a fatal error.
  */
+import type { ConnectionGater } from '@libp2p/interface';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { Env } from '../../../api/index.ts';
+import { Buckets, Env } from '../../../api/index.ts';
 import { ConfigError } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { errorMessage } from '../swarm/log.ts';
+import { connectNats, createSwarmMetrics, Membership, membershipGater } from '../swarm/index.ts';
 import { parseRelayConfig, type RelayConfig } from './config.ts';
 import { startRelay } from './relay.ts';
 import { serveMetrics } from '../metrics-server.ts';
@@ -22,12 +25,22 @@ async function run(cfg: RelayConfig, log: ReturnType<typeof createLogger>): Prom
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const relay = await startRelay({ privateKey: cfg.privateKey, ip: cfg.ip, port: cfg.port, announce: cfg.announce, maxReservations: cfg.maxReservations, log, registry });
+  // Members only: the swarm's membership bucket, read with the swarm's NATS credentials.
+  let members: { nc: NatsConnection; membership: Membership; gater: ConnectionGater } | undefined;
+  if (cfg.members) {
+    const metrics = createSwarmMetrics(registry);
+    const nc = await connectNats({ url: cfg.members.nats.url, credentials: cfg.members.nats.credentials, name: cfg.pod, log, metrics });
+    const membership = await Membership.open(nc, { bucket: Buckets.membership(cfg.members.swarm), replicas: cfg.members.nats.replicas, ttlMs: cfg.members.membershipTtlMs, log, metrics });
+    members = { nc, membership, gater: membershipGater({ isMember: (id) => membership.isRegistered(id), metrics, log }) };
+  }
+  const relay = await startRelay({ privateKey: cfg.privateKey, ip: cfg.ip, port: cfg.port, announce: cfg.announce, maxReservations: cfg.maxReservations, log, registry, ...(members ? { connectionGater: members.gater } : {}) });
   ready = true;
-  log.info('relay started', { peerId: relay.peerId, multiaddrs: relay.multiaddrs, maxReservations: cfg.maxReservations });
+  log.info('relay started', { peerId: relay.peerId, multiaddrs: relay.multiaddrs, maxReservations: cfg.maxReservations, admits: cfg.members ? `members of ${cfg.members.swarm.namespace}/${cfg.members.swarm.name}` : 'anyone' });
   const why = await signalled;
   log.info(`${why} received, stopping the relay`, { reservations: relay.reservations() });
   await relay.stop();
+  members?.membership.close();
+  await members?.nc.drain().catch((e: unknown) => log.warn('NATS drain failed', { error: errorMessage(e) }));
   http?.close();
   log.info('relay stopped');
   return 0;

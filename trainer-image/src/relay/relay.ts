@@ -1,9 +1,11 @@
 /**
  * A libp2p circuit relay (v2) for a swarm's peers behind NAT: TCP + noise +
- * yamux, `circuitRelayServer`, a fixed identity (its peer id is in every
- * trainer's KUBESWARM_RELAYS), and no NATS: it knows nothing of membership.
- * The trainers' connection gaters decide who may talk to whom; the relay
- * only splices streams.
+ * yamux, `circuitRelayServer`, and a fixed identity (its peer id is in every
+ * trainer's KUBESWARM_RELAYS). Given a connection gater (the swarm's
+ * membership gater, as the operator runs it), it admits only the swarm's
+ * registered members: nobody else can hold a reservation, use up the
+ * relay's slots, or relay traffic through it. The trainers' own gaters still
+ * decide who may talk to whom; the relay only splices streams.
  *
  * Limits: circuit relay v2 by default limits each relayed connection to
  * 2 minutes and 128 KiB, meant for hole punching, not bulk data, and libp2p
@@ -17,7 +19,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { identify, type Identify } from '@libp2p/identify';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { Gauge, type Registry } from 'prom-client';
@@ -41,6 +43,8 @@ export interface RelayNodeOptions {
   log: SwarmLogger;
   /** Registry for the relay's metrics; none when omitted. */
   registry?: Registry;
+  /** Who may connect; everyone when omitted. */
+  connectionGater?: ConnectionGater;
 }
 
 export interface RelayNode {
@@ -61,6 +65,7 @@ export async function startRelay(o: RelayNodeOptions): Promise<RelayNode> {
       ...(o.announce.length > 0 ? { announce: [...o.announce] } : {}),
     },
     transports: [tcp()],
+    ...(o.connectionGater ? { connectionGater: o.connectionGater } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

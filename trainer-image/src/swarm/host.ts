@@ -34,8 +34,7 @@ export interface HostOptions {
   announceIp?: string;
   /**
    * Relay network mode: circuit relay multiaddrs, each ending in /p2p/<relay id>.
-   * The host listens only through these relays (no TCP listener) and
-   * resolves once it holds a reservation on at least one of them.
+   * The host listens only through these relays (no TCP listener).
    */
   relays?: readonly string[];
   /** Relay mode: how long to keep trying for a first reservation. @default 120000 */
@@ -60,7 +59,29 @@ function isReservationStore(x: unknown): x is ReservationStoreLike {
   return typeof s?.hasReservation === 'function' && typeof s.addRelay === 'function';
 }
 
+/**
+ * Starts the host. In Relay mode it resolves once some relay holds a
+ * reservation for it (see createRelayedHost to wait later instead).
+ */
 export async function createHost(opts: HostOptions): Promise<Libp2p> {
+  const { host, reservations } = await createRelayedHost(opts);
+  if (!reservations) return host;
+  try {
+    await reservations.first(opts.relayWaitMs ?? 120_000);
+  } catch (e) {
+    await host.stop();
+    throw e;
+  }
+  return host;
+}
+
+/**
+ * Starts the host; in Relay mode also returns its reservation keeper, which
+ * has not waited for a first reservation yet: a relay that admits only
+ * registered members accepts us once we are registered, so the caller
+ * registers first and then awaits `reservations.first()`.
+ */
+export async function createRelayedHost(opts: HostOptions): Promise<{ host: Libp2p; reservations?: RelayReservations }> {
   if (opts.announceIp !== undefined && opts.port === 0) throw new RangeError('announceIp needs a fixed port');
   const relays = (opts.relays ?? []).map(parseRelay);
   if (opts.relays !== undefined && relays.length === 0) throw new RangeError('Relay mode needs at least one relay');
@@ -92,40 +113,21 @@ export async function createHost(opts: HostOptions): Promise<Libp2p> {
     // (see averaging/testing.ts). The all-reduce has its own deadlines.
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: { identify: identify() },
-    // Relay mode: a relay that is down at start-up must not fail the start; RelayReservations retries.
+    // Relay mode: a relay that is down (or does not admit us yet) at start-up must not fail the start; RelayReservations retries.
     ...(relays.length > 0 ? { transportManager: { faultTolerance: FaultTolerance.NO_FATAL } } : {}),
     privateKey: opts.privateKey ?? (await generateKeyPair('Ed25519')),
     start: false,
   };
   const host: Libp2p = await createLibp2p(init);
   await host.start();
-  if (relays.length === 0) return host;
-
-  const log = opts.log ?? silentLogger;
+  if (relays.length === 0) return { host };
   if (!isReservationStore(store)) {
     await host.stop();
     throw new Error('the circuit relay transport has no reservation store (incompatible @libp2p/circuit-relay-v2 version)');
   }
-  const keeper = new RelayReservations({ host, store, relays, log, ...(opts.relayCheckMs !== undefined ? { intervalMs: opts.relayCheckMs } : {}), ...(opts.onRelayReservations ? { onCount: opts.onRelayReservations } : {}) });
-  const waitMs = opts.relayWaitMs ?? 120_000;
-  const t0 = Date.now();
-  let warned = false;
-  while (keeper.count() === 0) {
-    await keeper.check();
-    if (keeper.count() > 0) break;
-    if (Date.now() - t0 > waitMs) {
-      await host.stop();
-      throw new Error(`no reservation on any relay after ${waitMs} ms (${relays.map((r) => r.addr.toString()).join(', ')})`);
-    }
-    if (!warned) log.warn('waiting for a relay to accept a reservation', { relays: relays.map((r) => r.addr.toString()) });
-    warned = true;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  log.info('listening through relays', { reserved: keeper.count(), relays: relays.map((r) => r.addr.toString()) });
-  opts.onRelayReservations?.(keeper.count());
-  keeper.start();
-  host.addEventListener('stop', () => keeper.stop(), { once: true });
-  return host;
+  const reservations = new RelayReservations({ host, store, relays, log: opts.log ?? silentLogger, ...(opts.relayCheckMs !== undefined ? { intervalMs: opts.relayCheckMs } : {}), ...(opts.onRelayReservations ? { onCount: opts.onRelayReservations } : {}) });
+  host.addEventListener('stop', () => reservations.stop(), { once: true });
+  return { host, reservations };
 }
 
 /** The host's dialable addresses, with the /p2p/<id> suffix (strings, for membership records). */

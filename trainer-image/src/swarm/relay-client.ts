@@ -125,6 +125,28 @@ export class RelayReservations {
     this.#timer = undefined;
   }
 
+  /**
+   * Resolves once some relay holds a reservation for us, checking every
+   * second; rejects after `waitMs`. Checks go on in the background afterwards.
+   */
+  async first(waitMs: number): Promise<void> {
+    const { log, relays } = this.#o;
+    const t0 = Date.now();
+    let warned = false;
+    while (this.count() === 0) {
+      await this.check();
+      if (this.count() > 0) break;
+      if (this.#stopped) throw new Error('stopped before any relay accepted a reservation');
+      if (Date.now() - t0 > waitMs) throw new Error(`no reservation on any relay after ${waitMs} ms (${relays.map((r) => r.addr.toString()).join(', ')})`);
+      if (!warned) log.warn('waiting for a relay to accept a reservation', { relays: relays.map((r) => r.addr.toString()) });
+      warned = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    log.info('listening through relays', { reserved: this.count(), relays: relays.map((r) => r.addr.toString()) });
+    this.#o.onCount?.(this.count());
+    this.start();
+  }
+
   /** Reserves again on every relay that lost (or never got) our reservation; one check at a time. */
   check(): Promise<void> {
     this.#checking ??= this.#check().finally(() => (this.#checking = undefined));

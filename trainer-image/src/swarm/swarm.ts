@@ -12,8 +12,8 @@ import type { AssignmentMember } from './assignment.ts';
 import { DEFAULT_MEMBERSHIP_TTL_MS, DEFAULT_REFRESH_FRACTION } from './constants.ts';
 import { membershipGater } from './gater.ts';
 import type { Candidate } from './groups.ts';
-import { createHost, hostMultiaddrs, rememberPeer } from './host.ts';
-import { circuitMultiaddrs, parseRelay, relayIdsIn } from './relay-client.ts';
+import { createRelayedHost, hostMultiaddrs, rememberPeer } from './host.ts';
+import { circuitMultiaddrs, parseRelay, relayIdsIn, type RelayReservations } from './relay-client.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import { Matchmaker } from './matchmaking.ts';
 import { Membership } from './membership.ts';
@@ -72,6 +72,8 @@ export class Swarm {
   readonly matchmaker: Matchmaker;
   readonly #opts: SwarmJoinOptions;
   readonly #now: () => number;
+  /** Relay mode: the reservation keeper, whose first reservation register() awaits. */
+  readonly #reservations: RelayReservations | undefined;
   #local: LocalProgress = { epoch: 0, samples: 0, samplesPerSecond: 0 };
   #timer: NodeJS.Timeout | undefined;
   #left = false;
@@ -81,8 +83,9 @@ export class Swarm {
   #failingSince: number | undefined;
   #lastFailLog = -Infinity;
 
-  private constructor(host: Libp2p, privateKey: PrivateKey, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions) {
+  private constructor(host: Libp2p, privateKey: PrivateKey, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions, reservations: RelayReservations | undefined) {
     this.host = host;
+    this.#reservations = reservations;
     this.privateKey = privateKey;
     this.peerId = host.peerId.toString();
     // Relay mode: the relays' addresses as configured (reachable from every placement), not what the relays report.
@@ -112,8 +115,9 @@ export class Swarm {
     let self: string | undefined;
     const isRelay = (id: string): boolean => ownRelays.has(id) || membership.live().some((r) => relayIdsIn(r.multiaddrs).includes(id));
     let host: Libp2p;
+    let reservations: RelayReservations | undefined;
     try {
-      host = await createHost({
+      ({ host, reservations } = await createRelayedHost({
         ip: opts.pod.ip,
         port: opts.p2pPort,
         ...(opts.announceIp !== undefined ? { announceIp: opts.announceIp } : {}),
@@ -122,7 +126,7 @@ export class Swarm {
         connectionGater: membershipGater({ isMember: (id) => membership.isRegistered(id), isRelay, metrics: opts.metrics, log: opts.log, get self() { return self; } }),
         privateKey,
         log: opts.log,
-      });
+      }));
     } catch (e) {
       membership.close();
       throw e;
@@ -145,7 +149,7 @@ export class Swarm {
       await host.stop();
       throw e;
     }
-    return new Swarm(host, privateKey, membership, matchmaker, opts);
+    return new Swarm(host, privateKey, membership, matchmaker, opts, reservations);
   }
 
   /**
@@ -221,7 +225,11 @@ export class Swarm {
     return this.#inFlight;
   }
 
-  /** Registers now and keeps the record fresh (every TTL/4, and right after a NATS reconnect). */
+  /**
+   * Registers now and keeps the record fresh (every TTL/4, and right after a NATS reconnect).
+   * Relay mode: then waits for a first reservation, since relays admit only registered
+   * members (rejects after relayWaitMs, default 120 s).
+   */
   async register(): Promise<void> {
     await this.membership.publish(this.record());
     const every = Math.max(100, Math.floor(this.membership.ttlMs / DEFAULT_REFRESH_FRACTION));
@@ -238,6 +246,7 @@ export class Swarm {
         // ends with the connection
       }
     })();
+    await this.#reservations?.first(this.#opts.relayWaitMs ?? 120_000);
   }
 
   /**
