@@ -193,10 +193,12 @@ export class Round {
 
   /** Start the round; resolves with the result (or rejects: aborted, left). */
   run(userSignal?: AbortSignal): Promise<RoundResult> {
-    if (userSignal) {
-      if (userSignal.aborted) this.#fail(new RoundAbortedError());
-      else userSignal.addEventListener('abort', () => this.#fail(new RoundAbortedError()), { once: true });
+    if (userSignal?.aborted) {
+      // Settled before it began: nothing may start (a tick interval started now would never be cleared).
+      this.#fail(new RoundAbortedError());
+      return this.#done.promise;
     }
+    userSignal?.addEventListener('abort', () => this.#fail(new RoundAbortedError()), { once: true });
     for (const shard of this.shards) {
       if (shard.length === 0) continue;
       if (shard.index === this.self) {
