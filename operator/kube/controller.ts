@@ -97,8 +97,8 @@ export class SwarmController {
   readonly #spec: SpecChecker;
   /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
   readonly #relays: RelayManager;
-  #capacityTimer: NodeJS.Timeout | undefined;
-  #statusTimer: NodeJS.Timeout | undefined;
+  /** Debounced enqueueAll calls, by reason (#enqueueAllAfter). */
+  readonly #pending = new Map<'capacity' | 'status', NodeJS.Timeout>();
   #resync: NodeJS.Timeout | undefined;
   #active = false;
 
@@ -147,8 +147,8 @@ export class SwarmController {
   async stop(): Promise<void> {
     this.#active = false;
     if (this.#resync) clearInterval(this.#resync);
-    if (this.#capacityTimer) clearTimeout(this.#capacityTimer);
-    if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    for (const t of this.#pending.values()) clearTimeout(t);
+    this.#pending.clear();
     for (const t of this.#telemetryTimers.values()) clearTimeout(t);
     this.#queue.stop();
     await Promise.all([this.#swarms.stop(), this.#local.stop(), ...[...this.#remotes.values()].map((r) => r.cache?.stop())]);
@@ -178,13 +178,9 @@ export class SwarmController {
     });
   }
 
+  /** Freed GPUs: every swarm may grow, so all are reconciled within CAPACITY_DEBOUNCE_MS. */
   #capacityChanged(): void {
-    if (this.#capacityTimer || !this.#active) return;
-    this.#capacityTimer = setTimeout(() => {
-      this.#capacityTimer = undefined;
-      this.#enqueueAll();
-    }, CAPACITY_DEBOUNCE_MS);
-    this.#capacityTimer.unref();
+    this.#enqueueAllAfter('capacity', CAPACITY_DEBOUNCE_MS);
   }
 
   /**
@@ -193,12 +189,18 @@ export class SwarmController {
    * so status.clusters[].freeGpus is at most that stale (not a full resync period).
    */
   #refreshStatusSoon(): void {
-    if (this.#statusTimer || !this.#active) return;
-    this.#statusTimer = setTimeout(() => {
-      this.#statusTimer = undefined;
+    this.#enqueueAllAfter('status', STATUS_REFRESH_MS);
+  }
+
+  /** One pending enqueueAll per reason: calls while it is pending are absorbed by it. */
+  #enqueueAllAfter(reason: 'capacity' | 'status', ms: number): void {
+    if (this.#pending.has(reason) || !this.#active) return;
+    const t = setTimeout(() => {
+      this.#pending.delete(reason);
       this.#enqueueAll();
-    }, STATUS_REFRESH_MS);
-    this.#statusTimer.unref();
+    }, ms);
+    t.unref();
+    this.#pending.set(reason, t);
   }
 
   #enqueueAll(): void {

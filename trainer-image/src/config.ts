@@ -84,6 +84,12 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** JetStream stream replicas: 1, 3 or 5 (an even count cannot hold a quorum). */
+/** KUBESWARM_NATS_URL: a nats://, tls://, ws:// or wss:// URL. */
+export function checkNatsUrl(url: string): string {
+  if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(url)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(url)}`);
+  return url;
+}
+
 /** KUBESWARM_NATS_REPLICAS: the swarm buckets' stream replicas. */
 export function natsReplicas(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
@@ -111,8 +117,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     return n;
   };
 
-  const natsUrl = required(Env.NatsUrl);
-  if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(natsUrl)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(natsUrl)}`);
+  const natsUrl = checkNatsUrl(required(Env.NatsUrl));
   const podIp = required(Env.PodIp);
   if (!isIp(podIp)) throw new ConfigError(Env.PodIp, `must be an IPv4 or IPv6 address, got ${JSON.stringify(podIp)}`);
   const format = str(Env.LogFormat) ?? 'text';

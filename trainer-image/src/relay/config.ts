@@ -13,7 +13,7 @@ import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULT_RELAY_PORT, Env } from '../../../api/index.ts';
-import { ConfigError, DEFAULT_MEMBERSHIP_TTL_SECONDS, natsReplicas } from '../config.ts';
+import { checkNatsUrl, ConfigError, DEFAULT_MEMBERSHIP_TTL_SECONDS, natsReplicas } from '../config.ts';
 
 /** Reservations a relay accepts at once by default: a swarm's peers behind NAT, with room. */
 export const DEFAULT_RELAY_MAX_RESERVATIONS = 1024;
@@ -90,7 +90,7 @@ export function parseRelayConfig(env: EnvSource, fallback: { hostname: string })
   let members: RelayConfig['members'];
   const natsUrl = str(Env.NatsUrl);
   if (natsUrl !== undefined) {
-    if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(natsUrl)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(natsUrl)}`);
+    checkNatsUrl(natsUrl);
     const namespace = str(Env.SwarmNamespace);
     const name = str(Env.SwarmName);
     if (namespace === undefined) throw new ConfigError(Env.SwarmNamespace, `is required with ${Env.NatsUrl} (whose members the relay admits)`);
