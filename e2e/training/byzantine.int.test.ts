@@ -37,18 +37,18 @@ interface Run {
 /** Figures measured in this file, printed at the end (they go into the docs). */
 const figures: Record<string, { initial: number; final: number; medianNorm: number }> = {};
 
-async function run(name: string, robust: Record<string, unknown> | undefined, byzantine: string | undefined): Promise<Run> {
+async function run(name: string, robust: Record<string, unknown> | undefined, byzantine: string | undefined, honestPeers = 2): Promise<Run> {
   const swarm = { namespace: 'byz', name, uid: SEED };
   // A global batch of 12 micro-batches: every peer, the Byzantine one included, has samples in
   // (nearly) every round even when the machine is loaded.
   const training = tinyTraining({ targetBatchSize: 96, averaging: { maxGroupSize: 3, ...(robust ? { robust } : {}) } });
   const opts = { swarm, training, stopAfterEpochs: EPOCHS, evalBatches: 2 };
-  const honest = [`${name}-a`, `${name}-b`].map((n) => spawnPeer(suite, n, opts));
+  const honest = ['a', 'b'].slice(0, honestPeers).map((n) => spawnPeer(suite, `${name}-${n}`, opts));
   const third = spawnPeer(suite, `${name}-c`, { ...opts, ...(byzantine ? { byzantine } : {}) });
   const all: Trainer[] = [...honest, third];
   const thirdId = await peerIdOf(third);
   const exits = await Promise.all(all.map((t) => t.exited));
-  expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
+  expect(exits.map((e) => e.code)).toEqual(all.map(() => 0));
   const evals = evalsOf(honest[0]!);
   const initial = evals.get(0)!;
   const final = evals.get(EPOCHS)!;
@@ -98,10 +98,22 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
     ['nan', { method: 'centered-clip' }],
   ])(`Byzantine %s with robust %j: ${title.replace('%', '%%')}`, withinBound);
 
-  // QUARANTINED, visibly (it shows as skipped in every run): centered-clip against a scale:1000
-  // peer in a group of 3 missed the bound in 1 of 4 runs on a loaded machine (final 4.90 against
-  // a clean 4.09, 1.2×, and the loss fell only 17%). Issue 6 stays open until the cause is found.
-  it.skip(`Byzantine scale:1000 with robust {"method":"centered-clip"}: ${title}`, () => withinBound('scale:1000', { method: 'centered-clip' }));
+  // This case once missed the bound on a loaded machine (1.2× clean, the loss fell only 17%): in a
+  // round where an honest peer had no samples, only two contributors were left, both rules were
+  // the plain weighted mean, and one ×1000 step stayed in the optimizer's moments for the rest of
+  // the run. Two contributors are now norm-clipped to each other (robust.ts); the next test
+  // forces that case in every round.
+  it(`Byzantine scale:1000 with robust {"method":"centered-clip"}: ${title}`, () => withinBound('scale:1000', { method: 'centered-clip' }));
+
+  it('robust centered-clip, one honest peer and one Byzantine scale:1000 (two contributors in every round): the step stays honest-sized and the loss falls by 20%', async () => {
+    const r = await run('pair-scale', { method: 'centered-clip' }, 'scale:1000', 1);
+    expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
+    expect(r.initial).toBeCloseTo(clean.initial, 4);
+    // the plain mean's step would be ~500× the honest one; clipped to the honest norm, it is at most that
+    expect(r.medianNorm).toBeLessThan(3 * clean.medianNorm);
+    expect(r.final).toBeLessThanOrEqual(0.8 * r.initial);
+    expect(r.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
+  });
 
   it('robust off, Byzantine random:10: the noise dominates the mean and the held-out loss does not fall by 20% (documented)', async () => {
     const r = await run('off-random', undefined, 'random:10');

@@ -1,6 +1,6 @@
 import { NonFiniteContributionError } from './errors.ts';
 import { RobustShard, shardReduction, ShardAccumulator } from './reduce.ts';
-import { capWeights, centeredClipInto, robustReduceInto, trimmedMeanInto } from './robust.ts';
+import { capWeights, centeredClipInto, normClippedMeanInto, robustReduceInto, trimmedMeanInto } from './robust.ts';
 
 const f32 = (...xs: number[]): Float32Array => Float32Array.from(xs);
 /** parts[i] = the i-th column of `rows` (rows are elements, columns are members). */
@@ -107,12 +107,50 @@ describe('CenteredClip', () => {
 });
 
 describe('robustReduceInto', () => {
+  const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
+
   it('dispatches on the method and refuses none', () => {
-    const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
     const out = new Float32Array(1);
     robustReduceInto(rule, [f32(1), f32(2), f32(30)], [1, 1, 1], out);
     expect(out[0]).toBe(2);
     expect(() => robustReduceInto({ ...rule, method: 'none' }, [f32(1)], [1], out)).toThrow(/not a robust rule/);
+  });
+
+  it.each(['trimmed-mean', 'centered-clip'] as const)('%s with two contributors: a part scaled ×1000 is clipped to the other\'s norm, whatever samples it claims', (method) => {
+    // Both rules alone are the weighted mean here: 0.8 of a ×1000 gradient would pass.
+    const honest = noise(31, 64);
+    const scaled = noise(32, 64).map((x) => x * 1000);
+    const out = new Float32Array(64);
+    robustReduceInto({ ...rule, method }, [honest, scaled], [8, 32], out);
+    const norm = (a: Float32Array): number => Math.hypot(...a);
+    expect(norm(out)).toBeLessThanOrEqual(norm(honest) * (1 + 1e-6));
+    // the Byzantine part moves the result by half the honest norm at most
+    expect(norm(out.map((x, i) => x - honest[i]! / 2))).toBeLessThanOrEqual((norm(honest) / 2) * (1 + 1e-6));
+    const weighted = new Float32Array(64);
+    (method === 'trimmed-mean' ? trimmedMeanInto([honest, scaled], [8, 32], 0.2, weighted) : centeredClipInto([honest, scaled], [8, 32], 1, 3, weighted));
+    expect(norm(weighted)).toBeGreaterThan(100 * norm(honest));
+  });
+
+  it('with one contributor, is that contributor\'s part', () => {
+    const out = new Float32Array(2);
+    robustReduceInto({ ...rule, method: 'centered-clip' }, [f32(3, -4)], [5], out);
+    expect([...out]).toEqual([3, -4]);
+  });
+
+  it('rejects mismatched weights before choosing a rule', () => {
+    expect(() => robustReduceInto(rule, [f32(1), f32(2)], [1], new Float32Array(1))).toThrow(/2 parts but 1 weights/);
+  });
+});
+
+describe('normClippedMeanInto', () => {
+  it('scales each part down to the smallest norm, then takes the unweighted mean (hand-computed)', () => {
+    // [3, 4] (norm 5) and [0, 10] (norm 10, halved to [0, 5]): mean [1.5, 4.5]
+    const out = new Float32Array(2);
+    normClippedMeanInto([f32(3, 4), f32(0, 10)], out);
+    expect([...out]).toEqual([1.5, 4.5]);
+    // a zero part makes the result zero: the step is lost, not poisoned
+    normClippedMeanInto([f32(0, 0), f32(7, 7)], out);
+    expect([...out]).toEqual([0, 0]);
   });
 });
 

@@ -23,6 +23,13 @@
  *   gradient scale (an absolute τ would have to be tuned per model).
  *   Medians are over contributors, not weights, so a peer that claims many
  *   samples cannot move the starting point or the radius.
+ * - Fewer than three contributors (a segment that only two members cover,
+ *   e.g. when the third had no samples this round or was dropped): nobody
+ *   can be outvoted, and both rules above degrade to the weighted mean, so a
+ *   part scaled ×1000 would pass whole. `robustReduceInto` then clips every
+ *   part's norm to the smallest part's norm and takes the unweighted mean:
+ *   whatever one of two contributors sends moves the result by at most half
+ *   the other's norm, and its claimed samples buy it nothing.
  */
 import type { RobustAggregation } from '../../../api/index.ts';
 
@@ -142,11 +149,33 @@ export function centeredClipInto(parts: readonly Float32Array[], weights: readon
   for (let e = 0; e < len; e++) out[e] = v[e]!;
 }
 
+/** Contributors a robust rule needs so that one faulty contributor can be outvoted. */
+export const MIN_ROBUST_CONTRIBUTORS = 3;
+
+/** Unweighted mean of `parts` into `out`, each part first scaled down to the smallest part's Euclidean norm (see the file comment). */
+export function normClippedMeanInto(parts: readonly Float32Array[], out: Float32Array): void {
+  checkParts(parts, parts.map(() => 1), out);
+  const norms = parts.map((p) => {
+    let s = 0;
+    for (let e = 0; e < p.length; e++) s += p[e]! * p[e]!;
+    return Math.sqrt(s);
+  });
+  const smallest = Math.min(...norms);
+  const acc = new Float64Array(out.length);
+  for (const [i, p] of parts.entries()) {
+    const scale = (norms[i]! <= smallest ? 1 : smallest / norms[i]!) / parts.length;
+    for (let e = 0; e < p.length; e++) acc[e]! += scale * p[e]!;
+  }
+  for (let e = 0; e < out.length; e++) out[e] = acc[e]!;
+}
+
 /** Robust reduction of one segment's parts (member order) by `rule`, into `out`. */
 export function robustReduceInto(rule: RobustAggregation, parts: readonly Float32Array[], weights: readonly number[], out: Float32Array): void {
-  if (rule.method === 'trimmed-mean') trimmedMeanInto(parts, weights, rule.trimFraction, out);
-  else if (rule.method === 'centered-clip') centeredClipInto(parts, weights, rule.clipTau, rule.clipIterations, out);
-  else throw new RangeError(`robustReduceInto: method ${rule.method} is not a robust rule`);
+  if (rule.method !== 'trimmed-mean' && rule.method !== 'centered-clip') throw new RangeError(`robustReduceInto: method ${rule.method} is not a robust rule`);
+  checkParts(parts, weights, out);
+  if (parts.length < MIN_ROBUST_CONTRIBUTORS) normClippedMeanInto(parts, out);
+  else if (rule.method === 'trimmed-mean') trimmedMeanInto(parts, weights, rule.trimFraction, out);
+  else centeredClipInto(parts, weights, rule.clipTau, rule.clipIterations, out);
 }
 
 export interface CappedWeights {
