@@ -30,6 +30,10 @@ interface Run {
   /** Distinct parameter checksums per epoch, over all peers. */
   checksumsPerEpoch: number[];
   faultLines: number;
+  /** Fault-injection lines for tampered parameter-averaging vectors. */
+  stateFaultLines: number;
+  /** Parameter-averaging rounds an honest peer completed. */
+  parameterAverages: number;
   /** Median over an honest peer's applied rounds of the averaged gradient's global norm. */
   medianNorm: number;
 }
@@ -37,13 +41,20 @@ interface Run {
 /** Figures measured in this file, printed at the end (they go into the docs). */
 const figures: Record<string, { initial: number; final: number; medianNorm: number }> = {};
 
-async function run(name: string, robust: Record<string, unknown> | undefined, byzantine: string | undefined, honestPeers = 2): Promise<Run> {
+interface RunOpts {
+  honestPeers?: number;
+  /** spec.training.averaging.stateAveragingEvery */
+  stateAveragingEvery?: number;
+}
+
+async function run(name: string, robust: Record<string, unknown> | undefined, byzantine: string | undefined, o: RunOpts = {}): Promise<Run> {
   const swarm = { namespace: 'byz', name, uid: SEED };
   // A global batch of 12 micro-batches: every peer, the Byzantine one included, has samples in
   // (nearly) every round even when the machine is loaded.
-  const training = tinyTraining({ targetBatchSize: 96, averaging: { maxGroupSize: 3, ...(robust ? { robust } : {}) } });
+  const averaging = { maxGroupSize: 3, ...(robust ? { robust } : {}), ...(o.stateAveragingEvery ? { stateAveragingEvery: o.stateAveragingEvery } : {}) };
+  const training = tinyTraining({ targetBatchSize: 96, averaging });
   const opts = { swarm, training, stopAfterEpochs: EPOCHS, evalBatches: 2 };
-  const honest = ['a', 'b'].slice(0, honestPeers).map((n) => spawnPeer(suite, `${name}-${n}`, opts));
+  const honest = ['a', 'b'].slice(0, o.honestPeers ?? 2).map((n) => spawnPeer(suite, `${name}-${n}`, opts));
   const third = spawnPeer(suite, `${name}-c`, { ...opts, ...(byzantine ? { byzantine } : {}) });
   const all: Trainer[] = [...honest, third];
   const thirdId = await peerIdOf(third);
@@ -65,6 +76,8 @@ async function run(name: string, robust: Record<string, unknown> | undefined, by
     attackedRounds,
     checksumsPerEpoch: Array.from({ length: EPOCHS + 1 }, (_, e) => sums.get(e)?.size ?? 0),
     faultLines: third.find('fault injection: sending a Byzantine gradient').length,
+    stateFaultLines: third.find('fault injection: sending a Byzantine state').length,
+    parameterAverages: honest[0]!.find('parameters averaged').length,
     medianNorm,
   };
 }
@@ -106,13 +119,30 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   it(`Byzantine scale:1000 with robust {"method":"centered-clip"}: ${title}`, () => withinBound('scale:1000', { method: 'centered-clip' }));
 
   it('robust centered-clip, one honest peer and one Byzantine scale:1000 (two contributors in every round): the step stays honest-sized and the loss falls by 20%', async () => {
-    const r = await run('pair-scale', { method: 'centered-clip' }, 'scale:1000', 1);
+    const r = await run('pair-scale', { method: 'centered-clip' }, 'scale:1000', { honestPeers: 1 });
     expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.initial).toBeCloseTo(clean.initial, 4);
     // the plain mean's step would be ~500× the honest one; clipped to the honest norm, it is at most that
     expect(r.medianNorm).toBeLessThan(3 * clean.medianNorm);
     expect(r.final).toBeLessThanOrEqual(0.8 * r.initial);
     expect(r.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
+  });
+
+  // Parameter averaging every 2 epochs: the Byzantine peer also sends noise as its parameters.
+  const STATE_EVERY = 2;
+  it(`parameter averaging every ${STATE_EVERY} epochs, Byzantine random:10 in gradients and parameters, robust trimmed-mean: ${title}`, async () => {
+    const r = await run('state-random', { method: 'trimmed-mean' }, 'random:10', { stateAveragingEvery: STATE_EVERY });
+    expect(r.parameterAverages).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
+    expect(r.stateFaultLines).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
+    expect(r.final).toBeLessThanOrEqual(ROBUST_BOUND * clean.final);
+    expect(r.final).toBeLessThanOrEqual(0.8 * r.initial);
+    expect(r.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
+  });
+
+  it(`robust off, parameter averaging every ${STATE_EVERY} epochs, Byzantine random:10 in gradients and parameters: the noise lands in everyone's parameters and the held-out loss rises above the initial (documented)`, async () => {
+    const r = await run('off-state-random', undefined, 'random:10', { stateAveragingEvery: STATE_EVERY });
+    expect(r.stateFaultLines).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
+    expect(r.final).toBeGreaterThan(r.initial);
   });
 
   it('robust off, Byzantine random:10: the noise dominates the mean and the held-out loss does not fall by 20% (documented)', async () => {

@@ -522,18 +522,12 @@ export class TrainingWorkload {
     const meta = { epoch, roundId: spec.roundId, group: index, groups: a.groups.length, leader: a.leader, members: spec.members.map((m) => m.peerId), weights: spec.members.map((m) => m.weight) };
     this.#log.info('round started', meta);
     const nan = this.#d.faults?.nanGradientEpochs?.includes(epoch) === true;
-    const byzantine = this.#d.faults?.byzantine;
     const tamper = nan
       ? (v: Float32Array): void => {
           this.#log.warn('fault injection: sending a NaN gradient', { epoch });
           v.fill(NaN);
         }
-      : byzantine
-        ? (v: Float32Array): void => {
-            this.#log.warn('fault injection: sending a Byzantine gradient', { epoch, fault: byzantine });
-            applyByzantineFault(byzantine, v, epoch);
-          }
-        : undefined;
+      : this.#byzantineTamper(epoch, 'gradient');
     let left = false;
     const average = members.length === 1
       ? undefined
@@ -608,9 +602,21 @@ export class TrainingWorkload {
     return { agreed: false, detail: `another member (${a.writer}) finished round ${roundId} with a different vector` };
   }
 
+  /** What a Byzantine peer (fault injection) does to the vector it sends in a round of `kind`. */
+  #byzantineTamper(epoch: number, kind: 'gradient' | 'state'): ((v: Float32Array) => void) | undefined {
+    const byzantine = this.#d.faults?.byzantine;
+    if (!byzantine) return undefined;
+    return (v) => {
+      this.#log.warn(`fault injection: sending a Byzantine ${kind}`, { epoch, fault: byzantine });
+      applyByzantineFault(byzantine, v, epoch);
+    };
+  }
+
   /**
    * Every stateAveragingEvery epochs (gradient mode), the group also averages its parameters,
-   * and with averageOptimizerState the optimizer's moments (uncompressed, equal weights).
+   * and with averageOptimizerState the optimizer's moments (uncompressed, equal weights). The
+   * swarm's robust rule applies here too: one peer's parameters could otherwise overwrite
+   * everyone's.
    */
   async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<'diverged' | undefined> {
     const every = this.#t.stateAveragingEvery;
@@ -620,9 +626,12 @@ export class TrainingWorkload {
       members: members.map((m) => ({ peerId: m.peerId, weight: 1 })),
       compression: 'none',
       timeoutMs: this.#d.config.training.averaging.timeoutSeconds * 1000,
+      robust: this.#d.config.training.averaging.robust,
     };
+    const mine = this.#opt.averagingVector(this.#t.averageOptimizerState);
+    this.#byzantineTamper(epoch, 'state')?.(mine);
     try {
-      const r = await this.#d.averager.run(spec, this.#opt.averagingVector(this.#t.averageOptimizerState));
+      const r = await this.#d.averager.run(spec, mine);
       this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
       const agreement = await this.#confirm(spec.roundId, r.vector);
       if (!agreement.agreed) return 'diverged';
