@@ -18,7 +18,7 @@ import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { relayMain } from './relay/main.ts';
-import { connectNats, createSwarmMetrics, errorMessage, Swarm } from './swarm/index.ts';
+import { connectNats, createSwarmMetrics, errorMessage, Swarm, type ClaimCapOptions } from './swarm/index.ts';
 import { loadBackend } from './backend/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 import { TrainingWorkload } from './workload/training.ts';
@@ -26,6 +26,22 @@ import { parseTrainingEnv, parseTrainingSettings, type TrainingEnv, type Trainin
 
 /** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
 const SHUTDOWN_LIMIT_MS = 25_000;
+
+/**
+ * The cap on other peers' claimed samples (swarm/throughput.ts), on with
+ * robust aggregation only. Without it a Byzantine peer moves the plain mean
+ * wherever it likes anyway, so the cap would protect nothing there, while it
+ * would still under-count honest peers more than maxSamplesRatio × the median
+ * faster (a swarm mixing GPU generations) and change their weights. The floor
+ * is one report's worth: a micro-batch, or a second of the synthetic rate
+ * (that workload reports every 250 ms).
+ */
+function claimCap(cfg: TrainerConfig, train: { settings: TrainingSettings } | undefined): ClaimCapOptions | undefined {
+  const robust = cfg.training.averaging.robust;
+  if (robust.method === 'none') return undefined;
+  const floorSamples = train ? train.settings.data.microBatchSize : Math.max(1, Math.ceil(cfg.synthetic.samplesPerSecond));
+  return { maxSamplesRatio: robust.maxSamplesRatio, floorSamples };
+}
 
 async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, train: { settings: TrainingSettings; env: TrainingEnv } | undefined): Promise<number> {
   const registry = new Registry();
@@ -51,6 +67,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
   const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log, metrics: swarmMetrics });
   log.info('connected to NATS', { server: nc.getServer() });
 
+  const cap = claimCap(cfg, train);
   const swarm = await Swarm.join({
     nc,
     swarm: { namespace: cfg.swarm.namespace, name: cfg.swarm.name },
@@ -64,6 +81,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
     membershipTtlMs: cfg.membershipTtlMs,
     log,
     metrics: swarmMetrics,
+    ...(cap !== undefined ? { claimCap: cap } : {}),
   });
   const averager = createAverager(swarm.host, { privateKey: swarm.privateKey, logger: log, registry });
   let workload: AveragingWorkload | TrainingWorkload;

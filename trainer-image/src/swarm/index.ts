@@ -5,7 +5,7 @@
  * folder imports nothing above it.
  */
 export { connectNats, isCredsFile, type NatsOptions } from './nats.ts';
-export { Swarm, type LocalProgress, type ProgressTarget, type SwarmJoinOptions } from './swarm.ts';
+export { Swarm, type ClaimCapOptions, type LocalProgress, type ProgressTarget, type SwarmJoinOptions } from './swarm.ts';
 export { Membership, type MembershipOptions } from './membership.ts';
 export { Matchmaker, buildAssignment, type FormedRound, type MatchmakerOptions } from './matchmaking.ts';
 export { compareDigest, decodeResultDigest, encodeResultDigest, type Agreement, type ResultDigest } from './agreement.ts';

@@ -10,7 +10,9 @@
  * The local view is fed by a KV watch; a record that fails validation is
  * logged, counted and ignored. Every entry also carries the server's
  * timestamp, and the view drops entries older than the TTL (plus slack) even
- * if no marker arrived, e.g. while NATS was down.
+ * if no marker arrived, e.g. while NATS was down. From those server
+ * timestamps the view also measures each live peer's throughput
+ * (throughput.ts), which bounds the samples it may claim.
  */
 import { KvWatchInclude, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
@@ -19,6 +21,7 @@ import { DEFAULT_MEMBERSHIP_TTL_MS, MEMBERSHIP_MARKER_TTL_MS } from './constants
 import { errorMessage, type SwarmLogger } from './log.ts';
 import type { SwarmMetrics } from './metrics.ts';
 import { decodeRecord, encodeRecord, type MembershipRecord } from './record.ts';
+import { observe, type PeerThroughput } from './throughput.ts';
 
 export interface MembershipOptions {
   bucket: string;
@@ -46,6 +49,8 @@ export class Membership {
   readonly #metrics: SwarmMetrics;
   readonly #now: () => number;
   readonly #live = new Map<string, LiveEntry>();
+  /** Per live peer, a few numbers; a peer's entry goes when the peer leaves the view. */
+  readonly #throughput = new Map<string, PeerThroughput>();
   readonly #listeners = new Set<(peerId: string, record: MembershipRecord | undefined) => void>();
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #closed = false;
@@ -101,18 +106,25 @@ export class Membership {
   #apply(e: KvEntry): void {
     const key = e.key;
     if (e.operation !== 'PUT') {
-      if (this.#live.delete(key)) this.#emit(key, undefined);
+      this.#forget(key);
       return;
     }
     const d = decodeRecord(e.value, key);
     if (!d.ok) {
       this.#metrics.badRecords.inc({ kind: 'membership' });
       this.#log.warn('ignoring bad membership record', { bucket: this.bucket, key: key.slice(0, 128), error: d.error });
-      if (this.#live.delete(key)) this.#emit(key, undefined);
+      this.#forget(key);
       return;
     }
-    this.#live.set(key, { record: d.record, storedAt: e.created.getTime() });
+    const storedAt = e.created.getTime();
+    this.#live.set(key, { record: d.record, storedAt });
+    this.#throughput.set(key, observe(this.#throughput.get(key), { storedAt, epoch: d.record.epoch, samples: d.record.samples }));
     this.#emit(key, d.record);
+  }
+
+  #forget(key: string): void {
+    this.#throughput.delete(key);
+    if (this.#live.delete(key)) this.#emit(key, undefined);
   }
 
   #emit(peerId: string, record: MembershipRecord | undefined): void {
@@ -132,13 +144,17 @@ export class Membership {
     const out: MembershipRecord[] = [];
     for (const [k, e] of this.#live) {
       if (e.storedAt < limit) {
-        this.#live.delete(k);
-        this.#emit(k, undefined);
+        this.#forget(k);
         continue;
       }
       out.push(e.record);
     }
     return out;
+  }
+
+  /** What the watch measured of each peer in the local view, by peer id (server clock). */
+  throughput(): ReadonlyMap<string, PeerThroughput> {
+    return this.#throughput;
   }
 
   /** The live record of `peerId` in the local view. */

@@ -16,6 +16,12 @@ export interface SwarmMetrics {
   roundsLed: Counter;
   /** NATS operations the server refused by permission (publish | subscription), e.g. another swarm's subjects. */
   natsPermissionDenied: Counter<'operation'>;
+  /**
+   * Peers whose claimed samples this peer counted only up to their measured
+   * throughput, once per peer and epoch; measured = false when the claim was
+   * already in the first record this peer saw of them (swarm/throughput.ts).
+   */
+  cappedClaims: Counter<'measured'>;
 }
 
 export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMetrics {
@@ -45,6 +51,12 @@ export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMe
       name: 'kubeswarm_swarm_nats_permission_denied_total',
       help: 'NATS publishes or subscriptions the server refused because the swarm credentials do not allow them',
       labelNames: ['operation'],
+      registers: [registry],
+    }),
+    cappedClaims: new Counter({
+      name: 'kubeswarm_swarm_capped_claims_total',
+      help: 'Peers whose self-reported samples were counted only up to what their throughput, measured on the NATS server clock, allows (once per peer and epoch)',
+      labelNames: ['measured'],
       registers: [registry],
     }),
   };

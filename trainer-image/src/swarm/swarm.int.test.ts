@@ -1,7 +1,7 @@
 /**
  * The swarm layer against a real nats-server and real libp2p hosts, in this
  * process: membership TTL and leave, bad records, a NATS restart, the
- * compare-and-set leader, and the membership gater.
+ * compare-and-set leader, the cap on claimed samples, and the membership gater.
  */
 import { jest } from '@jest/globals';
 import { Kvm } from '@nats-io/kv';
@@ -35,7 +35,7 @@ async function nc(): Promise<NatsConnection> {
   conns.push(c);
   return c;
 }
-const counter = async (m: SwarmMetrics, name: 'refusedConnections' | 'badRecords', labels: Record<string, string>): Promise<number> => {
+const counter = async (m: SwarmMetrics, name: 'refusedConnections' | 'badRecords' | 'cappedClaims', labels: Record<string, string>): Promise<number> => {
   const v = (await m[name].get()).values.find((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val));
   return v?.value ?? 0;
 };
@@ -183,6 +183,49 @@ describe('matchmaking (real nats-server)', () => {
     expect(bad.state).toBe('unconfirmed');
     expect(bad.state === 'unconfirmed' && bad.error).toMatch(/field sha256/);
     expect(await counter(metrics, 'badRecords', { kind: 'result' })).toBe(1);
+  });
+});
+
+describe('claimed samples (real nats-server)', () => {
+  it('counts a peer that claims 1e9 samples only up to its measured throughput: progress stays short of the target, and the peer is counted once', async () => {
+    const ref = { namespace: 'cap', name: 'a' };
+    const join = async (capped: boolean): Promise<{ s: Swarm; metrics: SwarmMetrics }> => {
+      const metrics = createSwarmMetrics(new Registry());
+      const s = await Swarm.join({
+        nc: await nc(), swarm: ref, seed: 'x', pod: { name: 'p', ip: '127.0.0.1' }, p2pPort: 0, maxGroupSize: 4, log: silentLogger, metrics,
+        ...(capped ? { claimCap: { maxSamplesRatio: 4, floorSamples: 8 } } : {}),
+      });
+      cleanups.push(() => s.leave());
+      return { s, metrics };
+    };
+    const { s, metrics } = await join(true);
+    const { s: uncapped } = await join(false);
+    // The honest peer reports 10 samples 200 ms after entering epoch 1: a measured rate of at most 50/s.
+    s.setLocal({ epoch: 1, samples: 0, samplesPerSecond: 0 });
+    await s.register();
+    await new Promise((r) => setTimeout(r, 200));
+    s.setLocal({ epoch: 1, samples: 10, samplesPerSecond: 10 });
+    expect(await s.publish()).toBe(true);
+
+    const [liar] = await makePeerIds(1);
+    const m = await Membership.open(await nc(), { bucket: Buckets.membership(ref), log: silentLogger, metrics: createSwarmMetrics(new Registry()) });
+    cleanups.push(() => m.close());
+    await m.publish(makeRecord(liar!, { epoch: 1, samples: 0, updatedAt: Date.now() }));
+    await waitFor(() => s.membership.get(liar!) !== undefined, { what: 'the liar registered' });
+    await m.publish(makeRecord(liar!, { epoch: 1, samples: 1e9, samplesPerSecond: 1e9, updatedAt: Date.now() }));
+    await waitFor(() => s.membership.get(liar!)?.samples === 1e9 && uncapped.membership.get(liar!)?.samples === 1e9, { what: 'the claim in both views' });
+
+    const target = { highWaterEpoch: 1, targetBatchSize: 100_000, matchmakingWindowMs: 5_000 };
+    // The attack is real: counted as claimed, the claim ends the epoch at once.
+    expect(uncapped.progress(target)).toMatchObject({ epoch: 1, targetReached: true, ready: true });
+    const p = s.progress(target);
+    expect(p).toMatchObject({ epoch: 1, peers: 2, targetReached: false, ready: false });
+    expect(p.samples).toBeLessThan(100_000);
+    const weight = s.candidates(1).find((c) => c.peerId === liar)?.weight;
+    expect(weight).toBe(p.samples - 10);
+    s.progress(target);
+    expect(await counter(metrics, 'cappedClaims', { measured: 'true' })).toBe(1);
+    expect(await counter(metrics, 'cappedClaims', { measured: 'false' })).toBe(0);
   });
 });
 

@@ -21,6 +21,7 @@ import type { SwarmMetrics } from './metrics.ts';
 import { computeProgress, type GlobalProgress } from './progress.ts';
 import { RECORD_VERSION } from './constants.ts';
 import type { MembershipRecord } from './record.ts';
+import { capClaims } from './throughput.ts';
 
 export interface SwarmJoinOptions {
   nc: NatsConnection;
@@ -48,6 +49,18 @@ export interface SwarmJoinOptions {
   metrics: SwarmMetrics;
   privateKey?: PrivateKey;
   now?: () => number;
+  /**
+   * Count other peers' samples only up to what their measured throughput
+   * allows (swarm/throughput.ts); undefined = count claims as they are.
+   */
+  claimCap?: ClaimCapOptions;
+}
+
+export interface ClaimCapOptions {
+  /** spec.training.averaging.robust.maxSamplesRatio. */
+  maxSamplesRatio: number;
+  /** Samples a claim may always count: one report's worth (a micro-batch). */
+  floorSamples: number;
 }
 
 export interface LocalProgress {
@@ -82,6 +95,8 @@ export class Swarm {
   #reconnectedAt = -Infinity;
   #failingSince: number | undefined;
   #lastFailLog = -Infinity;
+  /** The epoch each capped peer was last reported at: one log line and one count per peer and epoch. */
+  readonly #cappedReported = new Map<string, number>();
 
   private constructor(host: Libp2p, privateKey: PrivateKey, membership: Membership, matchmaker: Matchmaker, opts: SwarmJoinOptions, reservations: RelayReservations | undefined) {
     this.host = host;
@@ -265,9 +280,33 @@ export class Swarm {
     return out;
   }
 
+  /**
+   * Live records as they count toward progress and weights: with claimCap,
+   * other peers' samples (and samples/s) at most what their throughput,
+   * measured on the NATS server's clock, allows. Capped peers are counted
+   * in cappedClaims and logged once per peer and epoch.
+   */
+  countedRecords(): MembershipRecord[] {
+    const live = this.liveRecords();
+    const cap = this.#opts.claimCap;
+    if (cap === undefined) return live;
+    const r = capClaims({ records: live, throughput: this.membership.throughput(), selfPeerId: this.peerId, ratio: cap.maxSamplesRatio, floorSamples: cap.floorSamples });
+    for (const id of this.#cappedReported.keys()) if (!live.some((l) => l.peerId === id)) this.#cappedReported.delete(id);
+    for (const c of r.capped) {
+      if (this.#cappedReported.get(c.peerId) === c.epoch) continue;
+      this.#cappedReported.set(c.peerId, c.epoch);
+      this.#opts.metrics.cappedClaims.inc({ measured: String(c.measured) });
+      const meta = { peer: c.peerId, epoch: c.epoch, claimed: c.claimed, allowed: c.allowed, measured: c.measured, medianSamplesPerSecond: r.medianRate };
+      // An unmeasured cap is what a peer that joined mid-epoch sees of honest peers too: not worth a warning.
+      if (c.measured) this.#opts.log.warn('capped a peer\'s claimed samples at its measured throughput', meta);
+      else this.#opts.log.debug('capped a peer\'s claimed samples at its measured throughput', meta);
+    }
+    return r.records;
+  }
+
   progress(t: ProgressTarget): GlobalProgress {
     return computeProgress({
-      records: this.liveRecords(),
+      records: this.countedRecords(),
       nowMs: this.#now(),
       highWaterEpoch: t.highWaterEpoch,
       targetBatchSize: t.targetBatchSize,
@@ -276,9 +315,9 @@ export class Swarm {
     });
   }
 
-  /** Candidates for round `epoch`: live peers at that epoch, weighted by their samples. */
+  /** Candidates for round `epoch`: live peers at that epoch, weighted by their counted samples. */
   candidates(epoch: number): Candidate[] {
-    return this.liveRecords()
+    return this.countedRecords()
       .filter((r) => r.epoch === epoch)
       .map((r) => {
         const c: Candidate = { peerId: r.peerId, weight: r.samples, multiaddrs: r.multiaddrs };

@@ -476,7 +476,8 @@ export class TrainingWorkload {
     const now = this.#now();
     const micro = this.#t.data.microBatchSize;
     let total = 0;
-    for (const r of swarm.liveRecords()) {
+    // Counted records: a peer that claims more than it computed must not make the others idle.
+    for (const r of swarm.countedRecords()) {
       if (r.epoch !== this.#epoch) continue;
       total += r.samples;
       if (r.peerId === swarm.peerId || !(r.samplesPerSecond > 0)) continue;
