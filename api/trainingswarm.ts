@@ -143,7 +143,7 @@ export interface RobustAggregation {
   clipTau: number;
   /** centered-clip: iterations from the coordinate-wise median. */
   clipIterations: number;
-  /** With a robust method: a peer's weight is capped at this multiple of the median weight of its group. */
+  /** With a robust method: other peers' claimed samples count at most this multiple of the median measured throughput × their time in the epoch, and a round weight at most this multiple of its group's median weight. */
   maxSamplesRatio: number;
 }
 
