@@ -64,6 +64,11 @@ export const Env = {
    * "random:<std>" replaces it with Gaussian noise of that standard deviation, "nan" fills it with NaN.
    */
   FaultByzantine: 'KUBESWARM_FAULT_BYZANTINE',
+  /**
+   * Training workload, fault injection for tests: a Byzantine reducer that tampers with every
+   * result it computes for its shard before sending it (same syntax as KUBESWARM_FAULT_BYZANTINE).
+   */
+  FaultByzantineResults: 'KUBESWARM_FAULT_BYZANTINE_RESULTS',
   /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
   SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
   /** Averaging workload: seed of the synthetic vector's content (default: the peer id). */

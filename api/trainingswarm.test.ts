@@ -136,7 +136,7 @@ describe('robust aggregation defaults', () => {
     const s: any = parse(readFileSync(join(examplesDir, 'tiny-cpu.yaml'), 'utf8'));
     delete s.spec.training.averaging?.robust;
     expect(validate(s)).toBe(true);
-    expect(s.spec.training.averaging.robust).toEqual({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 });
+    expect(s.spec.training.averaging.robust).toEqual({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });
   });
 });
 

@@ -145,6 +145,8 @@ export interface RobustAggregation {
   clipIterations: number;
   /** With a robust method: other peers' claimed samples count at most this multiple of the median measured throughput × their time in the epoch, and a round weight at most this multiple of its group's median weight. */
   maxSamplesRatio: number;
+  /** With a robust method: every shard is reduced by three peers (two in a pair), and the result two agree on is applied. */
+  verifyReducers: boolean;
 }
 
 export interface AveragingSpec {

@@ -21,7 +21,7 @@ const peersList = (env.BENCH_PEERS ?? '4,8,16').split(',').map(Number);
 const shardMiB = Number(env.BENCH_SHARD_MIB ?? 4);
 const repeat = Number(env.BENCH_REPEAT ?? 3);
 const length = Math.floor((shardMiB * (1 << 20)) / 4);
-const DEFAULTS: Omit<RobustAggregation, 'method'> = { trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 };
+const DEFAULTS: Omit<RobustAggregation, 'method'> = { trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false };
 
 function timeOne(make: () => ShardReduction, parts: Float32Array[]): number {
   let best = Infinity;
@@ -40,8 +40,9 @@ const rows = [];
 for (const n of peersList) {
   const parts = Array.from({ length: n }, (_, m) => randomVector(m + 1, length));
   const meanMs = timeOne(() => new ShardAccumulator(length), parts);
-  const trimmedMs = timeOne(() => new RobustShard(length, { method: 'trimmed-mean', ...DEFAULTS }), parts);
-  const clipMs = timeOne(() => new RobustShard(length, { method: 'centered-clip', ...DEFAULTS }), parts);
+  const ranks = parts.map((_, m) => m);
+  const trimmedMs = timeOne(() => new RobustShard(length, { method: 'trimmed-mean', ...DEFAULTS }, ranks), parts);
+  const clipMs = timeOne(() => new RobustShard(length, { method: 'centered-clip', ...DEFAULTS }, ranks), parts);
   const row = {
     peers: n, shardMiB, meanMs: +meanMs.toFixed(1), trimmedMeanMs: +trimmedMs.toFixed(1), centeredClipMs: +clipMs.toFixed(1),
     trimmedMeanRatio: +(trimmedMs / meanMs).toFixed(2), centeredClipRatio: +(clipMs / meanMs).toFixed(2),

@@ -37,6 +37,8 @@ export interface PeerOpts {
   nanGradientEpochs?: number[];
   /** KUBESWARM_FAULT_BYZANTINE: scale:<factor>, random:<std> or nan, on every gradient sent. */
   byzantine?: string;
+  /** KUBESWARM_FAULT_BYZANTINE_RESULTS: the same, on every shard result it reduces. */
+  byzantineResults?: string;
   metricsPort?: number;
   membershipTtlSeconds?: number;
 }
@@ -47,6 +49,7 @@ export function spawnPeer(suite: TrainingSuite, name: string, o: PeerOpts): Trai
   if (o.evalBatches !== undefined) env[Env.EvalBatches] = String(o.evalBatches);
   if (o.nanGradientEpochs !== undefined) env[Env.FaultNanGradientEpochs] = o.nanGradientEpochs.join(',');
   if (o.byzantine !== undefined) env[Env.FaultByzantine] = o.byzantine;
+  if (o.byzantineResults !== undefined) env[Env.FaultByzantineResults] = o.byzantineResults;
   if (o.metricsPort !== undefined) env[Env.MetricsPort] = String(o.metricsPort);
   if (o.membershipTtlSeconds !== undefined) env[Env.MembershipTtlSeconds] = String(o.membershipTtlSeconds);
   return suite.fleet.spawn({ name, natsUrl: suite.nats().url, swarm: o.swarm, training: o.training, env });

@@ -34,6 +34,8 @@ interface Run {
   stateFaultLines: number;
   /** Parameter-averaging rounds an honest peer completed. */
   parameterAverages: number;
+  /** Honest peers' log lines outvoting a reducer (verifyReducers), by whether they name the third peer. */
+  outvoted: { third: number; others: number };
   /** Median over an honest peer's applied rounds of the averaged gradient's global norm. */
   medianNorm: number;
 }
@@ -45,6 +47,8 @@ interface RunOpts {
   honestPeers?: number;
   /** spec.training.averaging.stateAveragingEvery */
   stateAveragingEvery?: number;
+  /** The third peer, as a reducer, tampers with every shard result it computes. */
+  byzantineResults?: string;
 }
 
 async function run(name: string, robust: Record<string, unknown> | undefined, byzantine: string | undefined, o: RunOpts = {}): Promise<Run> {
@@ -55,7 +59,7 @@ async function run(name: string, robust: Record<string, unknown> | undefined, by
   const training = tinyTraining({ targetBatchSize: 96, averaging });
   const opts = { swarm, training, stopAfterEpochs: EPOCHS, evalBatches: 2 };
   const honest = ['a', 'b'].slice(0, o.honestPeers ?? 2).map((n) => spawnPeer(suite, `${name}-${n}`, opts));
-  const third = spawnPeer(suite, `${name}-c`, { ...opts, ...(byzantine ? { byzantine } : {}) });
+  const third = spawnPeer(suite, `${name}-c`, { ...opts, ...(byzantine ? { byzantine } : {}), ...(o.byzantineResults ? { byzantineResults: o.byzantineResults } : {}) });
   const all: Trainer[] = [...honest, third];
   const thirdId = await peerIdOf(third);
   const exits = await Promise.all(all.map((t) => t.exited));
@@ -78,6 +82,10 @@ async function run(name: string, robust: Record<string, unknown> | undefined, by
     faultLines: third.find('fault injection: sending a Byzantine gradient').length,
     stateFaultLines: third.find('fault injection: sending a Byzantine state').length,
     parameterAverages: honest[0]!.find('parameters averaged').length,
+    outvoted: {
+      third: honest.reduce((n, t) => n + t.find('outvoted a reducer: its shard result differed from the one two other peers agreed on').filter((l) => l['reducer'] === thirdId).length, 0),
+      others: honest.reduce((n, t) => n + t.find('outvoted a reducer: its shard result differed from the one two other peers agreed on').filter((l) => l['reducer'] !== thirdId).length, 0),
+    },
     medianNorm,
   };
 }
@@ -143,6 +151,25 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
     const r = await run('off-state-random', undefined, 'random:10', { stateAveragingEvery: STATE_EVERY });
     expect(r.stateFaultLines).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
     expect(r.final).toBeGreaterThan(r.initial);
+  });
+
+  // A Byzantine *reducer*: its gradients are honest, but every result it computes for its shard
+  // is replaced by noise. Robust rules bound contributors, not reducers.
+  it('robust trimmed-mean without verifyReducers, a Byzantine reducer (results random:10): its shard of every applied step is noise, the step\'s norm over 100× the clean one (documented)', async () => {
+    const r = await run('reducer-off', { method: 'trimmed-mean' }, undefined, { byzantineResults: 'random:10' });
+    expect(r.medianNorm).toBeGreaterThan(100 * clean.medianNorm);
+    expect(r.outvoted).toEqual({ third: 0, others: 0 });
+    expect(r.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
+  });
+
+  it(`robust trimmed-mean with verifyReducers, a Byzantine reducer (results random:10): it is outvoted in every round and named, and ${title}`, async () => {
+    const r = await run('reducer-verified', { method: 'trimmed-mean', verifyReducers: true }, undefined, { byzantineResults: 'random:10' });
+    expect(r.outvoted.third).toBeGreaterThanOrEqual(EPOCHS - 2);
+    expect(r.outvoted.others).toBe(0);
+    expect(r.medianNorm).toBeLessThan(3 * clean.medianNorm);
+    expect(r.final).toBeLessThanOrEqual(ROBUST_BOUND * clean.final);
+    expect(r.final).toBeLessThanOrEqual(0.8 * r.initial);
+    expect(r.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
   });
 
   it('robust off, Byzantine random:10: the noise dominates the mean and the held-out loss does not fall by 20% (documented)', async () => {

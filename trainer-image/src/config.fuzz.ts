@@ -32,7 +32,7 @@ export const properties = [
   },
   {
     name: 'parseTraining: robust blocks with random values',
-    property: fc.property(fc.dictionary(fc.constantFrom('method', 'trimFraction', 'clipTau', 'clipIterations', 'maxSamplesRatio'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.double(), fc.constantFrom('none', 'trimmed-mean', 'centered-clip'))), fc.integer({ min: 1, max: 8 }), (robust, maxGroupSize) =>
+    property: fc.property(fc.dictionary(fc.constantFrom('method', 'trimFraction', 'clipTau', 'clipIterations', 'maxSamplesRatio', 'verifyReducers'), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.double(), fc.constantFrom('none', 'trimmed-mean', 'centered-clip'))), fc.integer({ min: 1, max: 8 }), (robust, maxGroupSize) =>
       check(() => parseTraining(JSON.stringify({ targetBatchSize: 8, averaging: { maxGroupSize, robust } })))),
   },
 ];

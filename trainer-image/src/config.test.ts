@@ -24,7 +24,7 @@ describe('parseConfig', () => {
     const c = parse({});
     expect(c.training).toEqual({ targetBatchSize: 4096, averaging: {
       maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60,
-      robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 },
+      robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false },
     } });
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
@@ -39,8 +39,9 @@ describe('parseConfig', () => {
 
   it('reads spec.training.averaging.robust, filling the CRD defaults', () => {
     const spec = (robust: unknown): Record<string, string> => ({ [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 5, averaging: { maxGroupSize: 4, robust } }) });
-    expect(parse(spec({ method: 'centered-clip', clipTau: 2 })).training.averaging.robust).toEqual({ method: 'centered-clip', trimFraction: 0.2, clipTau: 2, clipIterations: 3, maxSamplesRatio: 4 });
+    expect(parse(spec({ method: 'centered-clip', clipTau: 2 })).training.averaging.robust).toEqual({ method: 'centered-clip', trimFraction: 0.2, clipTau: 2, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });
     expect(parse(spec({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 })).training.averaging.robust).toMatchObject({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 });
+    expect(parse(spec({ method: 'trimmed-mean', verifyReducers: true })).training.averaging.robust.verifyReducers).toBe(true);
   });
 
   it('reads the synthetic workload settings', () => {
@@ -95,6 +96,7 @@ describe('parseConfig', () => {
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"clipTau":0}}}' }, Env.TrainingSpec, /averaging\.robust\.clipTau/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"clipIterations":1.5}}}' }, Env.TrainingSpec, /averaging\.robust\.clipIterations/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"maxSamplesRatio":0.5}}}' }, Env.TrainingSpec, /averaging\.robust\.maxSamplesRatio/],
+    [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":{"verifyReducers":"yes"}}}' }, Env.TrainingSpec, /averaging\.robust\.verifyReducers: must be true or false/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":[]}}' }, Env.TrainingSpec, /averaging\.robust: must be an object/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":2,"robust":{"method":"centered-clip"}}}' }, Env.TrainingSpec, /averaging\.maxGroupSize: must be at least 3 with robust aggregation/],
   ])('names the variable in errors: %j', (over, variable, re) => {

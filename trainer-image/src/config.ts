@@ -62,7 +62,7 @@ export class ConfigError extends Error {
 /** Defaults of spec.training.averaging, as in crds/trainingswarm.yaml. */
 export const AVERAGING_DEFAULTS: Readonly<Omit<AveragingConfig, 'robust'>> = Object.freeze({ maxGroupSize: 16, compression: 'auto', matchmakingWindowSeconds: 5, timeoutSeconds: 60 });
 /** Defaults of spec.training.averaging.robust, as in crds/trainingswarm.yaml. */
-export const ROBUST_DEFAULTS: Readonly<RobustAggregation> = Object.freeze({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 });
+export const ROBUST_DEFAULTS: Readonly<RobustAggregation> = Object.freeze({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });
 export const DEFAULT_SYNTHETIC_VECTOR_MB = 1;
 export const DEFAULT_SYNTHETIC_SAMPLES_PER_SECOND = 100;
 export const DEFAULT_MEMBERSHIP_TTL_SECONDS = 10;
@@ -234,5 +234,6 @@ function parseRobust(raw: unknown): RobustAggregation {
     clipTau: field('clipTau', (v): v is number => isNum(0, 1000)(v) && v > 0, 'a number in (0, 1000]'),
     clipIterations: field('clipIterations', isNum(1, 100, true), 'an integer in [1, 100]'),
     maxSamplesRatio: field('maxSamplesRatio', isNum(1, 1000), 'a number in [1, 1000]'),
+    verifyReducers: field('verifyReducers', (v): v is boolean => typeof v === 'boolean', 'true or false'),
   };
 }

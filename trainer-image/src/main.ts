@@ -21,6 +21,7 @@ import { relayMain } from './relay/main.ts';
 import { connectNats, createSwarmMetrics, errorMessage, Swarm, type ClaimCapOptions } from './swarm/index.ts';
 import { loadBackend } from './backend/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
+import { applyByzantineFault } from './workload/faults.ts';
 import { TrainingWorkload } from './workload/training.ts';
 import { parseTrainingEnv, parseTrainingSettings, type TrainingEnv, type TrainingSettings } from './workload/training-config.ts';
 
@@ -83,7 +84,14 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
     metrics: swarmMetrics,
     ...(cap !== undefined ? { claimCap: cap } : {}),
   });
-  const averager = createAverager(swarm.host, { privateKey: swarm.privateKey, logger: log, registry });
+  const resultsFault = train?.env.faults.byzantineResults;
+  const averager = createAverager(swarm.host, {
+    privateKey: swarm.privateKey,
+    logger: log,
+    registry,
+    ...(resultsFault ? { tamperResult: (v: Float32Array) => applyByzantineFault(resultsFault, v, 0) } : {}),
+  });
+  if (resultsFault) log.warn('fault injection: this peer tampers with every shard result it reduces', { fault: resultsFault });
   let workload: AveragingWorkload | TrainingWorkload;
   if (train) {
     const backend = await loadBackend(train.env.backends ? { order: train.env.backends } : {});

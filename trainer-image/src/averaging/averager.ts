@@ -89,7 +89,7 @@ export class Averager implements AveragerApi {
     this.#log = opts.logger ?? silent;
     this.#metrics = createMetrics(opts.registry);
     if (!opts.privateKey.publicKey.equals(host.peerId.publicKey)) throw new InvalidRoundSpecError('options.privateKey', `is not the key of host ${host.peerId.toString()}`);
-    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier() };
+    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier(), ...(opts.tamperResult ? { tamperResult: opts.tamperResult } : {}) };
     host.addEventListener('peer:disconnect', this.#onDisconnect);
     this.#ready = host.handle(PROTOCOL, (stream, connection) => this.#onStream(stream, connection), {
       maxInboundStreams: 1024,

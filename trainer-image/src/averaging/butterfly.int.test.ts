@@ -15,6 +15,7 @@ import {
 import { partition } from './partition.ts';
 import { ChunkSigner, streamContext } from './signing.ts';
 import { robustReduceInto } from './robust.ts';
+import { agreeOnShards, passSpec } from './verify.ts';
 import { createTestHost, introduce, valueAt } from './testing.ts';
 
 interface Peer {
@@ -97,6 +98,11 @@ async function metric(p: Peer, name: string, labels: Record<string, string> = {}
 
 function members(ps: Peer[], weights: number[], bandwidths?: number[]): GroupMember[] {
   return ps.map((p, i) => ({ peerId: p.id, weight: weights[i]!, ...(bandwidths ? { bandwidth: bandwidths[i]! } : {}) }));
+}
+
+/** Member indices `idx` in peer-id order: the order robust rules see parts in. */
+function byPeerId(ps: Peer[], idx: number[]): number[] {
+  return [...idx].sort((a, b) => (ps[a]!.id < ps[b]!.id ? -1 : 1));
 }
 
 function spec(roundId: string, group: GroupMember[], over: Partial<RoundSpec> = {}): RoundSpec {
@@ -381,7 +387,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     const ps = await startPeers(4);
     const L = 40_000;
     const claimed = [10, 20, 30, 3000];
-    const rule = { method, trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 };
+    const rule = { method, trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false };
     const vectors = ps.map((_, i) => dyadic(90 + i, L));
     vectors[3] = vectors[3]!.map((x) => x * 1000);
     const group = members(ps, claimed);
@@ -390,7 +396,8 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     const weights = [10, 20, 30, 100];
     const expected = new Float32Array(L);
     for (const sh of results[0]!.shards) {
-      robustReduceInto(rule, vectors.map((v) => v.subarray(sh.start, sh.start + sh.length)), weights, expected.subarray(sh.start, sh.start + sh.length));
+      const order = byPeerId(ps, [0, 1, 2, 3]);
+      robustReduceInto(rule, order.map((i) => vectors[i]!.subarray(sh.start, sh.start + sh.length)), order.map((i) => weights[i]!), expected.subarray(sh.start, sh.start + sh.length));
     }
     for (const r of results) {
       expect(firstDifference(r.vector, expected)).toBe(-1);
@@ -404,6 +411,64 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     for (const p of ps) {
       expect(await metric(p, 'kubeswarm_allreduce_capped_weights_total')).toBe(1);
       expect(p.warnings.filter((w) => w.includes('capped a peer')).map((w) => w.includes(ps[3]!.id))).toEqual([true]);
+      expect(await metric(p, 'kubeswarm_allreduce_few_contributor_segments_total')).toBe(0);
+    }
+  });
+
+  it('robust centered-clip with two contributors (the third tags along): the ×1000 part is norm-clipped to the honest one, and reducers count the thin segments', async () => {
+    const ps = await startPeers(3);
+    const L = 30_000;
+    const rule = { method: 'centered-clip' as const, trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false };
+    const vectors = ps.map((_, i) => dyadic(70 + i, L));
+    vectors[2] = vectors[2]!.map((x) => x * 1000);
+    const group = members(ps, [0, 10, 40]);
+    const results = await Promise.all(ps.map((p, i) => p.averager.run(spec('robust-pair', group, { robust: rule }), vectors[i]!)));
+    const expected = new Float32Array(L);
+    for (const sh of results[0]!.shards) {
+      const order = byPeerId(ps, [1, 2]);
+      robustReduceInto(rule, order.map((i) => vectors[i]!.subarray(sh.start, sh.start + sh.length)), order.map((i) => [0, 10, 40][i]!), expected.subarray(sh.start, sh.start + sh.length));
+    }
+    for (const r of results) expect(firstDifference(r.vector, expected)).toBe(-1);
+    const norm = (a: Float32Array): number => Math.sqrt(a.reduce((acc, x) => acc + x * x, 0));
+    expect(norm(results[0]!.vector)).toBeLessThanOrEqual(norm(vectors[1]!) * (1 + 1e-6));
+    const reducing = results[0]!.shards.filter((sh) => sh.length > 0).length;
+    let counted = 0;
+    for (const p of ps) counted += await metric(p, 'kubeswarm_allreduce_few_contributor_segments_total');
+    expect(counted).toBe(reducing);
+  });
+
+  it.each([
+    ['trimmed-mean' as const, 'none' as const],
+    ['centered-clip' as const, 'int8' as const],
+  ])('verifyReducers, robust %s, compression %s: honest reducers give the same bytes in every pass, and a Byzantine reducer is outvoted and named', async (method, compression) => {
+    const ps = await startPeers(3);
+    const L = 30_000;
+    const rule = { method, trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: true };
+    const vectors = ps.map((_, i) => dyadic(50 + i, L));
+    const group = members(ps, [8, 16, 24], [100e6, 300e6, 200e6]);
+    const base = spec('verified', group, { robust: rule, compression });
+    const passes = await Promise.all(ps.map(async (p, i) => {
+      const out: RoundResult[] = [];
+      for (let k = 0; k < 3; k++) out.push(await p.averager.run(passSpec(base, k), vectors[i]!));
+      return out;
+    }));
+    for (const mine of passes) {
+      for (const r of mine.slice(1)) expect(firstDifference(r.vector, mine[0]!.vector)).toBe(-1);
+      const v = agreeOnShards(mine);
+      expect(v.ok && v.outvoted).toEqual([]);
+    }
+    // the same passes, one member's reductions replaced by noise: outvoted per shard it reduced
+    const liar = ps[1]!.id;
+    const tampered = passes[0]!.map((r) => {
+      const vector = r.vector.slice();
+      for (const sh of r.shards) if (sh.reducedBy === liar) vector.fill(7, sh.start, sh.start + sh.length);
+      return { ...r, vector };
+    });
+    const v = agreeOnShards(tampered);
+    expect(v.ok).toBe(true);
+    if (v.ok) {
+      expect(firstDifference(v.vector, passes[0]![0]!.vector)).toBe(-1);
+      expect(v.outvoted.map((o) => o.peerId)).toEqual([liar, liar, liar]);
     }
   });
 

@@ -41,6 +41,8 @@ import { Averager as AveragerImpl } from './averager.ts';
 
 export { Protocols } from '../../../api/protocols.ts';
 export * from './errors.ts';
+/** Verified reduction (robust.verifyReducers): passes with rotated reducers, applied where two agree. */
+export { averageVerified, ReducersDisagreeError, type Outvoted } from './verify.ts';
 /** Stated error bounds of the codecs (per element, per encoding), for tests that check rounds. */
 export { FP16_ABS_ERROR, FP16_REL_ERROR, fp16ErrorBound, int8ErrorBound } from './compression.ts';
 export type { Compression, RobustAggregation } from '../../../api/index.ts';
@@ -221,6 +223,8 @@ export interface AveragerOptions {
   maxPendingStreams?: number;
   /** Dial + protocol negotiation timeout per stream. @default 10_000 */
   dialTimeoutMs?: number;
+  /** Fault injection (tests of verifyReducers): tampers with every result chunk this peer computes as a reducer, before it is kept or sent. */
+  tamperResult?: (values: Float32Array) => void;
 }
 
 /** Create the averager and register the all-reduce protocol handler on `host`. */

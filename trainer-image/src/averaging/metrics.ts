@@ -17,6 +17,7 @@ export interface AveragingMetrics {
   droppedPeers: Counter<'reason' | 'role'>;
   backupReductions: Counter;
   cappedWeights: Counter;
+  fewContributorSegments: Counter;
 }
 
 function get<T>(registry: Registry, name: string, make: () => T): T {
@@ -66,6 +67,11 @@ export function createMetrics(registry: Registry = new Registry()): AveragingMet
     cappedWeights: get(registry, 'kubeswarm_allreduce_capped_weights_total', () => new Counter({
       name: 'kubeswarm_allreduce_capped_weights_total',
       help: 'Round members whose self-reported samples this peer capped at robust.maxSamplesRatio times the median of their group (robust aggregation only).',
+      registers,
+    })),
+    fewContributorSegments: get(registry, 'kubeswarm_allreduce_few_contributor_segments_total', () => new Counter({
+      name: 'kubeswarm_allreduce_few_contributor_segments_total',
+      help: 'Segments of shards this peer reduced under a robust rule with only 1 or 2 contributors: no majority, so the parts were norm-clipped to the smallest and averaged unweighted instead.',
       registers,
     })),
   };

@@ -154,17 +154,22 @@ export class ShardAccumulator extends PrefixParts implements ShardReduction {
  * per contributor, n × shard × 4 bytes for n contributors (for a vector of
  * V bytes cut into n shards, about V per reducer, against 2V/n for the
  * streaming mean). The result is computed once per segment, on the first
- * `resultInto`, after collection has ended.
+ * `resultInto`, after collection has ended. The rule sees the parts in the
+ * order of `rank` (the members' peer ids sorted), not in member order, so a
+ * round whose members are rotated (verify.ts) gives the same bytes.
  */
 export class RobustShard extends PrefixParts implements ShardReduction {
   readonly #rule: RobustAggregation;
+  readonly #rank: readonly number[];
   #parts = new Map<number, Float32Array>();
   #result: Float32Array | undefined;
   #released = false;
 
-  constructor(length: number, rule: RobustAggregation) {
+  /** `rank[m]`: member m's position in peer-id order. */
+  constructor(length: number, rule: RobustAggregation, rank: readonly number[]) {
     super(length);
     this.#rule = rule;
+    this.#rank = rank;
   }
 
   protected store(member: number, _weight: number, offset: number, values: Float32Array): void {
@@ -185,8 +190,9 @@ export class RobustShard extends PrefixParts implements ShardReduction {
     const result = new Float32Array(this.length);
     for (const seg of this.segments()) {
       if (seg.members.length === 0) continue;
-      const parts = seg.members.map((m) => this.#parts.get(m)!.subarray(seg.start, seg.end));
-      robustReduceInto(this.#rule, parts, seg.members.map((m) => this.weightOf(m)), result.subarray(seg.start, seg.end));
+      const members = [...seg.members].sort((a, b) => this.#rank[a]! - this.#rank[b]!);
+      const parts = members.map((m) => this.#parts.get(m)!.subarray(seg.start, seg.end));
+      robustReduceInto(this.#rule, parts, members.map((m) => this.weightOf(m)), result.subarray(seg.start, seg.end));
     }
     return result;
   }
@@ -198,7 +204,14 @@ export class RobustShard extends PrefixParts implements ShardReduction {
   }
 }
 
-/** The reduction a reducer runs for a shard of `length` elements under the round's rule. */
-export function shardReduction(length: number, rule: RobustAggregation | undefined): ShardReduction {
-  return rule === undefined || rule.method === 'none' ? new ShardAccumulator(length) : new RobustShard(length, rule);
+/** The reduction a reducer runs for a shard of `length` elements under the round's rule; `rank` as for RobustShard. */
+export function shardReduction(length: number, rule: RobustAggregation | undefined, rank: readonly number[]): ShardReduction {
+  return rule === undefined || rule.method === 'none' ? new ShardAccumulator(length) : new RobustShard(length, rule, rank);
+}
+
+/** Each member's position when the members are sorted by peer id. */
+export function peerIdRanks(ids: readonly string[]): number[] {
+  const rank = new Array<number>(ids.length);
+  [...ids.keys()].sort((a, b) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : a - b)).forEach((m, r) => (rank[m] = r));
+  return rank;
 }

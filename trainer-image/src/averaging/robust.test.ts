@@ -1,5 +1,5 @@
 import { NonFiniteContributionError } from './errors.ts';
-import { RobustShard, shardReduction, ShardAccumulator } from './reduce.ts';
+import { peerIdRanks, RobustShard, shardReduction, ShardAccumulator } from './reduce.ts';
 import { capWeights, centeredClipInto, normClippedMeanInto, robustReduceInto, trimmedMeanInto } from './robust.ts';
 
 const f32 = (...xs: number[]): Float32Array => Float32Array.from(xs);
@@ -107,7 +107,7 @@ describe('CenteredClip', () => {
 });
 
 describe('robustReduceInto', () => {
-  const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
+  const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false } as const;
 
   it('dispatches on the method and refuses none', () => {
     const out = new Float32Array(1);
@@ -170,10 +170,11 @@ describe('capWeights', () => {
 });
 
 describe('RobustShard', () => {
-  const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
+  const rule = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false } as const;
+  const inOrder = [0, 1, 2, 3];
 
   it('reduces each segment over the members whose prefixes cover it', () => {
-    const s = new RobustShard(4, rule);
+    const s = new RobustShard(4, rule, inOrder);
     s.add(0, 1, 0, f32(1, 1, 1, 1));
     s.add(1, 1, 0, f32(2, 2));
     s.add(1, 1, 2, f32(2, 2));
@@ -192,7 +193,7 @@ describe('RobustShard', () => {
   it('gives the same bytes whatever the arrival order of the parts', () => {
     const parts = [noise(21, 32), noise(22, 32).map((x) => x * 50), noise(23, 32), noise(24, 32)];
     const run = (order: number[]): Float32Array => {
-      const s = new RobustShard(32, { ...rule, method: 'centered-clip' });
+      const s = new RobustShard(32, { ...rule, method: 'centered-clip' }, inOrder);
       for (const m of order) s.add(m, m + 1, 0, parts[m]!);
       const out = new Float32Array(32);
       s.resultInto(0, 10, out);
@@ -202,15 +203,32 @@ describe('RobustShard', () => {
   });
 
   it('still rejects NaN parts, adding nothing', () => {
-    const s = new RobustShard(2, rule);
+    const s = new RobustShard(2, rule, inOrder);
     expect(() => s.add(0, 1, 0, f32(1, NaN))).toThrow(NonFiniteContributionError);
     expect(s.prefixOf(0)).toBe(0);
     expect(s.segments()[0]!.members).toEqual([]);
   });
 
   it('is what shardReduction picks for a robust method, the streaming mean otherwise', () => {
-    expect(shardReduction(3, rule)).toBeInstanceOf(RobustShard);
-    expect(shardReduction(3, { ...rule, method: 'none' })).toBeInstanceOf(ShardAccumulator);
-    expect(shardReduction(3, undefined)).toBeInstanceOf(ShardAccumulator);
+    expect(shardReduction(3, rule, inOrder)).toBeInstanceOf(RobustShard);
+    expect(shardReduction(3, { ...rule, method: 'none' }, inOrder)).toBeInstanceOf(ShardAccumulator);
+    expect(shardReduction(3, undefined, inOrder)).toBeInstanceOf(ShardAccumulator);
+  });
+
+  it('gives the rule the parts in rank order, so rotated member numbers give the same bytes', () => {
+    const parts = [noise(41, 64), noise(42, 64).map((x) => x * 30), noise(43, 64), noise(44, 64)];
+    const ids = ['peer-c', 'peer-a', 'peer-d', 'peer-b'];
+    const reduce = (rotation: number): Float32Array => {
+      // member i of the rotated round is member (i + rotation) % 4 of the original
+      const order = ids.map((_, i) => (i + rotation) % 4);
+      const s = new RobustShard(64, { ...rule, method: 'centered-clip' }, peerIdRanks(order.map((m) => ids[m]!)));
+      order.forEach((m, i) => s.add(i, m + 1, 0, parts[m]!));
+      const out = new Float32Array(64);
+      s.resultInto(0, 10, out);
+      return out;
+    };
+    expect(reduce(1)).toEqual(reduce(0));
+    expect(reduce(2)).toEqual(reduce(0));
+    expect(peerIdRanks(ids)).toEqual([2, 0, 3, 1]);
   });
 });

@@ -18,8 +18,8 @@ import type { AveragingLogger, DropReason, DroppedPeer, RoundResult, RoundSpec, 
 import type { AveragingMetrics, RejectReason } from './metrics.ts';
 import { streamContext, type ChunkSigner, type ChunkVerifier } from './signing.ts';
 import { bandwidthShares, chunks, partition, type Shard } from './partition.ts';
-import { effectiveWeights, firstNonFinite, shardReduction, type Segment, type ShardReduction } from './reduce.ts';
-import { capWeights } from './robust.ts';
+import { effectiveWeights, firstNonFinite, peerIdRanks, shardReduction, type Segment, type ShardReduction } from './reduce.ts';
+import { capWeights, MIN_ROBUST_CONTRIBUTORS } from './robust.ts';
 import { FrameStream, StreamFailedError } from './stream-io.ts';
 
 /**
@@ -61,6 +61,8 @@ export interface RoundContext {
   signer: ChunkSigner;
   /** Checks every chunk we receive against its writer's peer id. */
   verifier: ChunkVerifier;
+  /** Fault injection (AveragerOptions.tamperResult). */
+  tamperResult?: (values: Float32Array) => void;
 }
 
 /** Map a thrown frame error to its metric reason. */
@@ -106,6 +108,8 @@ export class Round {
   readonly n: number;
   readonly self: number;
   readonly ids: string[];
+  /** Members' positions in peer-id order: the order robust rules see parts in. */
+  readonly ranks: number[];
   readonly weights: number[];
   readonly weighted: Uint8Array;
   readonly shares: number[];
@@ -144,6 +148,7 @@ export class Round {
     this.n = spec.members.length;
     this.self = self;
     this.ids = spec.members.map((m) => m.peerId);
+    this.ranks = peerIdRanks(this.ids);
     this.weights = effectiveWeights(this.#claimedWeights(spec, ctx));
     this.weighted = bitset(this.weights.flatMap((w, i) => (w > 0 ? [i] : [])), this.n);
     const bandwidths = spec.members.map((m) => m.bandwidth);
@@ -856,7 +861,7 @@ export class ReduceTask {
     this.round = round;
     this.shard = shard;
     this.backup = backup;
-    this.#acc = shardReduction(shard.length, round.spec.robust);
+    this.#acc = shardReduction(shard.length, round.spec.robust, round.ranks);
     const r = round;
     const expected = new Set<number>();
     for (let m = 0; m < r.n; m++) if (m !== r.self && r.weights[m]! > 0 && !r.gone.has(m) && !(backup && m === shard.index)) expected.add(m);
@@ -868,12 +873,25 @@ export class ReduceTask {
     if (backup) r.log('info', 'all-reduce: re-reducing shard as backup', { shard: shard.index, expected: [...expected].map((m) => r.ids[m]) });
   }
 
+  /**
+   * Our own part goes through the round's codec as if we had sent it: every
+   * reducer of this shard (a backup, or another pass of a verified round)
+   * then reduces the same values and produces the same bytes.
+   */
   #addOwnPart(): void {
     const r = this.round;
     const { start, length } = this.shard;
-    for (const [off, count] of chunks(length, r.ctx.opts.chunkElements)) {
+    const { chunkElements, int8BlockSize } = r.ctx.opts;
+    for (const [off, count] of chunks(length, chunkElements)) {
       try {
-        this.#acc.add(r.self, r.myWeight, off, r.input.subarray(start + off, start + off + count));
+        const values = r.input.subarray(start + off, start + off + count);
+        let part = values;
+        if (r.codec !== 'none') {
+          const [codec, payload] = encodePayload(r.codec, values, int8BlockSize);
+          part = new Float32Array(count);
+          decodeInto(codec, payload, count, part, codec === 'int8' ? int8BlockSize : 0);
+        }
+        this.#acc.add(r.self, r.myWeight, off, part);
       } catch (e) {
         r.reject(rejectReasonOf(e), r.self, `own part: ${errMsg(e)}`, this.shard.index);
         return;
@@ -1006,11 +1024,24 @@ export class ReduceTask {
     this.state = 'broadcasting';
     for (const [m, part] of this.#parts) if (!part.closed) this.#closePart(m, part, part.complete ? 'complete' : 'deadline');
     const segments = this.#acc.segments();
+    this.#reportFewContributors(segments);
     this.round.track(this.#broadcast(segments).finally(() => {
       if (this.state === 'broadcasting') this.state = 'done';
       this.release();
       this.round.poke();
     }));
+  }
+
+  /** Under a robust rule, segments without a majority (robust.ts) are counted and logged: the swarm's protection is thinner there. */
+  #reportFewContributors(segments: Segment[]): void {
+    const r = this.round;
+    if (r.spec.robust === undefined || r.spec.robust.method === 'none') return;
+    const few = segments.filter((g) => g.members.length > 0 && g.members.length < MIN_ROBUST_CONTRIBUTORS);
+    if (few.length === 0) return;
+    r.ctx.metrics.fewContributorSegments.inc(few.length);
+    r.log('info', 'all-reduce: robust rule had fewer than 3 contributors; norm-clipped mean instead', {
+      shard: this.shard.index, segments: few.map((g) => ({ start: g.start, end: g.end, contributors: g.members.map((m) => r.ids[m]) })),
+    });
   }
 
   /**
@@ -1056,6 +1087,7 @@ export class ReduceTask {
         // a fresh array per chunk: streams may hold the bytes until they are written
         const mean = new Float32Array(c.count);
         this.#acc.resultInto(c.a, c.weight, mean);
+        r.ctx.tamperResult?.(mean);
         [codec, payload] = encodePayload(r.codec, mean, int8BlockSize);
       }
       if (writeLocal && !localDone[i]) {

@@ -17,7 +17,7 @@ function fieldOf(f: () => unknown): string | undefined {
   return undefined;
 }
 
-const ROBUST = { method: 'centered-clip', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4 } as const;
+const ROBUST = { method: 'centered-clip', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false } as const;
 
 describe('RoundSpec validation', () => {
   it('accepts a good spec and finds the local member', () => {

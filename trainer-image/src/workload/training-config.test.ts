@@ -57,9 +57,9 @@ describe('parseTrainingSettings', () => {
 
 describe('parseTrainingEnv', () => {
   it('reads eval batches, backends and faults, and names bad variables', () => {
-    expect(parseTrainingEnv({})).toEqual({ evalBatches: 0, backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined } });
+    expect(parseTrainingEnv({})).toEqual({ evalBatches: 0, backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
     expect(parseTrainingEnv({ [Env.EvalBatches]: '3', [Env.Backends]: 'wasm,cpu', [Env.FaultNanGradientEpochs]: '2, 5' })).toEqual({
-      evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined },
+      evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
     });
     expect(errorOf(() => parseTrainingEnv({ [Env.Backends]: 'gpu' })).variable).toBe(Env.Backends);
     expect(errorOf(() => parseTrainingEnv({ [Env.EvalBatches]: '-1' })).variable).toBe(Env.EvalBatches);
@@ -68,5 +68,7 @@ describe('parseTrainingEnv', () => {
     const z = errorOf(() => parseTrainingEnv({ [Env.FaultByzantine]: 'scale:0' }));
     expect(z.variable).toBe(Env.FaultByzantine);
     expect(z.message).toMatch(/KUBESWARM_FAULT_BYZANTINE: must be scale:<non-zero factor>, random:<std > 0> or nan, got "scale:0"/);
+    expect(parseTrainingEnv({ [Env.FaultByzantineResults]: 'random:10' }).faults.byzantineResults).toEqual({ kind: 'random', std: 10 });
+    expect(errorOf(() => parseTrainingEnv({ [Env.FaultByzantineResults]: 'flip' })).variable).toBe(Env.FaultByzantineResults);
   });
 });

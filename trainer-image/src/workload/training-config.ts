@@ -141,7 +141,7 @@ export interface TrainingEnv {
   evalBatches: number;
   /** Backend preference (KUBESWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
   backends: BackendKind[] | undefined;
-  faults: { nanGradientEpochs: number[]; byzantine: ByzantineFault | undefined };
+  faults: { nanGradientEpochs: number[]; byzantine: ByzantineFault | undefined; byzantineResults: ByzantineFault | undefined };
 }
 
 /** Reads the training workload's extra variables from `env` (main.ts passes process.env). */
@@ -168,14 +168,14 @@ export function parseTrainingEnv(env: Readonly<Record<string, string | undefined
     if (!Number.isInteger(e) || e < 0) throw new ConfigError(Env.FaultNanGradientEpochs, `must be comma-separated epochs, got ${JSON.stringify(part)}`);
     nanGradientEpochs.push(e);
   }
-  let byzantine: ByzantineFault | undefined;
-  const z = str(Env.FaultByzantine);
-  if (z !== undefined) {
+  const fault = (name: string): ByzantineFault | undefined => {
+    const z = str(name);
+    if (z === undefined) return undefined;
     try {
-      byzantine = parseByzantineFault(z);
+      return parseByzantineFault(z);
     } catch (e) {
-      throw new ConfigError(Env.FaultByzantine, (e as Error).message);
+      throw new ConfigError(name, (e as Error).message);
     }
-  }
-  return { evalBatches, backends, faults: { nanGradientEpochs, byzantine } };
+  };
+  return { evalBatches, backends, faults: { nanGradientEpochs, byzantine: fault(Env.FaultByzantine), byzantineResults: fault(Env.FaultByzantineResults) } };
 }

@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Buckets, TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
-import { AveragerLeftError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
+import { AveragerLeftError, averageVerified, ReducersDisagreeError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
 import type { BackendChoice } from '../backend/index.ts';
 import type { TrainerConfig } from '../config.ts';
 import { createDataset, createTokenizer, hash32, type MlmBatch, mlmBatches, sourceKind, type TextTokenizer } from '../data/index.ts';
@@ -92,6 +92,8 @@ interface TrainingMetrics {
   bytesSent: Counter<'kind'>;
   syncs: Counter<'source'>;
   agreements: Counter<'state'>;
+  outvotedReducers: Counter;
+  unverifiedRounds: Counter;
 }
 
 function createTrainingMetrics(r: Registry): TrainingMetrics {
@@ -104,6 +106,8 @@ function createTrainingMetrics(r: Registry): TrainingMetrics {
     rejected: new Counter({ name: 'kubeswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
     bytesSent: new Counter({ name: 'kubeswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
     agreements: new Counter({ name: 'kubeswarm_trainer_round_agreements_total', help: 'Averaged vectors compared with the round\'s first finisher: canonical (applied), diverged (skipped, state downloaded), unconfirmed (NATS failed; applied)', labelNames: ['state'], registers: [r] }),
+    outvotedReducers: new Counter({ name: 'kubeswarm_trainer_outvoted_reducers_total', help: 'robust.verifyReducers: shard results of a reducer that differed from the one two other peers agreed on (the reducer is named in the log)', registers: [r] }),
+    unverifiedRounds: new Counter({ name: 'kubeswarm_trainer_unverified_rounds_total', help: 'robust.verifyReducers: rounds not applied because some shard had no two agreeing reducers', registers: [r] }),
     syncs: new Counter({ name: 'kubeswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
   };
 }
@@ -534,7 +538,7 @@ export class TrainingWorkload {
       ? undefined
       : async (v: Float32Array): Promise<RoundResult> => {
           try {
-            return await this.#d.averager.run(spec, v);
+            return await this.#average(spec, v);
           } catch (e) {
             if (e instanceof AveragerLeftError) left = true;
             throw e;
@@ -603,6 +607,35 @@ export class TrainingWorkload {
     return { agreed: false, detail: `another member (${a.writer}) finished round ${roundId} with a different vector` };
   }
 
+  /**
+   * One all-reduce round; with robust.verifyReducers (and a robust method), in passes whose
+   * shards have different reducers, applying per shard what two reducers agree on
+   * (averaging/verify.ts). Outvoted reducers and unverifiable rounds are counted and logged.
+   */
+  async #average(spec: RoundSpec, v: Float32Array): Promise<RoundResult> {
+    const robust = spec.robust;
+    if (robust === undefined || robust.method === 'none' || !robust.verifyReducers || spec.members.length < 2) return this.#d.averager.run(spec, v);
+    try {
+      const { result, outvoted } = await averageVerified(this.#d.averager, spec, v);
+      this.#reportOutvoted(spec.roundId, outvoted);
+      return result;
+    } catch (e) {
+      if (e instanceof ReducersDisagreeError) {
+        this.#reportOutvoted(spec.roundId, e.outvoted);
+        this.#m.unverifiedRounds.inc();
+        this.#log.warn('round not applied: no two reducers agreed on some shard', { roundId: spec.roundId, shards: e.shards });
+      }
+      throw e;
+    }
+  }
+
+  #reportOutvoted(roundId: string, outvoted: readonly { shard: number; peerId: string }[]): void {
+    for (const o of outvoted) {
+      this.#m.outvotedReducers.inc();
+      this.#log.warn('outvoted a reducer: its shard result differed from the one two other peers agreed on', { roundId, shard: o.shard, reducer: o.peerId });
+    }
+  }
+
   /** What a Byzantine peer (fault injection) does to the vector it sends in a round of `kind`. */
   #byzantineTamper(epoch: number, kind: 'gradient' | 'state'): ((v: Float32Array) => void) | undefined {
     const byzantine = this.#d.faults?.byzantine;
@@ -632,7 +665,7 @@ export class TrainingWorkload {
     const mine = this.#opt.averagingVector(this.#t.averageOptimizerState);
     this.#byzantineTamper(epoch, 'state')?.(mine);
     try {
-      const r = await this.#d.averager.run(spec, mine);
+      const r = await this.#average(spec, mine);
       this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
       const agreement = await this.#confirm(spec.roundId, r.vector);
       if (!agreement.agreed) return 'diverged';
