@@ -12,7 +12,8 @@ import type { Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
-import { createAverager, type RoundSpec } from '../trainer-image/src/averaging/index.ts';
+import { averageVerified, createAverager, type RoundSpec } from '../trainer-image/src/averaging/index.ts';
+import { robustReduceInto } from '../trainer-image/src/averaging/robust.ts';
 import { createTestHost, valueAt } from '../trainer-image/src/averaging/testing.ts';
 
 const P2P_BENCH_PROTOCOL = '/kubeswarm/bench-throughput/1.0.0';
@@ -117,19 +118,29 @@ async function peer(): Promise<void> {
       const spec = m.spec as RoundSpec;
       const t = performance.now();
       const cpu0 = process.cpuUsage();
-      const r = await averager.run(spec, vector);
+      const r = m.verify === true ? (await averageVerified(averager, spec, vector)).result : await averager.run(spec, vector);
       const ms = performance.now() - t;
       const cpu = process.cpuUsage(cpu0);
-      // spot-check against the exact weighted mean at sampled indices
+      // spot-check at sampled indices against the exact weighted mean, or the coordinate-wise
+      // trimmed mean (members' values in peer-id order, as reducers see them)
       const weights = spec.members.map((x) => x.weight);
       const W = weights.reduce((a, b) => a + b, 0);
+      const order = [...weights.keys()].sort((a, b) => (spec.members[a]!.peerId < spec.members[b]!.peerId ? -1 : 1));
+      const one = new Float32Array(1);
+      const expectedAt = (k: number): number => {
+        if (spec.robust?.method === 'trimmed-mean') {
+          robustReduceInto(spec.robust, order.map((j) => Float32Array.of(valueAt(j, k))), order.map((j) => weights[j]!), one);
+          return one[0]!;
+        }
+        let sum = 0;
+        for (let j = 0; j < weights.length; j++) sum += weights[j]! * valueAt(j, k);
+        return sum / W;
+      };
       let maxErr = 0;
       const samples = Math.min(2000, vector.length);
       for (let s = 0; s < samples; s++) {
         const k = Math.floor((s * vector.length) / samples);
-        let sum = 0;
-        for (let j = 0; j < weights.length; j++) sum += weights[j]! * valueAt(j, k);
-        maxErr = Math.max(maxErr, Math.abs(r.vector[k]! - sum / W));
+        maxErr = Math.max(maxErr, Math.abs(r.vector[k]! - expectedAt(k)));
       }
       send({
         type: 'result', ms, cpuMs: (cpu.user + cpu.system) / 1000, maxErr, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,

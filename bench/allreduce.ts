@@ -18,6 +18,8 @@
  *   BENCH_BUDGET_S=540   (configurations that would start after this many seconds are skipped and listed as such)
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (extra node flags for the workers)
  *   BENCH_LOG=1   (the averagers' info/warn lines on stderr)
+ *   BENCH_VERIFY=1   (for N ≥ 3, also a robust trimmed-mean round and the same round with
+ *                     verifyReducers, i.e. three passes; prints verified/robust time ratios)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -40,6 +42,10 @@ const codecs = list(env.BENCH_COMPRESSION, 'none,int8') as Array<'none' | 'fp16'
 const tcpMiB = Number(env.BENCH_TCP_MIB ?? 1024);
 const p2pMiB = Number(env.BENCH_P2P_MIB ?? 512);
 const budgetSeconds = Number(env.BENCH_BUDGET_S ?? 540);
+const verifyRows = env.BENCH_VERIFY === '1';
+/** What a round computes: the weighted mean, a robust trimmed mean, or that verified (verify.ts). */
+type Mode = 'mean' | 'robust' | 'verified';
+const TRIMMED = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false } as const;
 const workerPath = fileURLToPath(new URL('./allreduce-worker.ts', import.meta.url));
 
 type Msg = Record<string, unknown> & { type: string };
@@ -159,6 +165,7 @@ interface Row {
   peers: number;
   sizeMiB: number;
   compression: string;
+  mode: Mode;
   seconds: number;
   boundTcpSeconds: number;
   ratioTcp: number;
@@ -172,7 +179,12 @@ interface Row {
   fractionAveraged: number;
 }
 
-async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number): Promise<Row> {
+async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number, mode: Mode = 'mean'): Promise<Row> {
+  const run = (roundId: string, members: unknown): Msg => ({
+    type: 'run',
+    verify: mode === 'verified',
+    spec: { roundId, members, compression, timeoutMs: 600_000, ...(mode === 'mean' ? {} : { robust: { ...TRIMMED, verifyReducers: mode === 'verified' } }) },
+  });
   const workers = Array.from({ length: n }, (_, i) => new Worker(['peer', String(i)]));
   try {
     const infos = await Promise.all(workers.map((w) => w.next('listening')));
@@ -183,12 +195,12 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
     for (const w of workers) w.send({ type: 'vector', length: 1 << 16 });
     await Promise.all(workers.map((w) => w.next('vector-ready')));
     const members = peers.map((p, i) => ({ peerId: p.peerId, weight: i + 1 }));
-    for (const w of workers) w.send({ type: 'run', spec: { roundId: `warm-${n}-${sizeMiB}-${compression}`, members, compression, timeoutMs: 600_000 } });
+    for (const w of workers) w.send(run(`warm-${n}-${sizeMiB}-${compression}-${mode}`, members));
     await Promise.all(workers.map((w) => w.next('result')));
     const length = (sizeMiB * MiB) / 4;
     for (const w of workers) w.send({ type: 'vector', length });
     await Promise.all(workers.map((w) => w.next('vector-ready')));
-    for (const w of workers) w.send({ type: 'run', spec: { roundId: `bench-${n}-${sizeMiB}-${compression}`, members, compression, timeoutMs: 600_000 } });
+    for (const w of workers) w.send(run(`bench-${n}-${sizeMiB}-${compression}-${mode}`, members));
     const results = await Promise.all(workers.map((w) => w.next('result')));
     const seconds = Math.max(...results.map((r) => r.ms as number)) / 1000;
     const S = sizeMiB * MiB;
@@ -198,6 +210,7 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
       peers: n,
       sizeMiB,
       compression: results[0]!.compression as string,
+      mode,
       seconds: round3(seconds),
       boundTcpSeconds: round3(boundTcp),
       ratioTcp: round3(seconds / boundTcp),
@@ -242,9 +255,14 @@ async function main(): Promise<void> {
           console.log(`${pad(n, 3)} ${pad(size, 5)} ${pad(c, 6)}  skipped: time budget of ${budgetSeconds} s spent`);
           continue;
         }
-        const r = await allReduce(n, size, c, bTcp, bP2p);
-        rows.push(r);
-        console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}`);
+        for (const mode of verifyRows && n >= 3 ? (['mean', 'robust', 'verified'] as const) : (['mean'] as const)) {
+          const r = await allReduce(n, size, c, bTcp, bP2p, mode);
+          rows.push(r);
+          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}${mode === 'mean' ? '' : `  (${mode})`}`);
+        }
+        const robust = rows.find((x) => x.peers === n && x.sizeMiB === size && x.mode === 'robust' && x.compression === rows.at(-1)!.compression);
+        const verified = rows.at(-1)!;
+        if (robust && verified.mode === 'verified') console.log(`    verifyReducers: ${(verified.seconds / robust.seconds).toFixed(2)}x the robust round's time, ${(verified.bytesSentPerPeerMiB / robust.bytesSentPerPeerMiB).toFixed(2)}x its bytes`);
       }
     }
   }
