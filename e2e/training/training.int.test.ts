@@ -59,13 +59,19 @@ describe('collaborative training', () => {
     }
     for (const t of ts) expect(strictlyIncreasing(epochsOf(t))).toBe(true);
     // Rounds were real 3-peer averages: each epoch's step came out of one group holding all three
-    // peers, and every peer's gradient was in some of them (weight > 0). Not necessarily all three
-    // in one round: on a loaded machine the slowest peer may still be on its first micro-batch
-    // when the others reach the target, and the swarm rightly does not wait for it.
+    // peers, and every peer's gradient was in most of them (weight > 0). Not necessarily in all:
+    // on a loaded machine the slowest peer may still be on its first micro-batch when the others
+    // reach the target, and the swarm rightly does not wait for it. But a peer must see the
+    // others' samples while it computes: one that does not computes the whole batch alone and
+    // the round weights only its gradient (before the trainer yielded to I/O between
+    // micro-batches, each peer's gradient was in 4 of 10 rounds).
     const r = roundsOf(ts[0]!).filter((l) => l['outcome'] === 'complete');
     expect(r.length).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.filter((l) => [...(l['members'] as string[])].sort().join() === [...ids].sort().join()).length).toBeGreaterThanOrEqual(EPOCHS - 2);
-    for (const id of ids) expect({ peer: id, contributed: r.some((l) => (l['weights'] as number[])[(l['members'] as string[]).indexOf(id)]! > 0) }).toEqual({ peer: id, contributed: true });
+    for (const id of ids) {
+      const weighted = r.filter((l) => (l['weights'] as number[])[(l['members'] as string[]).indexOf(id)]! > 0).length;
+      expect({ peer: id, weightedRounds: weighted >= Math.ceil(r.length / 2) }).toEqual({ peer: id, weightedRounds: true });
+    }
 
     expect(ts.flatMap((t) => t.find('parameters averaged')).every((l) => [3, 7].includes(l['epoch'] as number))).toBe(true);
     expect(ts.flatMap((t) => t.find('parameters averaged')).length).toBeGreaterThanOrEqual(2);

@@ -54,3 +54,10 @@ export const EPOCH_KEY = 'epoch';
 export const RESULT_DIGEST_VERSION = 1;
 /** A result digest is ~200 bytes (round id, peer id, sha256 hex). */
 export const MAX_RESULT_DIGEST_BYTES = 1024;
+
+/**
+ * Membership writes that may await their acknowledgement at once. More than
+ * one, so that a trainer busy computing (no acks read meanwhile) still sends
+ * each sample update at once; bounded, so that an outage coalesces writes.
+ */
+export const MAX_UNACKED_WRITES = 4;

@@ -54,7 +54,8 @@ export class Membership {
   readonly #listeners = new Set<(peerId: string, record: MembershipRecord | undefined) => void>();
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #closed = false;
-  #putChain: Promise<unknown> = Promise.resolve();
+  /** Puts not acknowledged yet (deregister waits for them: its delete must land last). */
+  readonly #pending = new Set<Promise<unknown>>();
 
   private constructor(kv: KV, bucket: string, opts: MembershipOptions) {
     this.#kv = kv;
@@ -187,11 +188,18 @@ export class Membership {
     }
   }
 
-  /** Writes (refreshes) a record. Writes are serialized, so they land in call order. Rejects on NATS errors. */
+  /**
+   * Writes (refreshes) a record. Writes go out at once, without waiting for the
+   * previous write's acknowledgement: one connection delivers them to the server
+   * in call order, and the server stores them in that order. Waiting for acks
+   * would hold a sample update back until the trainer's event loop turns again,
+   * a whole micro-batch later. Rejects on NATS errors.
+   */
   publish(record: MembershipRecord): Promise<void> {
-    const bytes = encodeRecord(record);
-    const p = this.#putChain.then(() => this.#kv.put(record.peerId, bytes));
-    this.#putChain = p.catch(() => undefined);
+    const p = this.#kv.put(record.peerId, encodeRecord(record));
+    const settled = p.catch(() => undefined);
+    this.#pending.add(settled);
+    void settled.then(() => this.#pending.delete(settled));
     return p.then(
       () => undefined,
       (e: unknown) => {
@@ -203,7 +211,7 @@ export class Membership {
 
   /** Removes a peer's entry at once (clean leave). */
   async deregister(peerId: string): Promise<void> {
-    await this.#putChain;
+    await Promise.all(this.#pending);
     await this.#kv.delete(peerId);
   }
 

@@ -9,7 +9,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Buckets, Subjects, type SwarmRef, type TelemetryReport } from '../../../api/index.ts';
 import type { AssignmentMember } from './assignment.ts';
-import { DEFAULT_MEMBERSHIP_TTL_MS, DEFAULT_REFRESH_FRACTION } from './constants.ts';
+import { DEFAULT_MEMBERSHIP_TTL_MS, DEFAULT_REFRESH_FRACTION, MAX_UNACKED_WRITES } from './constants.ts';
 import { membershipGater } from './gater.ts';
 import type { Candidate } from './groups.ts';
 import { createRelayedHost, hostMultiaddrs, rememberPeer } from './host.ts';
@@ -90,7 +90,9 @@ export class Swarm {
   #local: LocalProgress = { epoch: 0, samples: 0, samplesPerSecond: 0 };
   #timer: NodeJS.Timeout | undefined;
   #left = false;
-  #inFlight: Promise<boolean> | undefined;
+  /** Membership writes sent and not yet acknowledged. */
+  #unacked = 0;
+  #lastWrite: Promise<boolean> = Promise.resolve(true);
   #again = false;
   #reconnectedAt = -Infinity;
   #failingSince: number | undefined;
@@ -206,38 +208,41 @@ export class Swarm {
 
   /**
    * Publishes the record now; logs and swallows NATS errors (the next
-   * refresh retries). Calls made while a write is in flight coalesce into one
-   * more write, so an outage never piles writes up. Resolves true on success.
+   * refresh retries). Up to MAX_UNACKED_WRITES writes may await their
+   * acknowledgement at once, so a sample update goes out as soon as it is
+   * made; beyond that, calls coalesce into one more write when one is
+   * acknowledged, so an outage never piles writes up. Resolves true on success.
    */
   publish(): Promise<boolean> {
     if (this.#left) return Promise.resolve(false);
-    if (this.#inFlight) {
+    if (this.#unacked >= MAX_UNACKED_WRITES) {
       this.#again = true;
-      return this.#inFlight;
+      return this.#lastWrite;
     }
-    const run = async (): Promise<boolean> => {
-      let ok = false;
-      do {
-        this.#again = false;
-        try {
-          await this.membership.publish(this.record());
-          ok = true;
-          if (this.#failingSince !== undefined) this.#opts.log.info('membership refresh works again', { failedForMs: this.#now() - this.#failingSince });
-          this.#failingSince = undefined;
-        } catch (e) {
-          ok = false;
-          const now = this.#now();
-          this.#failingSince ??= now;
-          if (now - this.#lastFailLog >= 5_000) {
-            this.#lastFailLog = now;
-            this.#opts.log.warn('could not refresh membership; retrying', { error: errorMessage(e) });
-          }
+    this.#unacked++;
+    this.#lastWrite = this.membership.publish(this.record()).then(
+      () => {
+        if (this.#failingSince !== undefined) this.#opts.log.info('membership refresh works again', { failedForMs: this.#now() - this.#failingSince });
+        this.#failingSince = undefined;
+        return true;
+      },
+      (e: unknown) => {
+        const now = this.#now();
+        this.#failingSince ??= now;
+        if (now - this.#lastFailLog >= 5_000) {
+          this.#lastFailLog = now;
+          this.#opts.log.warn('could not refresh membership; retrying', { error: errorMessage(e) });
         }
-      } while (this.#again && !this.#left);
-      return ok;
-    };
-    this.#inFlight = run().finally(() => (this.#inFlight = undefined));
-    return this.#inFlight;
+        return false;
+      },
+    ).finally(() => {
+      this.#unacked--;
+      if (this.#again && !this.#left) {
+        this.#again = false;
+        void this.publish();
+      }
+    });
+    return this.#lastWrite;
   }
 
   /**

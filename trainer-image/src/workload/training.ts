@@ -87,6 +87,7 @@ interface TrainingMetrics {
   loss: Gauge;
   samplesPerSecond: Gauge;
   samples: Counter;
+  unweightedSamples: Counter;
   steps: Counter<'outcome'>;
   rejected: Counter<'reason'>;
   bytesSent: Counter<'kind'>;
@@ -102,6 +103,7 @@ function createTrainingMetrics(r: Registry): TrainingMetrics {
     loss: new Gauge({ name: 'kubeswarm_trainer_loss', help: 'Mean masked-LM loss of this peer over its last epoch', registers: [r] }),
     samplesPerSecond: new Gauge({ name: 'kubeswarm_trainer_samples_per_second', help: 'Local training throughput', registers: [r] }),
     samples: new Counter({ name: 'kubeswarm_trainer_samples_total', help: 'Sequences this peer trained on', registers: [r] }),
+    unweightedSamples: new Counter({ name: 'kubeswarm_trainer_unweighted_samples_total', help: 'Sequences this peer trained on that its round weighted 0 (the leader formed the round before it saw them): compute spent for nothing', registers: [r] }),
     steps: new Counter({ name: 'kubeswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite, diverged: skipped)', labelNames: ['outcome'], registers: [r] }),
     rejected: new Counter({ name: 'kubeswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
     bytesSent: new Counter({ name: 'kubeswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
@@ -338,6 +340,10 @@ export class TrainingWorkload {
         if (next === 'wait') await sleep(IDLE_MS);
         else if (next === 'compute') {
           if (this.#hasState && !this.#stopping) await this.#computeMicroBatch();
+          // Back-to-back micro-batches settle as microtasks only, which would starve I/O: the
+          // membership watch would not deliver the other peers' samples until this peer reached
+          // the target alone (every round weighted one peer, the others' gradients wasted).
+          await yieldToEventLoop();
         } else await this.#runRound(next.assignment, next.index, next.members);
       } catch (e) {
         this.#noteError(e);
@@ -550,6 +556,8 @@ export class TrainingWorkload {
       return;
     }
     this.#m.steps.inc({ outcome: report.outcome });
+    const weight = members.find((m) => m.peerId === swarm.peerId)?.weight ?? 0;
+    if (weight === 0 && report.samples > 0) this.#m.unweightedSamples.inc(report.samples);
     const r = report.result;
     if (r) this.#m.bytesSent.inc({ kind: this.#opt.mode === 'diloco' ? 'pseudo_gradient' : 'gradient' }, r.bytesSent);
     this.#log.info('round finished', {
@@ -842,6 +850,11 @@ export class TrainingWorkload {
     if (this.#d.config.pod.cluster !== undefined) report.cluster = this.#d.config.pod.cluster;
     this.#d.swarm.publishTelemetry(report);
   }
+}
+
+/** Lets timers and I/O callbacks (NATS, libp2p) run before the loop goes on. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
 
 function sleep(ms: number): Promise<void> {
