@@ -259,6 +259,22 @@ export class Matchmaker {
     }
   }
 
+  /**
+   * Whether some member of round `roundId` finished it (its result digest is
+   * stored): that member applied the round's step. Never rejects: a NATS
+   * failure counts and resolves false (unknown).
+   */
+  async hasResult(roundId: string): Promise<boolean> {
+    try {
+      const e = await this.#kv.get(resultKey(roundId));
+      return e !== null && e.operation === 'PUT';
+    } catch (err) {
+      this.#metrics().natsErrors.inc({ op: 'get' });
+      this.#opts.log.debug('could not read a round result digest', { roundId, error: errorMessage(err) });
+      return false;
+    }
+  }
+
   /** The highest epoch any leader formed a round for, or -1 when none is recorded. */
   async swarmEpoch(): Promise<number> {
     const e = await this.#kv.get(EPOCH_KEY);

@@ -176,6 +176,9 @@ describe('matchmaking (real nats-server)', () => {
     }
     // Rounds are independent keys.
     expect(await mms[1]!.agree('e4g1', y)).toEqual({ state: 'canonical', writer: ids[1] });
+    // A peer that skipped a round learns whether someone finished it (and so stepped).
+    expect(await mms[2]!.hasResult('e4g1')).toBe(true);
+    expect(await mms[2]!.hasResult('e4g2')).toBe(false);
     // A value that does not validate is never trusted.
     const raw = await new Kvm(await nc()).open('ks_t6_rounds');
     await raw.create('result.e5g0', JSON.stringify({ v: 1, roundId: 'e5g0', peerId: ids[0], sha256: 'not-hex' }));

@@ -161,6 +161,12 @@ export class TrainingWorkload {
   #withheld = false;
   /** The round (epoch) a skipped step happened in: sync waits until its members moved on. */
   #skippedRound: RoundAssignment | undefined;
+  /**
+   * A round this peer skipped that another member finished: the swarm's state is then at
+   * least `epoch`, even when no live peer holds it any more (its members stopped right
+   * after the step). Sync waits for their checkpoint until `until` before keeping ours.
+   */
+  #steppedWithout: { epoch: number; until: number } | undefined;
   #lossSum = 0;
   #lossSamples = 0;
   #lastLoss: number | undefined;
@@ -524,7 +530,7 @@ export class TrainingWorkload {
     const epoch = a.epoch;
     await swarm.prepareRound(members);
     const spec: RoundSpec = {
-      roundId: `e${epoch}g${index}`,
+      roundId: roundIdOf(epoch, index),
       members: members.map((m) => (m.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: m.bandwidth })),
       compression: avg.compression,
       timeoutMs: avg.timeoutSeconds * 1000,
@@ -664,7 +670,7 @@ export class TrainingWorkload {
     const every = this.#t.stateAveragingEvery;
     if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return undefined;
     const spec: RoundSpec = {
-      roundId: `e${epoch}g${index}s`,
+      roundId: `${roundIdOf(epoch, index)}s`,
       members: members.map((m) => ({ peerId: m.peerId, weight: 1 })),
       compression: 'none',
       timeoutMs: this.#d.config.training.averaging.timeoutSeconds * 1000,
@@ -752,6 +758,8 @@ export class TrainingWorkload {
         await sleep(IDLE_MS);
       }
       this.#skippedRound = undefined;
+      const finished = await Promise.all(round.groups.map((_, g) => swarm.matchmaker.hasResult(roundIdOf(round.epoch, g))));
+      if (finished.some(Boolean)) this.#steppedWithout = { epoch: round.epoch + 1, until: this.#now() + this.#d.config.training.averaging.timeoutSeconds * 1000 };
     }
     const others = swarm.liveRecords().filter((r) => r.peerId !== swarm.peerId);
     await swarm.prepareRound(others.map((r) => ({ peerId: r.peerId, weight: 0, multiaddrs: r.multiaddrs })));
@@ -786,20 +794,37 @@ export class TrainingWorkload {
       return;
     }
     if (this.#everHadState) {
-      // No live peer holds a newer state than ours. With peers live, the swarm skipped the
-      // step with us; with nobody live, ours is the newest state left unless a checkpoint is newer.
-      if (others.length === 0) {
-        const newest = (await this.#checkpoints!.list().catch(() => []))[0];
-        if (newest !== undefined && newest.epoch > this.#opt.epoch) {
+      // No live peer holds a newer state than ours. With peers live and no round of ours
+      // finished without us, the swarm skipped the step with us. Otherwise the newest state
+      // left may be a checkpoint: the peers that stepped may have stopped right after, and
+      // they write the checkpoint of their last epoch before they leave.
+      const stepped = this.#steppedWithout !== undefined && this.#steppedWithout.epoch > this.#opt.epoch ? this.#steppedWithout : undefined;
+      if (others.length === 0 || stepped) {
+        const newest = (await this.#checkpoints!.list().catch(() => []))[0]?.epoch ?? -1;
+        const awaited = stepped !== undefined && newest < stepped.epoch && this.#now() < stepped.until;
+        if (awaited) {
+          if (this.#waitLogged !== this.#epoch) {
+            this.#waitLogged = this.#epoch;
+            this.#log.info('peers that finished a round without this peer are gone; waiting for their checkpoint', { epoch: this.#epoch, steppedEpoch: stepped.epoch, newestCheckpoint: newest, livePeers: others.length });
+          }
+          await sleep(250);
+          return;
+        }
+        if (newest > this.#opt.epoch) {
+          this.#steppedWithout = undefined;
           await this.#resumeFromCheckpoint();
           return;
         }
       }
+      this.#steppedWithout = undefined;
       const from = this.#opt.epoch;
+      const lostEpochs = others.length === 0 || stepped ? this.#epoch - from : 0;
       this.#opt.relabel(this.#epoch);
       this.#hasState = true;
       this.#m.syncs.inc({ source: 'relabel' });
-      this.#log.info('no newer state among live peers; keeping ours', { stateEpoch: from, epoch: this.#epoch, livePeers: others.length, lostEpochs: others.length === 0 ? this.#epoch - from : 0 });
+      const meta = { stateEpoch: from, epoch: this.#epoch, livePeers: others.length, lostEpochs };
+      if (stepped) this.#log.warn('peers finished a round without this peer and left no newer state or checkpoint; continuing from ours', meta);
+      else this.#log.info('no newer state among live peers; keeping ours', meta);
       this.#afterStateChange('relabel');
       return;
     }
@@ -850,6 +875,11 @@ export class TrainingWorkload {
     if (this.#d.config.pod.cluster !== undefined) report.cluster = this.#d.config.pod.cluster;
     this.#d.swarm.publishTelemetry(report);
   }
+}
+
+/** The all-reduce round id of group `group` in epoch `epoch` (also the key of its result digest). */
+function roundIdOf(epoch: number, group: number): string {
+  return `e${epoch}g${group}`;
 }
 
 /** Lets timers and I/O callbacks (NATS, libp2p) run before the loop goes on. */
