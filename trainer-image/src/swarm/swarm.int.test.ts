@@ -232,6 +232,35 @@ describe('claimed samples (real nats-server)', () => {
   });
 });
 
+describe('record writes (real nats-server)', () => {
+  it('sends each update without waiting for the previous ack, lands them in call order, and coalesces a burst into one more write', async () => {
+    const ref = { namespace: 'writes', name: 'a' };
+    // A long TTL: no periodic refresh lands among the writes counted below.
+    const s = await Swarm.join({ nc: await nc(), swarm: ref, seed: 'x', pod: { name: 'p', ip: '127.0.0.1' }, p2pPort: 0, maxGroupSize: 4, membershipTtlMs: 120_000, log: silentLogger, metrics: createSwarmMetrics(new Registry()) });
+    cleanups.push(() => s.leave());
+    const kv = await new Kvm(await nc()).open(Buckets.membership(ref));
+    const stored = async (): Promise<{ samples: number; revision: number }> => {
+      const e = await kv.get(s.peerId);
+      return { samples: (e!.json() as { samples: number }).samples, revision: e!.revision };
+    };
+    s.setLocal({ epoch: 0, samples: 0, samplesPerSecond: 1 });
+    await s.register();
+    const before = (await stored()).revision;
+    // A busy trainer (no I/O between its calls): 20 updates in one synchronous burst.
+    const writes: Promise<boolean>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      s.setLocal({ epoch: 0, samples: i, samplesPerSecond: 1 });
+      writes.push(s.publish());
+    }
+    expect(await Promise.all(writes)).toEqual(Array(20).fill(true));
+    await waitFor(async () => (await stored()).samples === 20, { what: 'the last update stored' });
+    const after = await stored();
+    // The first four went out at once, the other sixteen coalesced into one write of the newest record.
+    expect(after.revision - before).toBe(5);
+    expect(after.samples).toBe(20);
+  });
+});
+
 describe('membership gater (real libp2p hosts)', () => {
   const ref = { namespace: 'gate', name: 'a' };
   const other = { namespace: 'gate', name: 'b' };
