@@ -169,7 +169,11 @@ describe('collaborative training', () => {
     for (const [epoch, set] of sums) expect({ epoch, checksums: set.size }).toEqual({ epoch, checksums: 1 });
     for (const t of fresh) {
       expect(epochsOf(t)[0]!.epoch).toBeGreaterThanOrEqual(6);
-      expect(epochsOf(t).at(-1)).toMatchObject({ epoch: 8, via: 'step' });
+      // They trained on from there (their own steps), and each ends at epoch 8 with the
+      // swarm's parameters (one that missed the last round takes them from the others or
+      // from the checkpoint written at stopAfter; the checksums above agree).
+      expect(epochsOf(t).filter((e) => e.via === 'step').length).toBeGreaterThanOrEqual(1);
+      expect(epochsOf(t).at(-1)!.epoch).toBe(8);
       expect(strictlyIncreasing(epochsOf(t))).toBe(true);
     }
   });
