@@ -11,6 +11,9 @@
  *   - the swarm's samples/s with 1, 2 and 3 real trainer processes (a real
  *     nats-server, the training workload on wasm): samples averaged over
  *     the measured epochs / wall time between their first and last step;
+ *   - the share of the samples the peers computed that the steps weighted
+ *     (a peer's samples count with the weight the round's leader saw, 0 if
+ *     it saw none yet): the cost of peers not seeing each other's progress;
  *   - all-reduce bytes sent per epoch and per averaged sample, in gradient
  *     mode and in DiLoCo mode, and the ratio.
  * All peers share this machine's cores, so swarm samples/s shows the cost of
@@ -100,6 +103,8 @@ interface SwarmRun {
   mode: 'gradient' | 'diloco';
   samplesPerSecond: number;
   samples: number;
+  /** Samples the peers computed for the measured steps (each peer's own count at its step). */
+  computed: number;
   seconds: number;
   epochs: number;
   bytesPerEpoch: number;
@@ -129,14 +134,15 @@ async function runSwarm(nats: NatsServer, peers: number, mode: 'gradient' | 'dil
     if (!start || !end) throw new Error(`peer 0 did not step through epochs ${warmup}..${stop}`);
     const measured = find(ts[0]!, 'round finished').filter((l) => (l['epoch'] as number) >= warmup && (l['epoch'] as number) < stop && l['applied'] === true);
     const samples = measured.reduce((a, l) => a + (l['weights'] as number[]).reduce((x, y) => x + y, 0), 0);
+    const computed = ts.flatMap((t) => find(t, 'round finished')).filter((l) => (l['epoch'] as number) >= warmup && (l['epoch'] as number) < stop && l['applied'] === true).reduce((a, l) => a + (l['samples'] as number), 0);
     const seconds = (at(end) - at(start)) / 1000;
     // Bytes: every peer's all-reduce traffic of the measured epochs.
     const bytes = ts.flatMap((t) => find(t, 'round finished')).filter((l) => (l['epoch'] as number) >= warmup && (l['epoch'] as number) < stop).reduce((a, l) => a + (l['bytesSent'] as number), 0);
     const r: SwarmRun = {
-      peers, mode, samples, seconds: round2(seconds), epochs, samplesPerSecond: round2(samples / seconds),
+      peers, mode, samples, computed, seconds: round2(seconds), epochs, samplesPerSecond: round2(samples / seconds),
       bytesPerEpoch: Math.round(bytes / epochs), bytesPerSample: round2(bytes / Math.max(1, samples)),
     };
-    console.log(`swarm ${mode} ×${peers}: ${r.samplesPerSecond} samples/s (${samples} samples averaged in ${r.seconds} s over ${epochs} epochs), ${r.bytesPerEpoch} bytes sent per epoch, ${r.bytesPerSample} per sample`);
+    console.log(`swarm ${mode} ×${peers}: ${r.samplesPerSecond} samples/s (${samples} samples averaged in ${r.seconds} s over ${epochs} epochs; ${computed} computed, ${round2(samples / Math.max(1, computed))} weighted), ${r.bytesPerEpoch} bytes sent per epoch, ${r.bytesPerSample} per sample`);
     return r;
   } finally {
     await fleet.stopAll();
@@ -167,7 +173,7 @@ const result = {
   targetBatchSize: TARGET,
   backends,
   wasmOverCpu: bs('wasm') && bs('cpu') ? round2(bs('wasm')! / bs('cpu')!) : null,
-  swarm: swarms.map((s) => ({ peers: s.peers, samplesPerSecond: s.samplesPerSecond, samples: s.samples, seconds: s.seconds })),
+  swarm: swarms.map((s) => ({ peers: s.peers, samplesPerSecond: s.samplesPerSecond, samples: s.samples, computed: s.computed, weightedOverComputed: round2(s.samples / Math.max(1, s.computed)), seconds: s.seconds })),
   swarmScaling: one ? Object.fromEntries(swarms.map((s) => [`${s.peers}/1`, round2(s.samplesPerSecond / one.samplesPerSecond)])) : null,
   bytesPerEpoch: { gradient: gradientMax.bytesPerEpoch, diloco: diloco.bytesPerEpoch, peers: diloco.peers, dilocoInnerSteps: INNER_STEPS },
   bytesPerSample: { gradient: gradientMax.bytesPerSample, diloco: diloco.bytesPerSample },
