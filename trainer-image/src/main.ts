@@ -19,7 +19,7 @@ import { createLogger } from './log.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { relayMain } from './relay/main.ts';
 import { connectNats, createSwarmMetrics, errorMessage, Swarm, type ClaimCapOptions } from './swarm/index.ts';
-import { loadBackend } from './backend/index.ts';
+import { ComputeWorker } from './model/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 import { applyByzantineFault } from './workload/faults.ts';
 import { TrainingWorkload } from './workload/training.ts';
@@ -93,18 +93,24 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
   });
   if (resultsFault) log.warn('fault injection: this peer tampers with every shard result it reduces', { fault: resultsFault });
   let workload: AveragingWorkload | TrainingWorkload;
+  let compute: ComputeWorker | undefined;
   if (train) {
-    const backend = await loadBackend(train.env.backends ? { order: train.env.backends } : {});
-    log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts });
-    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, training: train.settings, backend, log, registry, evalBatches: train.env.evalBatches, faults: train.env.faults });
+    // The model computes in a worker thread (model/compute.ts): a micro-batch would block NATS and libp2p here.
+    compute = await ComputeWorker.start({ ...(train.env.backends ? { order: train.env.backends } : {}), log });
+    const backend = compute.backend;
+    log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts, thread: 'compute worker' });
+    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, training: train.settings, compute, log, registry, evalBatches: train.env.evalBatches, faults: train.env.faults });
   } else {
     workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
   }
   await workload.start();
   ready = true;
 
-  const why = await Promise.race([signalled, workload.ended.then((e) => e.reason)]);
-  log.info(why.startsWith('SIG') ? `${why} received, leaving the swarm` : 'done, leaving the swarm', { reason: why, epoch: workload.epoch });
+  // A dead compute worker is fatal: leave the swarm cleanly, then exit 1 (the pod restarts).
+  const computeFailed = compute ? compute.failed.then(() => 'compute worker failed') : new Promise<string>(() => undefined);
+  const why = await Promise.race([signalled, workload.ended.then((e) => e.reason), computeFailed]);
+  if (why === 'compute worker failed') log.error('the compute worker failed; leaving the swarm', { reason: why, epoch: workload.epoch });
+  else log.info(why.startsWith('SIG') ? `${why} received, leaving the swarm` : 'done, leaving the swarm', { reason: why, epoch: workload.epoch });
   const watchdog = setTimeout(() => {
     log.error('shutdown took too long; exiting', { limitMs: SHUTDOWN_LIMIT_MS });
     process.exit(1);
@@ -112,12 +118,13 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
   watchdog.unref();
 
   await workload.stop();
+  await compute?.stop();
   await averager.stop();
   await swarm.leave();
   await nc.drain().catch((e: unknown) => log.warn('NATS drain failed', { error: errorMessage(e) }));
   metricsServer?.close();
   log.info('trainer stopped', { reason: why, epoch: workload.epoch });
-  return 0;
+  return why === 'compute worker failed' ? 1 : 0;
 }
 
 function main(): void {

@@ -6,8 +6,9 @@
  *            a skipped step or a round it missed) gets it: from live peers
  *            over the state protocol, else from the newest checkpoint, else
  *            (nobody live holds anything newer) it keeps its own;
- *   compute  one micro-batch of masked-LM: loss, gradients, accumulate
- *            (diloco: an inner AdamW step), publish samples;
+ *   compute  one micro-batch of masked-LM: loss, gradients (in the compute
+ *            worker thread, model/compute.ts, so NATS and libp2p keep
+ *            running), accumulate (diloco: an inner AdamW step), publish samples;
  *   match    as the averaging workload: once the swarm's samples for the
  *            epoch reach the target (× innerSteps in diloco), one peer writes
  *            the round's groups (compare-and-set), everyone in a group
@@ -26,10 +27,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Buckets, TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
 import { AveragerLeftError, averageVerified, ReducersDisagreeError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
-import type { BackendChoice } from '../backend/index.ts';
 import type { TrainerConfig } from '../config.ts';
 import { createDataset, createTokenizer, hash32, type MlmBatch, mlmBatches, sourceKind, type TextTokenizer } from '../data/index.ts';
-import { createModel, type LeanAlbert, modelConfig } from '../model/index.ts';
+import { type ComputeHost, type ModelCompute, modelConfig } from '../model/index.ts';
 import { CollaborativeOptimizer, segmentsOf, type StepReport } from '../optim/index.ts';
 import {
   CheckpointStore, chooseDonors, createStateMetrics, decodeState, downloadState, encodeState, makeSnapshot, queryDonors, type Snapshot,
@@ -71,7 +71,8 @@ export interface TrainingWorkloadDeps {
   nc: NatsConnection;
   config: TrainerConfig;
   training: TrainingSettings;
-  backend: BackendChoice;
+  /** Where the model runs (main.ts: a worker thread) and on which backend. */
+  compute: ComputeHost;
   log: SwarmLogger;
   registry: Registry;
   /** Held-out batches evaluated on the global parameters after every epoch (0 = off). */
@@ -139,7 +140,7 @@ export class TrainingWorkload {
   readonly #m: TrainingMetrics;
   readonly #stateMetrics: StateMetrics;
   #tokenizer!: TextTokenizer;
-  #model!: LeanAlbert;
+  #model!: ModelCompute;
   #opt!: CollaborativeOptimizer;
   #fingerprint = '';
   #batches!: AsyncIterator<MlmBatch>;
@@ -214,7 +215,7 @@ export class TrainingWorkload {
     const t0 = this.#now();
     this.#tokenizer = await createTokenizer(t.data, { trainLines: TOKENIZER_TRAIN_LINES });
     const mc = modelConfig(t.model.size, { vocabSize: this.#tokenizer.vocabSize, maxSeqLength: t.model.seqLength });
-    this.#model = createModel(mc, { seed: `${seed}/model` });
+    this.#model = await this.#d.compute.createModel(mc, `${seed}/model`);
     this.#opt = new CollaborativeOptimizer({
       segments: segmentsOf(this.#model.params),
       params: await this.#model.getFlat(),
@@ -229,7 +230,7 @@ export class TrainingWorkload {
     this.#batches = mlmBatches(docs, this.#tokenizer, { seqLength: t.model.seqLength, batchSize: t.data.microBatchSize, maskProbability: t.data.maskProbability, seed: swarm.peerId })[Symbol.asyncIterator]();
     await this.#buildEvalSet(seed);
     this.#log.info('model ready', {
-      backend: this.#d.backend.kind,
+      backend: this.#d.compute.backend.kind,
       parameters: this.#model.size,
       vocabSize: this.#tokenizer.vocabSize,
       tokenizer: this.#tokenizer.hash.slice(0, 16),
@@ -293,7 +294,7 @@ export class TrainingWorkload {
     }
     if (loaded) {
       this.#opt.load(loaded.state);
-      this.#model.setFlat(this.#opt.params);
+      await this.#model.setFlat(this.#opt.params);
       this.#m.syncs.inc({ source: 'checkpoint' });
       const lost = this.#epoch - loaded.state.epoch;
       if (loaded.state.epoch >= this.#epoch) this.#epoch = loaded.state.epoch;
@@ -346,9 +347,10 @@ export class TrainingWorkload {
         if (next === 'wait') await sleep(IDLE_MS);
         else if (next === 'compute') {
           if (this.#hasState && !this.#stopping) await this.#computeMicroBatch();
-          // Back-to-back micro-batches settle as microtasks only, which would starve I/O: the
-          // membership watch would not deliver the other peers' samples until this peer reached
-          // the target alone (every round weighted one peer, the others' gradients wasted).
+          // The micro-batch ran in the compute worker, so I/O ran meanwhile; but a compute call
+          // that settles at once (an error, a worker reply already queued) must not let
+          // back-to-back iterations starve I/O: the membership watch would not deliver the other
+          // peers' samples until this peer reached the target alone.
           await yieldToEventLoop();
         } else await this.#runRound(next.assignment, next.index, next.members);
       } catch (e) {
@@ -410,7 +412,7 @@ export class TrainingWorkload {
       this.#log.warn('rejected a non-finite local gradient', { epoch: this.#epoch, index: acc.index, loss: r.loss });
       return;
     }
-    if (this.#opt.mode === 'diloco') this.#model.setFlat(this.#opt.params);
+    if (this.#opt.mode === 'diloco') await this.#model.setFlat(this.#opt.params);
     this.#rate.add(n, ms);
     this.#m.samples.inc(n);
     this.#m.samplesPerSecond.set(this.#rate.value);
@@ -586,7 +588,7 @@ export class TrainingWorkload {
       clipped: report.clipped,
     });
     if (report.applied) {
-      this.#model.setFlat(this.#opt.params);
+      await this.#model.setFlat(this.#opt.params);
       if ((await this.#maybeAverageState(epoch, index, members)) === 'diverged') {
         // Our state(e+1) is not the swarm's: serve nobody until we hold the swarm's again.
         this.#withheld = true;
@@ -684,7 +686,7 @@ export class TrainingWorkload {
       const agreement = await this.#confirm(spec.roundId, r.vector);
       if (!agreement.agreed) return 'diverged';
       this.#opt.adoptAveraged(r.vector, this.#t.averageOptimizerState);
-      this.#model.setFlat(this.#opt.params);
+      await this.#model.setFlat(this.#opt.params);
       this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, optimizerState: this.#t.averageOptimizerState, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
     } catch (e) {
       // Others may have finished it: our unaveraged parameters would then differ from theirs.
@@ -771,7 +773,7 @@ export class TrainingWorkload {
       const dl = await downloadState({ ...client, donors: best.donors, fingerprint: this.#fingerprint, minEpoch: this.#epoch });
       const { state } = decodeState(dl.blob, this.#fingerprint);
       this.#opt.load(state);
-      this.#model.setFlat(this.#opt.params);
+      await this.#model.setFlat(this.#opt.params);
       const from = this.#epoch;
       this.#epoch = state.epoch;
       this.#hasState = true;
@@ -865,7 +867,7 @@ export class TrainingWorkload {
       epoch: this.#epoch,
       samplesAccumulated: l.samples,
       samplesPerSecond: this.#rate.value,
-      backend: this.#d.backend.kind,
+      backend: this.#d.compute.backend.kind,
       time: this.#now(),
     };
     const loss = this.#lastLoss ?? (this.#lossSamples > 0 ? this.#lossSum / this.#lossSamples : undefined);
