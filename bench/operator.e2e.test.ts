@@ -83,6 +83,8 @@ describe('bench:operator', () => {
       gpus: 12, peers_max_per_swarm: 5, peers_wanted: 20, max_pending: 1,
       // Every GPU of both clusters is used by a bound trainer pod.
       bound_by_cluster: { dc1: 6, dc2: 6 },
+      // The operator sheds only waiting pods: none it counted as waiting may be deleted once bound (its cache lags the API).
+      bound_pods_removed_by_cluster: { dc1: 0, dc2: 0 },
       free_gpus_by_cluster: { dc1: 0, dc2: 0 },
       // Once full, no swarm keeps more than maxPending pods waiting in a cluster.
       waiting_bounded: true,

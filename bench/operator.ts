@@ -83,7 +83,10 @@
  * during the fill, the peak after it, and the count once the operator is
  * quiet. Once the GPUs are full a swarm may keep at most maxPending waiting
  * pods per cluster (README, spec.peers.maxPending); the settled count above
- * that bound fails the run (waiting_bounded false, exit 1). The time from a
+ * that bound fails the run (waiting_bounded false, exit 1). Bound pods that
+ * go away (bound_pods_removed_by_cluster) are GPUs given up: no ceiling drops
+ * here, so it should stay 0 (no kubelet would finish such a delete either).
+ * The time from a
  * swarm's create to its first pod's creationTimestamp shows the operator's
  * work queue. Fill times are also given by the apiserver's clock
  * (PodScheduled transitions, whole seconds), with the watches' delivery lag,
@@ -589,6 +592,7 @@ class BindTracker {
   readonly #firstCreatedWallByGroup = new Map<string, number>();
   #live = 0;
   #bound = 0;
+  #boundRemoved = 0;
   #stopped = false;
 
   constructor(c: Cluster, namespace: string, groupLabel: string) {
@@ -640,7 +644,10 @@ class BindTracker {
     this.#live--;
     const m = e.boundAt !== undefined ? this.#boundByGroup : this.#waitingByGroup;
     m.set(e.group, (m.get(e.group) ?? 0) - 1);
-    if (e.boundAt !== undefined) this.#bound--;
+    if (e.boundAt !== undefined) {
+      this.#bound--;
+      this.#boundRemoved++;
+    }
   }
 
   start(): Promise<void> {
@@ -654,6 +661,11 @@ class BindTracker {
 
   counts(): TrackerCounts {
     return { live: this.#live, bound: this.#bound, waiting: this.#live - this.#bound };
+  }
+
+  /** Pods that went away (deleted or deleting) after they were bound: GPUs given up. */
+  boundRemoved(): number {
+    return this.#boundRemoved;
   }
 
   /** The most pods any one group (swarm) has waiting here. */
@@ -1387,6 +1399,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
   sampleWaiting();
   clearInterval(waitingSampler);
   const settled = trs.map((tr) => tr.counts());
+  const boundRemoved = byCluster((_, i) => trs[i]!.boundRemoved());
   const settledPerSwarmCluster = trs.reduce((a, tr) => Math.max(a, tr.maxWaitingPerGroup()), 0);
   const waitingBounded = settledPerSwarmCluster <= opt.maxPending;
   const peakRssKiB = ctx.peakRss();
@@ -1479,6 +1492,8 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     kubeswarm_pods_created: after.podsCreated - before.podsCreated,
     kubeswarm_pods_seen: trs.reduce((a, tr) => a + tr.summary().everCreated, 0),
     operator_pod_deletes: sumKinds((_c, verb, resource) => verb === 'delete' && resource === 'pods'),
+    // Nothing lowers a ceiling here, so the operator should only ever shed waiting pods; a bound one removed is a GPU given up.
+    bound_pods_removed_by_cluster: boundRemoved,
     waiting_allowed_per_swarm_cluster: opt.maxPending,
     waiting_allowed_total: opt.swarms * opt.clusters * opt.maxPending,
     waiting_peak_total: waiting.peakTotal,
@@ -1536,6 +1551,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     `  kubeswarm                 every GPU used in ${phase.doneSeconds ?? 'INCOMPLETE'}s (apiserver clock ${phase.doneSecondsApiserver ?? '-'}s; apply ${phase.applySeconds}s; by cluster ${JSON.stringify(result.kubeswarm_fill_seconds_by_cluster)}; watch lag p50/max ${phase.watchLagMs.p50}/${phase.watchLagMs.max} ms)`,
     `  kubeswarm / floor         ${result.ratio_kubeswarm_over_floor ?? '-'}`,
     `  waiting pods              peak ${waiting.peakTotal} (${waiting.peakPerSwarmCluster} per swarm and cluster), after fill peak ${waiting.afterFillPeakTotal} (${waiting.afterFillPeakPerSwarmCluster}), settled ${result.waiting_settled_total} (${settledPerSwarmCluster} per swarm and cluster; allowed ${opt.maxPending}): ${waitingBounded ? 'bounded' : 'NOT BOUNDED'}`,
+    `  bound pods removed        ${JSON.stringify(boundRemoved)} (of ${result.operator_pod_deletes} operator deletes)`,
     `  swarms                    ${result.swarms_at_max} at max, ${result.swarms_without_bound_peer} without a bound peer; first pod after apply p50 ${result.swarms_first_pod_seconds.p50}s, max ${result.swarms_first_pod_seconds.max}s`,
     `  operator API requests     ${atFillRequests} to fill = ${result.operator_api_requests_per_second}/s (peak ${result.operator_api_requests_per_second_peak}/s; by cluster ${JSON.stringify(result.operator_api_requests_per_second_by_cluster)}); ${requests} until quiet (${quietAfterSeconds}s after fill)`,
     `  operator API latency      ${lat(latency.all)}; ${Object.entries(latency.byCluster).map(([k, v]) => `${k} ${lat(v)}`).join('; ')}`,

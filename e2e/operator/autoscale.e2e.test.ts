@@ -6,6 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { TrainingSwarm } from '../../api/index.ts';
 import type { TestCluster } from '../harness/cluster.ts';
+import { deletePodAsSeen } from '../../operator/kube/delete-pod.ts';
 import { waitFor } from '../harness/wait.ts';
 import { running as runningCount, startSwarmEnv, waiting as waitingCount, type SwarmEnv } from '../harness/swarms.ts';
 
@@ -50,6 +51,31 @@ describe('autoscaling on free GPUs', () => {
       const p = await pods();
       return runningCount(p) === 5 && p.length === 5;
     }, { what: '5 running, none waiting at max 5', timeoutMs: 60_000 });
+  }, 90_000);
+});
+
+describe('deleting a pod the operator decided about', () => {
+  it('is refused once the scheduler has bound the pod, so a GPU just won is kept; the version seen now deletes it', async () => {
+    // The operator sheds surplus waiting pods from its cache, which lags the API (the bench:operator fill run lost bound pods this way).
+    const created = await c.core.createNamespacedPod({
+      namespace: 'default',
+      body: { metadata: { name: 'raced' }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } },
+    });
+    const seenWaiting = created.metadata!.resourceVersion!;
+    const bound = await waitFor(async () => {
+      const p = await c.core.readNamespacedPod({ namespace: 'default', name: 'raced' });
+      return p.spec?.nodeName ? p : false;
+    }, { what: 'pod raced bound by the scheduler', timeoutMs: 30_000 });
+    expect(await deletePodAsSeen(c.core, 'default', 'raced', seenWaiting)).toBe('changed');
+    const kept = await c.core.readNamespacedPod({ namespace: 'default', name: 'raced' });
+    expect(kept.metadata?.deletionTimestamp).toBeUndefined();
+    expect(kept.spec?.nodeName).toBe(bound.spec?.nodeName);
+    expect(await deletePodAsSeen(c.core, 'default', 'raced', kept.metadata!.resourceVersion)).toBe('deleted');
+    await waitFor(async () => {
+      const ps = await c.core.listNamespacedPod({ namespace: 'default', fieldSelector: 'metadata.name=raced' });
+      return ps.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
+    }, { what: 'pod raced going away', timeoutMs: 30_000 });
+    expect(await deletePodAsSeen(c.core, 'default', 'no-such-pod', undefined)).toBe('gone');
   }, 90_000);
 });
 

@@ -27,6 +27,7 @@ import { needsOperatorRelay, placementWithRelay, relaySettings } from '../reconc
 import { RelayManager, type RelayState } from './relay.ts';
 import { WorkQueue } from '../workqueue.ts';
 import { ClusterCache } from './cluster.ts';
+import { deletePodAsSeen } from './delete-pod.ts';
 import { describeError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import { ResilientInformer } from './informer.ts';
@@ -72,8 +73,15 @@ export interface ControllerDeps {
 /** Custom objects arrive as plain JSON; the informer wants a KubernetesObject. */
 type SwarmObject = TrainingSwarm & KubernetesObject;
 
+interface CreatedPod {
+  /** Unix ms of the create. */
+  at: number;
+  /** The resourceVersion the create returned: what a delete of this pod may assume. */
+  resourceVersion?: string;
+}
+
 interface Expectations {
-  created: Map<string, number>;
+  created: Map<string, CreatedPod>;
   deleted: Map<string, number>;
 }
 
@@ -287,6 +295,8 @@ export class SwarmController {
 
     const clusters = new Map<string, ClusterCache>();
     const inputs: PlacementInput[] = [];
+    /** Per placement, the resourceVersion of each pod as this reconcile saw it (#deletePod). */
+    const seenVersions = new Map<string, Map<string, string | undefined>>();
     for (const pl of placements) {
       const c = await this.#clusterFor(pl);
       if (!(c instanceof ClusterCache)) {
@@ -295,6 +305,11 @@ export class SwarmController {
       }
       clusters.set(pl.name, c);
       const pods = c.trainerPods(swarm).filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
+      const expected = this.#expectations(`${uid}/${pl.name}`).created;
+      seenVersions.set(pl.name, new Map([
+        ...[...expected].map(([n, e]) => [n, e.resourceVersion] as const),
+        ...pods.map((p) => [p.metadata?.name ?? '', p.metadata?.resourceVersion] as const),
+      ]));
       const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
       const since = c.unreachableSince();
       inputs.push({
@@ -342,8 +357,7 @@ export class SwarmController {
         if (p) await this.#releaseFinalizer(c, p);
       }
       for (const podName of act.delete) {
-        await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`);
-        deleted++;
+        if (await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`, seenVersions.get(pl.name)?.get(podName))) deleted++;
       }
       const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
       // Also while pods run there: the copy is reissued before its credentials expire.
@@ -356,7 +370,7 @@ export class SwarmController {
         for (const r of results) {
           if (r.status === 'rejected') continue;
           names.push(r.value.metadata!.name!);
-          this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, now.getTime());
+          this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, { at: now.getTime(), resourceVersion: r.value.metadata?.resourceVersion });
           d.metrics.podsCreated.inc({ namespace, swarm: name });
         }
         created += names.length;
@@ -471,20 +485,20 @@ export class SwarmController {
   #withExpectations(id: string, views: PodView[], now: number): PodView[] {
     const e = this.#expectations(id);
     const seen = new Set(views.map((v) => v.name));
-    for (const [n, at] of e.created) if (seen.has(n) || now - at > EXPECTATION_TTL_MS) e.created.delete(n);
+    for (const [n, c] of e.created) if (seen.has(n) || now - c.at > EXPECTATION_TTL_MS) e.created.delete(n);
     for (const [n, at] of e.deleted) if (!seen.has(n) || now - at > EXPECTATION_TTL_MS) e.deleted.delete(n);
     const out = views.map((v) => (e.deleted.has(v.name) && v.ending === undefined ? { ...v, ending: 'deleted' as const, running: false } : v));
-    for (const [n, at] of e.created) out.push({ name: n, uid: `pending:${n}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: at });
+    for (const [n, c] of e.created) out.push({ name: n, uid: `pending:${n}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: c.at });
     return out;
   }
 
-  async #deletePod(c: ClusterCache, namespace: string, name: string, id: string): Promise<void> {
-    try {
-      await c.request('delete', 'pods', () => c.core.deleteNamespacedPod({ namespace, name }));
-      this.#expectations(id).deleted.set(name, Date.now());
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
-    }
+  /** Deletes a pod, with `resourceVersion` only if unchanged since (delete-pod.ts). True if deleted. */
+  async #deletePod(c: ClusterCache, namespace: string, name: string, id: string, resourceVersion?: string): Promise<boolean> {
+    const outcome = await deletePodAsSeen(c.core, namespace, name, resourceVersion, (call) => c.request('delete', 'pods', call));
+    if (outcome === 'changed') this.#d.log.debug('pod changed since the reconcile saw it; not deleted', { pod: `${namespace}/${name}`, cluster: c.name, seenResourceVersion: resourceVersion });
+    if (outcome !== 'deleted') return false;
+    this.#expectations(id).deleted.set(name, Date.now());
+    return true;
   }
 
   async #releaseFinalizer(c: ClusterCache, p: V1Pod): Promise<void> {
