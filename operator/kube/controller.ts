@@ -495,7 +495,7 @@ export class SwarmController {
   /** Deletes a pod, with `resourceVersion` only if unchanged since (delete-pod.ts). True if deleted. */
   async #deletePod(c: ClusterCache, namespace: string, name: string, id: string, resourceVersion?: string): Promise<boolean> {
     const outcome = await deletePodAsSeen(c.core, namespace, name, resourceVersion, (call) => c.request('delete', 'pods', call));
-    if (outcome === 'changed') this.#d.log.debug('pod changed since the reconcile saw it; not deleted', { pod: `${namespace}/${name}`, cluster: c.name, seenResourceVersion: resourceVersion });
+    if (outcome === 'changed') this.#d.log.info('pod changed since the reconcile saw it (bound or started); kept', { pod: `${namespace}/${name}`, cluster: c.name, seenResourceVersion: resourceVersion });
     if (outcome !== 'deleted') return false;
     this.#expectations(id).deleted.set(name, Date.now());
     return true;
