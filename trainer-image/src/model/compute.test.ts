@@ -148,6 +148,32 @@ describe('compute worker failures', () => {
     );
   });
 
+  it('a worker that stops answering counts as hung after callTimeoutMs: the call rejects naming it, failed resolves, and it is logged', async () => {
+    const error = jest.fn();
+    const w = await withFault('hang', { callTimeoutMs: 1000, log: { error } });
+    const m = await w.createModel(config, 1);
+    const inFlight = m.lossAndGradients(batch);
+    await expect(inFlight).rejects.toThrow(ComputeWorkerError);
+    await expect(inFlight).rejects.toThrow(/^lossAndGradients: compute worker did not answer lossAndGradients within 1000 ms .*: it hangs$/);
+    await expect(w.failed).resolves.toBeInstanceOf(ComputeWorkerError);
+    await expect(m.evaluate(batch)).rejects.toThrow('it hangs');
+    expect(error).toHaveBeenCalledWith(expect.stringContaining('did not answer lossAndGradients'), expect.objectContaining({ pendingCalls: ['lossAndGradients'] }));
+    expect(w.pending).toBe(0);
+  });
+
+  it('the hang limit grows with the slowest answer: calls past callTimeoutMs but within 20x the first answer succeed', async () => {
+    // createModel answers in ~200 ms, every other call in ~1500 ms: past callTimeoutMs (1000), within 20 x 200 ms.
+    const w = await withFault('slow', { callTimeoutMs: 1000 });
+    const m = await w.createModel(config, 1);
+    expect(w.slowestMs).toBeGreaterThanOrEqual(190);
+    expect(w.slowestMs).toBeLessThan(1000);
+    await expect(m.evaluate(batch)).resolves.toBe(1);
+    await expect(m.getFlat()).resolves.toEqual(new Float32Array(1));
+    expect(w.slowestMs).toBeGreaterThanOrEqual(1490);
+    await expect(Promise.race([w.failed, Promise.resolve('not failed')])).resolves.toBe('not failed');
+    await w.stop();
+  });
+
   it('stop() rejects a call in flight (a worker that never answers: no hang)', async () => {
     const w = await withFault('hang');
     const m = await w.createModel(config, 1);

@@ -15,6 +15,11 @@
  * Calls are answered in order. If the worker dies (an uncaught error, a
  * wasm abort that kills it, an exit), every pending and later call rejects
  * with a ComputeWorkerError saying what happened, and `failed` resolves.
+ * A worker that stops answering counts as dead too: a call that takes longer
+ * than max(callTimeoutMs, HANG_FACTOR x the slowest call answered so far) is
+ * a hang, not a slow micro-batch. Its networking still runs, so a hung peer
+ * would otherwise look alive to the swarm forever; this way it leaves, and
+ * the pod restarts.
  */
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice, BackendKind } from '../backend/index.ts';
@@ -69,10 +74,17 @@ export interface ComputeWorkerOptions {
   entry?: URL;
   /** Longest the worker may take to load its backend. @default DEFAULT_START_TIMEOUT_MS */
   startTimeoutMs?: number;
+  /** A call unanswered this long (or HANG_FACTOR x the slowest one so far, if longer) means the worker hangs. @default DEFAULT_CALL_TIMEOUT_MS */
+  callTimeoutMs?: number;
 }
 
 /** Loading the backend takes well under a second here; the native ones load libtensorflow (seconds). */
 export const DEFAULT_START_TIMEOUT_MS = 120_000;
+
+/** Building a base model or a micro-batch on the wasm backend takes seconds; ten minutes unanswered is a hang. */
+export const DEFAULT_CALL_TIMEOUT_MS = 600_000;
+/** How many times the slowest answered call a call may take before it counts as a hang. */
+export const HANG_FACTOR = 20;
 
 const DEFAULT_ENTRY = new URL('./compute-worker.ts', import.meta.url);
 
@@ -80,6 +92,8 @@ interface Pending {
   op: ComputeOp;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  postedAt: number;
+  watchdog: NodeJS.Timeout;
 }
 
 export class ComputeWorker implements ComputeHost {
@@ -89,16 +103,20 @@ export class ComputeWorker implements ComputeHost {
   readonly #worker: Worker;
   readonly #log: ComputeWorkerLogger | undefined;
   readonly #pending = new Map<number, Pending>();
+  readonly #callTimeoutMs: number;
+  /** The longest any call took from post to answer, in ms. */
+  #slowestMs = 0;
   #nextId = 1;
   #dead: ComputeWorkerError | undefined;
   #stopping = false;
   #model = false;
   #onFailed: (e: ComputeWorkerError) => void = () => undefined;
 
-  private constructor(worker: Worker, backend: BackendChoice, log: ComputeWorkerLogger | undefined) {
+  private constructor(worker: Worker, backend: BackendChoice, log: ComputeWorkerLogger | undefined, callTimeoutMs: number) {
     this.#worker = worker;
     this.backend = backend;
     this.#log = log;
+    this.#callTimeoutMs = callTimeoutMs;
     this.failed = new Promise((r) => (this.#onFailed = r));
     worker.on('message', (m: ComputeReply) => this.#reply(m));
     worker.on('error', (e) => this.#die(`compute worker crashed: ${errorMessage(e)}`, e));
@@ -141,7 +159,7 @@ export class ComputeWorker implements ComputeHost {
       await worker.terminate();
       throw new ComputeWorkerError(`compute worker could not load a backend: ${hello.error}`);
     }
-    return new ComputeWorker(worker, hello.backend, opts.log);
+    return new ComputeWorker(worker, hello.backend, opts.log, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
   }
 
   async createModel(config: ModelConfig, seed: number | string): Promise<ModelCompute> {
@@ -177,6 +195,11 @@ export class ComputeWorker implements ComputeHost {
     this.#die('compute worker stopped');
   }
 
+  /** The longest a call has taken so far, in ms (the hang limit grows with it). */
+  get slowestMs(): number {
+    return this.#slowestMs;
+  }
+
   /** Calls in flight (tests). */
   get pending(): number {
     return this.#pending.size;
@@ -185,11 +208,15 @@ export class ComputeWorker implements ComputeHost {
   #call(req: DistributiveOmit<ComputeRequest, 'id'>, transfer: ArrayBuffer[]): Promise<unknown> {
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#nextId++;
+    const limitMs = Math.max(this.#callTimeoutMs, HANG_FACTOR * this.#slowestMs);
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op: req.op, resolve, reject });
+      const watchdog = setTimeout(() => this.#die(`compute worker did not answer ${req.op} within ${limitMs} ms (slowest answer so far ${Math.round(this.#slowestMs)} ms): it hangs`), limitMs);
+      watchdog.unref();
+      this.#pending.set(id, { op: req.op, resolve, reject, postedAt: performance.now(), watchdog });
       try {
         this.#worker.postMessage({ ...req, id } as ComputeRequest, transfer);
       } catch (e) {
+        clearTimeout(watchdog);
         this.#pending.delete(id);
         reject(new ComputeWorkerError(`could not send ${req.op} to the compute worker: ${errorMessage(e)}`));
       }
@@ -200,6 +227,8 @@ export class ComputeWorker implements ComputeHost {
     const p = this.#pending.get(m.id);
     if (!p) return;
     this.#pending.delete(m.id);
+    clearTimeout(p.watchdog);
+    this.#slowestMs = Math.max(this.#slowestMs, performance.now() - p.postedAt);
     if (m.ok) p.resolve(m.value);
     else {
       const e = new Error(m.error);
@@ -214,6 +243,7 @@ export class ComputeWorker implements ComputeHost {
     this.#dead = err;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
+    for (const p of pending) clearTimeout(p.watchdog);
     if (!this.#stopping) {
       this.#log?.error(message, { pendingCalls: pending.map((p) => p.op), stack: cause instanceof Error ? cause.stack : undefined });
       this.#onFailed(err);
