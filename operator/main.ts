@@ -6,6 +6,7 @@
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, parseConfig } from './config.ts';
 import { startHealthServer } from './health.ts';
+import { withSharedConnections } from './kube/connections.ts';
 import { eventRecorder } from './kube/events.ts';
 import { SwarmController } from './kube/controller.ts';
 import { startLeaderElection } from './kube/leader.ts';
@@ -43,7 +44,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const metrics = createMetrics();
-  const core = kc.makeApiClient(CoreV1Api);
+  // API calls reuse connections; watches (the controller's informers) keep the plain config (kube/connections.ts).
+  const api = withSharedConnections(kc);
+  const core = api.makeApiClient(CoreV1Api);
   // The hub calls back into the controller, which is created right after it.
   let onTelemetry: (key: string) => void = () => {};
   const telemetry = new TelemetryHub({ log, metrics, onTelemetry: (k) => onTelemetry(k), ...(config.natsToken ? { token: config.natsToken } : {}) });
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
   const controller = new SwarmController({
     kubeConfig: kc,
     core,
-    custom: kc.makeApiClient(CustomObjectsApi),
+    custom: api.makeApiClient(CustomObjectsApi),
     events: eventRecorder(core, 'kubeswarm-operator', log, metrics, config.clusterName),
     metrics,
     log,
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
 
   const elector = config.leaderElect
     ? startLeaderElection({
-      api: kc.makeApiClient(CoordinationV1Api), namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
+      api: api.makeApiClient(CoordinationV1Api), namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
       leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs, log,
     })
     : undefined;

@@ -4,8 +4,10 @@
  * preemption), real controller-manager (garbage collection), the test kubelet
  * running trainer pods as processes, and a real nats-server.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type TrainingSwarm } from '../../api/index.ts';
+import { withSharedConnections } from '../../operator/kube/connections.ts';
 import type { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
@@ -153,4 +155,35 @@ describe('operator on a real control plane', () => {
     await c.kubectl(['delete', 'trainingswarm', SWARM, '--wait=false']);
     await waitFor(async () => (await swarmPods()).length === 0, { what: 'all swarm pods gone', timeoutMs: 90_000 });
   }, 120_000);
+});
+
+describe("the operator's API connections (kube/connections.ts)", () => {
+  /** Connections undici opens while `work` runs (its diagnostics channel fires once per new connection). */
+  async function connectionsOpened(work: () => Promise<unknown>): Promise<number> {
+    let n = 0;
+    const onConnected = (): void => void n++;
+    subscribe('undici:client:connected', onConnected);
+    try {
+      await work();
+    } finally {
+      unsubscribe('undici:client:connected', onConnected);
+    }
+    return n;
+  }
+  const calls = 20;
+  const sequential = (core: CoreV1Api) => async (): Promise<void> => {
+    for (let i = 0; i < calls; i++) await core.listNamespace({ limit: 1 });
+  };
+
+  it('sequential calls reuse one connection, where client-node alone opens one per call', async () => {
+    // client-node 2.0.1 as it ships: a new Agent, so a new TCP + TLS connection, per request.
+    expect(await connectionsOpened(sequential(c.kc.makeApiClient(CoreV1Api)))).toBe(calls);
+    const shared = withSharedConnections(c.kc).makeApiClient(CoreV1Api);
+    expect(await connectionsOpened(sequential(shared))).toBe(1);
+    // Concurrent calls: the kept connection serves one, and the pool opens at most one more per other call in flight.
+    const concurrent = await connectionsOpened(() => Promise.all(Array.from({ length: 4 }, () => shared.listNamespace({ limit: 1 }))));
+    expect(concurrent).toBeLessThanOrEqual(3);
+    // A second copy (another cluster cache) has its own pool: the first call connects.
+    expect(await connectionsOpened(() => withSharedConnections(c.kc).makeApiClient(CoreV1Api).listNamespace({ limit: 1 }))).toBe(1);
+  }, 60_000);
 });

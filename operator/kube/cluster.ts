@@ -11,6 +11,7 @@ import { gpuHolder, viewNode } from '../capacity/views.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { CapacityView } from '../reconcile/reconcile.ts';
+import { withSharedConnections } from './connections.ts';
 import { ResilientInformer } from './informer.ts';
 
 /** A cluster whose watches have failed this long counts as unreachable. */
@@ -46,7 +47,8 @@ export class ClusterCache {
   constructor(o: ClusterCacheOptions) {
     this.#o = o;
     this.name = o.name;
-    this.core = o.kubeConfig.makeApiClient(CoreV1Api);
+    // Calls (lists included) share kept connections; the informers' watches use the plain config (connections.ts).
+    this.core = withSharedConnections(o.kubeConfig).makeApiClient(CoreV1Api);
     const api = <T>(verb: string, resource: string, call: () => Promise<T>): Promise<T> => this.request(verb, resource, call);
     // All pods, not only trainers: free GPUs are allocatable minus what every bound pod requests.
     this.#pods = new ResilientInformer<V1Pod>({

@@ -27,6 +27,7 @@ import { needsOperatorRelay, placementWithRelay, relaySettings } from '../reconc
 import { RelayManager, type RelayState } from './relay.ts';
 import { WorkQueue } from '../workqueue.ts';
 import { ClusterCache } from './cluster.ts';
+import { withSharedConnections } from './connections.ts';
 import { deletePodAsSeen } from './delete-pod.ts';
 import { describeError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
@@ -52,6 +53,7 @@ const REMOTE_RETRY_MS = 15_000;
 const CLEANUP_RECHECK_MS = 5_000;
 
 export interface ControllerDeps {
+  /** The plain config: the informers watch with it; API clients made here share connections (connections.ts). */
   kubeConfig: KubeConfig;
   core: CoreV1Api;
   custom: CustomObjectsApi;
@@ -134,7 +136,7 @@ export class SwarmController {
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
     this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
-    this.#relays = new RelayManager({ core: d.core, apps: d.kubeConfig.makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#relays = new RelayManager({ core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
