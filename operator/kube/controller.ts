@@ -103,6 +103,8 @@ export class SwarmController {
   readonly #local: ClusterCache;
   readonly #remotes = new Map<string, RemoteCluster>();
   readonly #expect = new Map<string, Expectations>();
+  /** Creates decided but not yet answered, by `${swarm uid}/${placement}` (#withInFlight). */
+  readonly #reserved = new Map<string, number>();
   readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
   readonly #spec: SpecChecker;
   /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
@@ -297,6 +299,8 @@ export class SwarmController {
 
     const clusters = new Map<string, ClusterCache>();
     const inputs: PlacementInput[] = [];
+    /** Per reachable-or-not cluster input, how to read its capacity: read only right before deciding (below). */
+    const capacityReads: Array<() => void> = [];
     /** Per placement, the resourceVersion of each pod as this reconcile saw it (#deletePod). */
     const seenVersions = new Map<string, Map<string, string | undefined>>();
     for (const pl of placements) {
@@ -314,86 +318,101 @@ export class SwarmController {
       ]));
       const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
       const since = c.unreachableSince();
-      inputs.push({
+      const input: PlacementInput = {
         name: pl.name,
         pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
-        capacity: this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name),
         reachable: c.reachable(),
         ...(since && !c.reachable() ? { unreachableSince: since } : {}),
-      });
+      };
+      inputs.push(input);
+      capacityReads.push(() => void (input.capacity = this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name)));
     }
 
     // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
     const checked = await this.#spec.check(swarm, inputs);
     d.telemetry?.watch(k, swarm, checked.telemetryAuth);
     const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
+    // Capacity is read, the decision made and its creates reserved with no await in between: concurrent
+    // reconciles of other swarms then see these pods as waiting before they exist, and do not fill the same GPUs.
+    for (const read of capacityReads) read();
     const { result, events: specEvents } = applySpecProblems(reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now }), swarm.status, checked.problems, swarm.metadata.generation ?? 0, now);
+    const reservations: string[] = [];
+    for (const [pl, a] of Object.entries(result.actions)) {
+      if (a.create <= 0) continue;
+      reservations.push(`${uid}/${pl}`);
+      this.#reserved.set(`${uid}/${pl}`, a.create);
+    }
     d.log.debug('reconcile', { swarm: k, actions: result.actions });
+    try {
+      if (!isDeepStrictEqual(result.status, swarm.status ?? {})) {
+        await this.#local.request('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
+          group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
+          body: { ...swarm, status: result.status },
+        }));
+      }
+      // Events are best effort and do not hold up the reconcile: recorded concurrently, awaited at the end.
+      const recording: Promise<void>[] = [];
+      for (const e of [...result.events, ...specEvents]) {
+        recording.push(d.events.record(swarm, e.type, e.reason, e.message));
+        if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
+      }
 
-    if (!isDeepStrictEqual(result.status, swarm.status ?? {})) {
-      await this.#local.request('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
-        group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
-        body: { ...swarm, status: result.status },
-      }));
-    }
-    // Events are best effort and do not hold up the reconcile: recorded concurrently, awaited at the end.
-    const recording: Promise<void>[] = [];
-    for (const e of [...result.events, ...specEvents]) {
-      recording.push(d.events.record(swarm, e.type, e.reason, e.message));
-      if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
-    }
-
-    // ---- operator-run circuit relay (kube/relay.ts): Relay placements without relays get its address ----
-    const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(checked.podSwarm, relaySettings(placements)) : undefined;
-    const relayAddr = relay && 'addr' in relay ? relay.addr : undefined;
-    // ---- end relay ----
-    let created = 0;
-    let deleted = 0;
-    for (const pl of placements) {
-      const c = clusters.get(pl.name);
-      const act = result.actions[pl.name];
-      if (!c || !act || !c.reachable()) continue;
-      const byName = new Map(c.trainerPods(swarm).map((p) => [p.metadata?.name, p]));
-      for (const podName of act.release) {
-        const p = byName.get(podName);
-        if (p) await this.#releaseFinalizer(c, p);
-      }
-      for (const podName of act.delete) {
-        if (await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`, seenVersions.get(pl.name)?.get(podName))) deleted++;
-      }
-      const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
-      // Also while pods run there: the copy is reissued before its credentials expire.
-      const credentialsReady = act.create > 0 || byName.size > 0 ? await this.#credentialsIn(c, swarm, checked.issuedCredentials, pl.name, recording) : true;
-      if (act.create > 0 && relayed && credentialsReady) {
-        // A reconcile's pods are created concurrently; one Event names them all.
-        const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
-        const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
-        const names: string[] = [];
-        for (const r of results) {
-          if (r.status === 'rejected') continue;
-          names.push(r.value.metadata!.name!);
-          this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, { at: now.getTime(), resourceVersion: r.value.metadata?.resourceVersion });
-          d.metrics.podsCreated.inc({ namespace, swarm: name });
+      // ---- operator-run circuit relay (kube/relay.ts): Relay placements without relays get its address ----
+      const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(checked.podSwarm, relaySettings(placements)) : undefined;
+      const relayAddr = relay && 'addr' in relay ? relay.addr : undefined;
+      // ---- end relay ----
+      let created = 0;
+      let deleted = 0;
+      for (const pl of placements) {
+        const c = clusters.get(pl.name);
+        const act = result.actions[pl.name];
+        if (!c || !act || !c.reachable()) continue;
+        const byName = new Map(c.trainerPods(swarm).map((p) => [p.metadata?.name, p]));
+        for (const podName of act.release) {
+          const p = byName.get(podName);
+          if (p) await this.#releaseFinalizer(c, p);
         }
-        created += names.length;
-        const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
-        if (names.length > 0) recording.push(d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod${names.length > 1 ? 's' : ''} ${names.join(', ')}${where}`));
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) {
-          // One placement failing (say, a missing namespace in a remote cluster) must not stop the others.
-          recording.push(d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod${where}: ${describeError(failed.reason)}`));
-          d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(failed.reason) });
+        for (const podName of act.delete) {
+          if (await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`, seenVersions.get(pl.name)?.get(podName))) deleted++;
+        }
+        const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
+        // Also while pods run there: the copy is reissued before its credentials expire.
+        const credentialsReady = act.create > 0 || byName.size > 0 ? await this.#credentialsIn(c, swarm, checked.issuedCredentials, pl.name, recording) : true;
+        if (act.create > 0 && relayed && credentialsReady) {
+          // A reconcile's pods are created concurrently; one Event names them all.
+          const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
+          const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
+          // From here the created pods count as in flight through the expectations instead.
+          this.#reserved.delete(`${uid}/${pl.name}`);
+          const names: string[] = [];
+          for (const r of results) {
+            if (r.status === 'rejected') continue;
+            names.push(r.value.metadata!.name!);
+            this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, { at: now.getTime(), resourceVersion: r.value.metadata?.resourceVersion });
+            d.metrics.podsCreated.inc({ namespace, swarm: name });
+          }
+          created += names.length;
+          const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
+          if (names.length > 0) recording.push(d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod${names.length > 1 ? 's' : ''} ${names.join(', ')}${where}`));
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) {
+            // One placement failing (say, a missing namespace in a remote cluster) must not stop the others.
+            recording.push(d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod${where}: ${describeError(failed.reason)}`));
+            d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(failed.reason) });
+          }
         }
       }
+      await Promise.all(recording);
+      const s = result.status.peers!;
+      d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
+      d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
+      d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
+      if (created > 0 || deleted > 0) d.log.info('reconciled', { swarm: k, created, deleted, running: s.running, desired: s.desired });
+      const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined, relay && 'problem' in relay ? relay.retryMs : undefined].filter((x) => x !== undefined);
+      return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
+    } finally {
+      for (const id of reservations) this.#reserved.delete(id);
     }
-    await Promise.all(recording);
-    const s = result.status.peers!;
-    d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
-    d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
-    d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
-    if (created > 0 || deleted > 0) d.log.info('reconciled', { swarm: k, created, deleted, running: s.running, desired: s.desired });
-    const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined, relay && 'problem' in relay ? relay.retryMs : undefined].filter((x) => x !== undefined);
-    return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
   }
 
   /**
@@ -462,15 +481,16 @@ export class SwarmController {
   }
 
   /**
-   * Pods other swarms just created in this placement's cluster are not in the
-   * cache yet, but they will take free GPUs first: count them as waiting, so
-   * concurrent reconciles do not all fill the same free GPUs.
+   * Pods other swarms just created in this placement's cluster (or decided to
+   * create and are creating) are not in the cache yet, but they will take free
+   * GPUs first: count them as waiting, so concurrent reconciles do not all
+   * fill the same free GPUs.
    */
   #withInFlight(cap: CapacityView, uid: string, placement: string): CapacityView {
     let inFlight = 0;
-    for (const [id, e] of this.#expect) {
-      if (id.endsWith(`/${placement}`) && !id.startsWith(`${uid}/`)) inFlight += e.created.size;
-    }
+    const others = (id: string): boolean => id.endsWith(`/${placement}`) && !id.startsWith(`${uid}/`);
+    for (const [id, e] of this.#expect) if (others(id)) inFlight += e.created.size;
+    for (const [id, n] of this.#reserved) if (others(id)) inFlight += n;
     return inFlight > 0 ? { ...cap, pendingElsewhere: cap.pendingElsewhere + inFlight } : cap;
   }
 
