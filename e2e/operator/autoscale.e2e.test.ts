@@ -70,7 +70,12 @@ describe('deleting a pod the operator decided about', () => {
     const kept = await c.core.readNamespacedPod({ namespace: 'default', name: 'raced' });
     expect(kept.metadata?.deletionTimestamp).toBeUndefined();
     expect(kept.spec?.nodeName).toBe(bound.spec?.nodeName);
-    expect(await deletePodAsSeen(c.core, 'default', 'raced', kept.metadata!.resourceVersion)).toBe('deleted');
+    // The test kubelet keeps updating the pod's status (starting, running), so the version seen now may
+    // be stale by the time the delete lands too: read and delete until a delete meets the version it names.
+    await waitFor(async () => {
+      const now = await c.core.readNamespacedPod({ namespace: 'default', name: 'raced' });
+      return (await deletePodAsSeen(c.core, 'default', 'raced', now.metadata!.resourceVersion)) === 'deleted';
+    }, { what: 'a delete naming the current version of pod raced', timeoutMs: 30_000 });
     await waitFor(async () => {
       const ps = await c.core.listNamespacedPod({ namespace: 'default', fieldSelector: 'metadata.name=raced' });
       return ps.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
