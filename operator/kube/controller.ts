@@ -298,18 +298,28 @@ export class SwarmController {
     }
 
     const clusters = new Map<string, ClusterCache>();
-    const inputs: PlacementInput[] = [];
-    /** Per reachable-or-not cluster input, how to read its capacity: read only right before deciding (below). */
-    const capacityReads: Array<() => void> = [];
-    /** Per placement, the resourceVersion of each pod as this reconcile saw it (#deletePod). */
-    const seenVersions = new Map<string, Map<string, string | undefined>>();
+    /** Placements whose cluster cannot be used at all (a missing Secret, an unreadable kubeconfig). */
+    const unusable = new Map<string, string>();
     for (const pl of placements) {
       const c = await this.#clusterFor(pl);
-      if (!(c instanceof ClusterCache)) {
-        inputs.push({ name: pl.name, pods: [], reachable: false, problem: c.problem });
-        continue;
-      }
-      clusters.set(pl.name, c);
+      if (c instanceof ClusterCache) clusters.set(pl.name, c);
+      else unusable.set(pl.name, c.problem);
+    }
+    const unusableInput = (name: string): PlacementInput => ({ name, pods: [], reachable: false, problem: unusable.get(name)! });
+
+    // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
+    const checked = await this.#spec.check(swarm, [...unusable.keys()].map(unusableInput));
+    d.telemetry?.watch(k, swarm, checked.telemetryAuth);
+    const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
+
+    // Pods and capacity are read, the decision made and its creates reserved with no await in between:
+    // concurrent reconciles of other swarms then see these pods as waiting before they exist, and do not
+    // fill the same free GPUs.
+    /** Per placement, the resourceVersion of each pod as this reconcile saw it (#deletePod). */
+    const seenVersions = new Map<string, Map<string, string | undefined>>();
+    const inputs: PlacementInput[] = placements.map((pl) => {
+      const c = clusters.get(pl.name);
+      if (!c) return unusableInput(pl.name);
       const pods = c.trainerPods(swarm).filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
       const expected = this.#expectations(`${uid}/${pl.name}`).created;
       seenVersions.set(pl.name, new Map([
@@ -318,23 +328,14 @@ export class SwarmController {
       ]));
       const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
       const since = c.unreachableSince();
-      const input: PlacementInput = {
+      return {
         name: pl.name,
         pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
+        capacity: this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name),
         reachable: c.reachable(),
         ...(since && !c.reachable() ? { unreachableSince: since } : {}),
       };
-      inputs.push(input);
-      capacityReads.push(() => void (input.capacity = this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name)));
-    }
-
-    // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
-    const checked = await this.#spec.check(swarm, inputs);
-    d.telemetry?.watch(k, swarm, checked.telemetryAuth);
-    const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
-    // Capacity is read, the decision made and its creates reserved with no await in between: concurrent
-    // reconciles of other swarms then see these pods as waiting before they exist, and do not fill the same GPUs.
-    for (const read of capacityReads) read();
+    });
     const { result, events: specEvents } = applySpecProblems(reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now }), swarm.status, checked.problems, swarm.metadata.generation ?? 0, now);
     const reservations: string[] = [];
     for (const [pl, a] of Object.entries(result.actions)) {
