@@ -2,8 +2,8 @@
 //   *.test.ts        unit, beside the code, no network
 //   *.int.test.ts    integration: real nats-server, real processes
 //   *.e2e.test.ts    end to end: the real control plane
-// KUBESWARM_TEST_KIND=unit|int|e2e narrows the run.
-const kind = process.env.KUBESWARM_TEST_KIND;
+// SPOTSWARM_TEST_KIND=unit|int|e2e narrows the run.
+const kind = process.env.SPOTSWARM_TEST_KIND;
 const patterns = {
   unit: ['/(?!.*\\.(int|e2e)\\.test\\.ts$).*\\.test\\.ts$'],
   int: ['\\.int\\.test\\.ts$'],

@@ -4,81 +4,81 @@
  */
 export const Env = {
   /** Name of the TrainingSwarm this pod belongs to. */
-  SwarmName: 'KUBESWARM_SWARM',
-  SwarmNamespace: 'KUBESWARM_NAMESPACE',
-  SwarmUid: 'KUBESWARM_SWARM_UID',
+  SwarmName: 'SPOTSWARM_SWARM',
+  SwarmNamespace: 'SPOTSWARM_NAMESPACE',
+  SwarmUid: 'SPOTSWARM_SWARM_UID',
   /** The pod's own name (downward API). */
-  PodName: 'KUBESWARM_POD_NAME',
+  PodName: 'SPOTSWARM_POD_NAME',
   /** The pod's IP, which the trainer announces to peers (downward API). */
-  PodIp: 'KUBESWARM_POD_IP',
+  PodIp: 'SPOTSWARM_POD_IP',
   /** Cluster (placement) the pod runs in. */
-  Cluster: 'KUBESWARM_CLUSTER',
-  NatsUrl: 'KUBESWARM_NATS_URL',
+  Cluster: 'SPOTSWARM_CLUSTER',
+  NatsUrl: 'SPOTSWARM_NATS_URL',
   /** Replicas of the swarm's JetStream buckets (1, or 3/5 on a clustered NATS). */
-  NatsReplicas: 'KUBESWARM_NATS_REPLICAS',
+  NatsReplicas: 'SPOTSWARM_NATS_REPLICAS',
   /** NATS credentials: a token, or the contents of a .creds file. */
-  NatsCredentials: 'KUBESWARM_NATS_CREDENTIALS',
+  NatsCredentials: 'SPOTSWARM_NATS_CREDENTIALS',
   /** The swarm's spec.training, as JSON. */
-  TrainingSpec: 'KUBESWARM_TRAINING',
+  TrainingSpec: 'SPOTSWARM_TRAINING',
   /** The swarm's spec.stopAfter.epochs, when set. */
-  StopAfterEpochs: 'KUBESWARM_STOP_AFTER_EPOCHS',
+  StopAfterEpochs: 'SPOTSWARM_STOP_AFTER_EPOCHS',
   /** How peers elsewhere reach this one: PodNetwork, HostPort or Relay (a placement's network.mode). */
-  NetworkMode: 'KUBESWARM_NETWORK_MODE',
+  NetworkMode: 'SPOTSWARM_NETWORK_MODE',
   /** The address to announce in HostPort mode: the node's IP (downward API status.hostIP). */
-  AnnounceHost: 'KUBESWARM_ANNOUNCE_HOST',
+  AnnounceHost: 'SPOTSWARM_ANNOUNCE_HOST',
   /**
    * Comma-separated circuit-relay multiaddrs, each with /p2p/<relay peer id>
    * (Relay mode): the trainer listens only through these relays.
    */
-  Relays: 'KUBESWARM_RELAYS',
+  Relays: 'SPOTSWARM_RELAYS',
   /** Relay workload: its libp2p private key, base64 of the protobuf encoding (from the relay's Secret). */
-  RelayPrivateKey: 'KUBESWARM_RELAY_PRIVATE_KEY',
+  RelayPrivateKey: 'SPOTSWARM_RELAY_PRIVATE_KEY',
   /** Relay workload: comma-separated multiaddrs (without /p2p/) the relay announces; peers dial these. Default: its listen address. */
-  RelayAnnounce: 'KUBESWARM_RELAY_ANNOUNCE',
+  RelayAnnounce: 'SPOTSWARM_RELAY_ANNOUNCE',
   /** Relay workload: most reservations (trainers listening through it) at once. */
-  RelayMaxReservations: 'KUBESWARM_RELAY_MAX_RESERVATIONS',
+  RelayMaxReservations: 'SPOTSWARM_RELAY_MAX_RESERVATIONS',
   /** Port for the trainer's libp2p host (0 = any free port). */
-  P2pPort: 'KUBESWARM_P2P_PORT',
+  P2pPort: 'SPOTSWARM_P2P_PORT',
   /** Port for the trainer's /metrics and /healthz (0 = off). */
-  MetricsPort: 'KUBESWARM_METRICS_PORT',
+  MetricsPort: 'SPOTSWARM_METRICS_PORT',
   /** "json" in pods, "text" on a terminal. */
-  LogFormat: 'KUBESWARM_LOG_FORMAT',
-  LogLevel: 'KUBESWARM_LOG_LEVEL',
+  LogFormat: 'SPOTSWARM_LOG_FORMAT',
+  LogLevel: 'SPOTSWARM_LOG_LEVEL',
   /** Seconds a membership entry lives after its last refresh (default 10). */
-  MembershipTtlSeconds: 'KUBESWARM_MEMBERSHIP_TTL_SECONDS',
+  MembershipTtlSeconds: 'SPOTSWARM_MEMBERSHIP_TTL_SECONDS',
   /**
    * What the trainer runs: "train" (the default: LeanALBERT with the
    * collaborative optimizer), "averaging" (a synthetic averaging workload, for
    * data-plane tests), or "relay" (a libp2p circuit relay for peers behind NAT; no NATS).
    */
-  Workload: 'KUBESWARM_WORKLOAD',
+  Workload: 'SPOTSWARM_WORKLOAD',
   /** Training workload: held-out batches evaluated on the global parameters after every epoch (default 0 = off; tests). */
-  EvalBatches: 'KUBESWARM_EVAL_BATCHES',
+  EvalBatches: 'SPOTSWARM_EVAL_BATCHES',
   /** Training workload: TensorFlow.js backend preference, comma-separated (default tfjs-node-gpu,tfjs-node,wasm,cpu). */
-  Backends: 'KUBESWARM_BACKENDS',
+  Backends: 'SPOTSWARM_BACKENDS',
   /** Training workload, fault injection for tests: epochs at which this peer sends a NaN gradient to its group. */
-  FaultNanGradientEpochs: 'KUBESWARM_FAULT_NAN_GRADIENT_EPOCHS',
+  FaultNanGradientEpochs: 'SPOTSWARM_FAULT_NAN_GRADIENT_EPOCHS',
   /**
    * Training workload, fault injection for tests: a Byzantine peer that tampers with every
    * gradient it sends. "scale:<factor>" multiplies it (e.g. scale:1000, scale:-100),
    * "random:<std>" replaces it with Gaussian noise of that standard deviation, "nan" fills it with NaN.
    */
-  FaultByzantine: 'KUBESWARM_FAULT_BYZANTINE',
+  FaultByzantine: 'SPOTSWARM_FAULT_BYZANTINE',
   /**
    * Training workload, fault injection for tests: a Byzantine reducer that tampers with every
-   * result it computes for its shard before sending it (same syntax as KUBESWARM_FAULT_BYZANTINE).
+   * result it computes for its shard before sending it (same syntax as SPOTSWARM_FAULT_BYZANTINE).
    */
-  FaultByzantineResults: 'KUBESWARM_FAULT_BYZANTINE_RESULTS',
+  FaultByzantineResults: 'SPOTSWARM_FAULT_BYZANTINE_RESULTS',
   /** Averaging workload: size of the synthetic vector in MiB (decimal, e.g. "64" or "0.25"). */
-  SyntheticVectorMb: 'KUBESWARM_SYNTHETIC_VECTOR_MB',
+  SyntheticVectorMb: 'SPOTSWARM_SYNTHETIC_VECTOR_MB',
   /** Averaging workload: seed of the synthetic vector's content (default: the peer id). */
-  SyntheticSeed: 'KUBESWARM_SYNTHETIC_SEED',
+  SyntheticSeed: 'SPOTSWARM_SYNTHETIC_SEED',
   /** Averaging workload: synthetic samples per second this peer accumulates. */
-  SyntheticSamplesPerSecond: 'KUBESWARM_SYNTHETIC_SAMPLES_PER_SECOND',
+  SyntheticSamplesPerSecond: 'SPOTSWARM_SYNTHETIC_SAMPLES_PER_SECOND',
   /** Averaging workload: stop accumulating at this many samples per epoch (0 or unset = no cap). */
-  SyntheticSamplesPerEpoch: 'KUBESWARM_SYNTHETIC_SAMPLES_PER_EPOCH',
+  SyntheticSamplesPerEpoch: 'SPOTSWARM_SYNTHETIC_SAMPLES_PER_EPOCH',
   /** Averaging workload: directory to write each round's resulting vector to (for tests). */
-  SyntheticDumpDir: 'KUBESWARM_SYNTHETIC_DUMP_DIR',
+  SyntheticDumpDir: 'SPOTSWARM_SYNTHETIC_DUMP_DIR',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

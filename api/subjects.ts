@@ -1,7 +1,7 @@
 /**
  * NATS subjects and bucket names per swarm. Every name is scoped by the
  * swarm's namespace and name, so per-swarm credentials can be limited to
- * `kubeswarm.<ns>.<name>.>` and the swarm's buckets.
+ * `spotswarm.<ns>.<name>.>` and the swarm's buckets.
  */
 
 /** NATS tokens may not contain '.', '*', '>' or whitespace. */
@@ -15,7 +15,7 @@ export interface SwarmRef {
 }
 
 export function swarmPrefix(s: SwarmRef): string {
-  return `kubeswarm.${token(s.namespace)}.${token(s.name)}`;
+  return `spotswarm.${token(s.namespace)}.${token(s.name)}`;
 }
 
 export const Subjects = {

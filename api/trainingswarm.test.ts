@@ -88,7 +88,7 @@ describe('CRD metadata', () => {
     expect(model.architecture.enum).toEqual([...MODEL_ARCHITECTURES]);
   });
 
-  it('ships the kubeswarm-preemptible PriorityClass below the autoscaler cutoff, never preempting', () => {
+  it('ships the spotswarm-preemptible PriorityClass below the autoscaler cutoff, never preempting', () => {
     const pc = parse(readFileSync(join(root, 'crds/priorityclass.yaml'), 'utf8'));
     expect(pc.metadata.name).toBe(DEFAULT_PRIORITY_CLASS);
     expect(pc.value).toBe(DEFAULT_PRIORITY_VALUE);

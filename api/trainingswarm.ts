@@ -5,14 +5,14 @@
  * two in step by validating every example against both.
  */
 
-export const GROUP = 'kubeswarm.io';
+export const GROUP = 'spotswarm.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'TrainingSwarm';
 export const PLURAL = 'trainingswarms';
 
 /** PriorityClass shipped beside the CRD; below cluster-autoscaler's −10 cutoff. */
-export const DEFAULT_PRIORITY_CLASS = 'kubeswarm-preemptible';
+export const DEFAULT_PRIORITY_CLASS = 'spotswarm-preemptible';
 export const DEFAULT_PRIORITY_VALUE = -100;
 /** The extended resource that GPU device plugins advertise. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
@@ -20,15 +20,15 @@ export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** Name of the implicit placement in the operator's own cluster when spec.placements is unset. */
 export const LOCAL_PLACEMENT = 'local';
 /** Finalizer on a swarm whose pods live in remote clusters, which ownerReferences cannot reach. */
-export const REMOTE_PODS_FINALIZER = 'kubeswarm.io/remote-pods';
+export const REMOTE_PODS_FINALIZER = 'spotswarm.dev/remote-pods';
 
 /** Labels the operator puts on every pod it creates. */
-export const LABEL_SWARM = 'kubeswarm.io/swarm';
-export const LABEL_SWARM_UID = 'kubeswarm.io/swarm-uid';
-export const LABEL_ROLE = 'kubeswarm.io/role';
-export const LABEL_PLACEMENT = 'kubeswarm.io/placement';
+export const LABEL_SWARM = 'spotswarm.dev/swarm';
+export const LABEL_SWARM_UID = 'spotswarm.dev/swarm-uid';
+export const LABEL_ROLE = 'spotswarm.dev/role';
+export const LABEL_PLACEMENT = 'spotswarm.dev/placement';
 /** Namespace of the swarm that owns a (possibly remote) pod. */
-export const LABEL_SWARM_NAMESPACE = 'kubeswarm.io/swarm-namespace';
+export const LABEL_SWARM_NAMESPACE = 'spotswarm.dev/swarm-namespace';
 export const ROLE_TRAINER = 'trainer';
 /** Role label of the circuit relay the operator runs for a swarm with a Relay placement. */
 export const ROLE_RELAY = 'relay';

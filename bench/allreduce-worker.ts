@@ -16,7 +16,7 @@ import { averageVerified, createAverager, type RoundSpec } from '../trainer-imag
 import { robustReduceInto } from '../trainer-image/src/averaging/robust.ts';
 import { createTestHost, valueAt } from '../trainer-image/src/averaging/testing.ts';
 
-const P2P_BENCH_PROTOCOL = '/kubeswarm/bench-throughput/1.0.0';
+const P2P_BENCH_PROTOCOL = '/spotswarm/bench-throughput/1.0.0';
 
 type Msg = Record<string, unknown> & { type: string };
 const send = (m: Msg): void => void process.send!(m);

@@ -33,7 +33,7 @@ import { createTestHost } from '../trainer-image/src/averaging/testing.ts';
 
 const MiB = 1 << 20;
 /** Same id as in allreduce-worker.ts (not imported: that module runs on import). */
-const P2P_BENCH_PROTOCOL = '/kubeswarm/bench-throughput/1.0.0';
+const P2P_BENCH_PROTOCOL = '/spotswarm/bench-throughput/1.0.0';
 const env = process.env;
 const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
 const peersList = list(env.BENCH_PEERS, '2,4,8').map(Number);

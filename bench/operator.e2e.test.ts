@@ -78,12 +78,12 @@ describe('bench:operator', () => {
   it('runs at a tiny size and ends with a JSON line in which every pod of every phase was bound', async () => {
     const { code, result } = await runToResult(['--swarms', '3', '--nodes', '5', '--gpus-per-node', '2', '--peers', '2', '--log-dir', join(REPO_ROOT, '.tmp', 'bench', 'operator-smoke')]);
     expect(code).toBe(0);
-    expect(result).toMatchObject({ bench: 'operator', swarms: 3, nodes: 5, pods: 6, kubeswarm_bound: 6, replicaset_bound: 6, direct_bound: 6, swarms_status_scheduled: 3 });
-    for (const k of ['kubeswarm_bind_all_seconds', 'replicaset_bind_all_seconds', 'direct_bind_all_seconds', 'ratio_kubeswarm_over_replicaset', 'controlplane_start_seconds']) {
+    expect(result).toMatchObject({ bench: 'operator', swarms: 3, nodes: 5, pods: 6, spotswarm_bound: 6, replicaset_bound: 6, direct_bound: 6, swarms_status_scheduled: 3 });
+    for (const k of ['spotswarm_bind_all_seconds', 'replicaset_bind_all_seconds', 'direct_bind_all_seconds', 'ratio_spotswarm_over_replicaset', 'controlplane_start_seconds']) {
       expect(typeof result[k]).toBe('number');
     }
     // The operator created exactly the pods (a pod per peer) and its metrics were scraped.
-    expect(result['kubeswarm_pods_created']).toBe(6);
+    expect(result['spotswarm_pods_created']).toBe(6);
     expect(result['operator_api_requests']).toEqual(expect.any(Number));
     expect(result['operator_api_requests'] as number).toBeGreaterThanOrEqual(6);
     expect(result['operator_reconciles'] as number).toBeGreaterThan(0);
@@ -112,7 +112,7 @@ describe('bench:operator', () => {
       expect(result['waiting_settled_total'] as number).toBeLessThanOrEqual(4 * 2 * 1);
       // Demand exceeds the GPUs, so some swarm is left waiting; the bench must see it.
       expect(result['waiting_settled_total'] as number).toBeGreaterThan(0);
-      for (const k of ['kubeswarm_fill_seconds', 'floor_fill_seconds', 'ratio_kubeswarm_over_floor', 'operator_api_requests_per_second']) {
+      for (const k of ['spotswarm_fill_seconds', 'floor_fill_seconds', 'ratio_spotswarm_over_floor', 'operator_api_requests_per_second']) {
         expect(typeof result[k]).toBe('number');
       }
       // The second cluster is a real placement: the operator made requests against both, and created pods in both.

@@ -30,7 +30,7 @@
  *      keepAliveKubeConfig); its pod watches get connections of their own;
  *      the operator's clients are left as they ship.
  *   3. FILL: every remote cluster gets the PriorityClass and the namespaces,
- *      and a kubeconfig Secret in kubeswarm-system of dc1 names it (the
+ *      and a kubeconfig Secret in spotswarm-system of dc1 names it (the
  *      MultiKueue pattern the operator uses). The bench then measures the
  *      apiservers' idle request rate (node heartbeats, controllers) for 10 s.
  *   4. The operator as its own process (leader election on, production lease
@@ -50,14 +50,14 @@
  *   7. BIND only. Baseline phase, namespace bench-replicaset: N ReplicaSets
  *      (replicas = P) with that pod as template (restartPolicy Always, as
  *      ReplicaSets require), handled by kube-controller-manager.
- *   8. kubeswarm phase, namespace bench-kubeswarm: N TrainingSwarms based on
+ *   8. spotswarm phase, namespace bench-spotswarm: N TrainingSwarms based on
  *      crds/examples/tiny-cpu.yaml (peers min 1, max P, maxPending
  *      --max-pending, 1 GPU each, the default PriorityClass, a NATS URL nobody
  *      dials; FILL: one placement per cluster, equal weights), created through
  *      the API. Afterwards the bench waits until the operator is quiet (its
  *      reconcile and request counters stop moving for 3 s, at most 60 s) and
  *      reads its /metrics: API requests by cluster, verb and resource, their
- *      latency (kubeswarm_api_request_duration_seconds), reconciles and their
+ *      latency (spotswarm_api_request_duration_seconds), reconciles and their
  *      latency, Events (counted from the API), status writes. Peak RSS is the
  *      max of VmRSS sampled every second and VmHWM from /proc at the end.
  *
@@ -67,7 +67,7 @@
  * emptied (ReplicaSets deleted, pods force-deleted with grace 0, since no
  * kubelet would finish a graceful delete) and the bench waits until it is,
  * so every phase starts on the same empty nodes. Capacity only has to fit
- * one phase: nodes x gpus-per-node >= N x P. Ratio = kubeswarm bind-all
+ * one phase: nodes x gpus-per-node >= N x P. Ratio = spotswarm bind-all
  * seconds / replicaset bind-all seconds (below 1: the operator is faster
  * than the built-in controller). The baseline is the built-in controller as
  * shipped: kube-controller-manager's default client rate limit (20 QPS,
@@ -75,9 +75,9 @@
  * has no client-side rate limit. All phases share the scheduler's (50 QPS,
  * burst 100).
  *
- * FILL times the floor and the kubeswarm phase from the first create until
+ * FILL times the floor and the spotswarm phase from the first create until
  * the pod watches have seen as many pods bound in each cluster as it has
- * GPUs (free GPUs = 0 everywhere); it needs N x P > GPUs. Ratio = kubeswarm
+ * GPUs (free GPUs = 0 everywhere); it needs N x P > GPUs. Ratio = spotswarm
  * fill seconds / floor fill seconds. Waiting pods (trainer pods not bound and
  * not terminating) are sampled every 250 ms per swarm and cluster: the peak
  * during the fill, the peak after it, and the count once the operator is
@@ -99,17 +99,17 @@
  * stopped by PID at the end, on failure and on Ctrl-C. Exit code 0 only when
  * every phase reached its goal (and, FILL, waiting stayed bounded).
  *
- * Flags (and env): --clusters (KUBESWARM_BENCH_CLUSTERS, 1), --swarms
- * (KUBESWARM_BENCH_SWARMS, BIND 100 / FILL 200), --nodes, all clusters
- * together (KUBESWARM_BENCH_NODES, 500 / 2000), --peers, max per swarm
- * (KUBESWARM_BENCH_PEERS, 3 / ceil(1.6 x GPUs / swarms), at least 2),
- * --gpus-per-node (KUBESWARM_BENCH_GPUS_PER_NODE, 4 / 1), --max-pending
- * (KUBESWARM_BENCH_MAX_PENDING, 1), --operator-concurrency
- * (KUBESWARM_BENCH_OPERATOR_CONCURRENCY, the operator's default),
+ * Flags (and env): --clusters (SPOTSWARM_BENCH_CLUSTERS, 1), --swarms
+ * (SPOTSWARM_BENCH_SWARMS, BIND 100 / FILL 200), --nodes, all clusters
+ * together (SPOTSWARM_BENCH_NODES, 500 / 2000), --peers, max per swarm
+ * (SPOTSWARM_BENCH_PEERS, 3 / ceil(1.6 x GPUs / swarms), at least 2),
+ * --gpus-per-node (SPOTSWARM_BENCH_GPUS_PER_NODE, 4 / 1), --max-pending
+ * (SPOTSWARM_BENCH_MAX_PENDING, 1), --operator-concurrency
+ * (SPOTSWARM_BENCH_OPERATOR_CONCURRENCY, the operator's default),
  * --apply-concurrency (10), --floor-concurrency per cluster (BIND: the
  * apply concurrency / FILL: 32), --register-concurrency per cluster (16),
  * --heartbeat-seconds (10), --timeout seconds per phase
- * (KUBESWARM_BENCH_TIMEOUT_SECONDS, 300 / 600), --skip-baseline (the floor
+ * (SPOTSWARM_BENCH_TIMEOUT_SECONDS, 300 / 600), --skip-baseline (the floor
  * and ReplicaSet phases), --log-dir.
  */
 import { execFileSync } from 'node:child_process';
@@ -137,17 +137,17 @@ import { FakeNode, NOT_READY_TAINT } from '../e2e/kubelet/node.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NS_BASELINE = 'bench-replicaset';
-const NS_SWARMS = 'bench-kubeswarm';
+const NS_SWARMS = 'bench-spotswarm';
 const NS_DIRECT = 'bench-direct';
 const NS_PROBE = 'bench-probe';
-const NS_OPERATOR = 'kubeswarm-system';
+const NS_OPERATOR = 'spotswarm-system';
 const PROGRESS_MS = 5_000;
-/** The kubeswarm phase gives up early when the operator made no pod this long while its reconciles fail. */
+/** The spotswarm phase gives up early when the operator made no pod this long while its reconciles fail. */
 const STALL_MS = 60_000;
 /** How long the swarms' status may take, once the operator is quiet, to agree with what the watches saw. */
 const STATUS_SETTLE_MS = 30_000;
 /** Label the bench puts on the pods it creates itself (floor, ReplicaSets), grouping them like swarms. */
-const LABEL_SET = 'bench.kubeswarm.io/set';
+const LABEL_SET = 'bench.spotswarm.dev/set';
 
 // ---------------------------------------------------------------- options
 
@@ -188,35 +188,35 @@ function intOpt(flag: string | undefined, envName: string, def: number, min: num
   return v;
 }
 
-const CLUSTERS = intOpt(flags.clusters, 'KUBESWARM_BENCH_CLUSTERS', 1, 1);
+const CLUSTERS = intOpt(flags.clusters, 'SPOTSWARM_BENCH_CLUSTERS', 1, 1);
 /** Two or more clusters: fill the free GPUs (issue 5); one: bind every pod against the baselines. */
 const FILL = CLUSTERS > 1;
-const swarmsOpt = intOpt(flags.swarms, 'KUBESWARM_BENCH_SWARMS', FILL ? 200 : 100, 1);
-const nodesOpt = intOpt(flags.nodes, 'KUBESWARM_BENCH_NODES', FILL ? 2000 : 500, CLUSTERS);
-const gpusPerNodeOpt = intOpt(flags['gpus-per-node'], 'KUBESWARM_BENCH_GPUS_PER_NODE', FILL ? 1 : 4, 1);
-const applyConcurrencyOpt = intOpt(flags['apply-concurrency'], 'KUBESWARM_BENCH_APPLY_CONCURRENCY', 10, 1);
+const swarmsOpt = intOpt(flags.swarms, 'SPOTSWARM_BENCH_SWARMS', FILL ? 200 : 100, 1);
+const nodesOpt = intOpt(flags.nodes, 'SPOTSWARM_BENCH_NODES', FILL ? 2000 : 500, CLUSTERS);
+const gpusPerNodeOpt = intOpt(flags['gpus-per-node'], 'SPOTSWARM_BENCH_GPUS_PER_NODE', FILL ? 1 : 4, 1);
+const applyConcurrencyOpt = intOpt(flags['apply-concurrency'], 'SPOTSWARM_BENCH_APPLY_CONCURRENCY', 10, 1);
 const opt = {
   clusters: CLUSTERS,
   swarms: swarmsOpt,
   nodes: nodesOpt,
   gpusPerNode: gpusPerNodeOpt,
   // FILL: enough peers per swarm that the swarms want 1.6x the GPUs, so waiting pods pile up unless maxPending holds them.
-  peers: intOpt(flags.peers, 'KUBESWARM_BENCH_PEERS', FILL ? Math.max(2, Math.ceil((1.6 * nodesOpt * gpusPerNodeOpt) / swarmsOpt)) : 3, 1),
-  maxPending: intOpt(flags['max-pending'], 'KUBESWARM_BENCH_MAX_PENDING', 1, 0),
-  operatorConcurrency: flags['operator-concurrency'] ?? process.env['KUBESWARM_BENCH_OPERATOR_CONCURRENCY'],
+  peers: intOpt(flags.peers, 'SPOTSWARM_BENCH_PEERS', FILL ? Math.max(2, Math.ceil((1.6 * nodesOpt * gpusPerNodeOpt) / swarmsOpt)) : 3, 1),
+  maxPending: intOpt(flags['max-pending'], 'SPOTSWARM_BENCH_MAX_PENDING', 1, 0),
+  operatorConcurrency: flags['operator-concurrency'] ?? process.env['SPOTSWARM_BENCH_OPERATOR_CONCURRENCY'],
   applyConcurrency: applyConcurrencyOpt,
   // FILL: the operator may keep (its concurrency x 8) creates in flight; the floor must not be held below that.
-  floorConcurrency: intOpt(flags['floor-concurrency'], 'KUBESWARM_BENCH_FLOOR_CONCURRENCY', FILL ? 32 : applyConcurrencyOpt, 1),
-  registerConcurrency: intOpt(flags['register-concurrency'], 'KUBESWARM_BENCH_REGISTER_CONCURRENCY', 16, 1),
-  heartbeatMs: intOpt(flags['heartbeat-seconds'], 'KUBESWARM_BENCH_HEARTBEAT_SECONDS', 10, 1) * 1000,
-  timeoutMs: intOpt(flags.timeout, 'KUBESWARM_BENCH_TIMEOUT_SECONDS', FILL ? 600 : 300, 10) * 1000,
+  floorConcurrency: intOpt(flags['floor-concurrency'], 'SPOTSWARM_BENCH_FLOOR_CONCURRENCY', FILL ? 32 : applyConcurrencyOpt, 1),
+  registerConcurrency: intOpt(flags['register-concurrency'], 'SPOTSWARM_BENCH_REGISTER_CONCURRENCY', 16, 1),
+  heartbeatMs: intOpt(flags['heartbeat-seconds'], 'SPOTSWARM_BENCH_HEARTBEAT_SECONDS', 10, 1) * 1000,
+  timeoutMs: intOpt(flags.timeout, 'SPOTSWARM_BENCH_TIMEOUT_SECONDS', FILL ? 600 : 300, 10) * 1000,
   baseline: !flags['skip-baseline'],
   logDir: resolve(flags['log-dir'] ?? join(ROOT, '.tmp', 'bench', 'operator')),
 };
 /** Reconciles the operator runs at once: the flag, or the operator's own default (its config parser says which). */
 const OPERATOR_WORKERS = ((): number => {
   try {
-    return parseConfig(opt.operatorConcurrency ? { KUBESWARM_CONCURRENCY: opt.operatorConcurrency } : {}, false).concurrency;
+    return parseConfig(opt.operatorConcurrency ? { SPOTSWARM_CONCURRENCY: opt.operatorConcurrency } : {}, false).concurrency;
   } catch (err) {
     return usage(`--operator-concurrency: ${(err as Error).message}`);
   }
@@ -427,7 +427,7 @@ interface OperatorCounters {
   byResult: Record<string, number>;
   reconcileSecondsSum: number;
   reconcileHisto: Histo;
-  /** "cluster verb resource" → latency histogram of kubeswarm_api_request_duration_seconds. */
+  /** "cluster verb resource" → latency histogram of spotswarm_api_request_duration_seconds. */
   requestHistos: Map<string, Histo>;
   podsCreated: number;
   leader: number;
@@ -440,28 +440,28 @@ function countersOf(samples: Sample[]): OperatorCounters {
   };
   const inc = (m: Record<string, number>, k: string, v: number): void => void (m[k] = (m[k] ?? 0) + v);
   for (const s of samples) {
-    if (s.name === 'kubeswarm_api_requests_total') {
+    if (s.name === 'spotswarm_api_requests_total') {
       const { cluster = '', verb = '', resource = '', code = '' } = s.labels;
       c.requests += s.value;
       inc(c.byRequest, `${verb} ${resource} ${code}`, s.value);
       inc(c.byClusterRequest, `${cluster} ${verb} ${resource} ${code}`, s.value);
       inc(c.byCluster, cluster, s.value);
-    } else if (s.name === 'kubeswarm_reconcile_total') {
+    } else if (s.name === 'spotswarm_reconcile_total') {
       c.reconciles += s.value;
       inc(c.byResult, s.labels['result'] ?? '', s.value);
-    } else if (s.name === 'kubeswarm_reconcile_duration_seconds_sum') {
+    } else if (s.name === 'spotswarm_reconcile_duration_seconds_sum') {
       c.reconcileSecondsSum += s.value;
       addToHisto(c.reconcileHisto, s);
-    } else if (s.name === 'kubeswarm_reconcile_duration_seconds_bucket') {
+    } else if (s.name === 'spotswarm_reconcile_duration_seconds_bucket') {
       addToHisto(c.reconcileHisto, s);
-    } else if (s.name.startsWith('kubeswarm_api_request_duration_seconds_') && !s.name.endsWith('_count')) {
+    } else if (s.name.startsWith('spotswarm_api_request_duration_seconds_') && !s.name.endsWith('_count')) {
       const k = `${s.labels['cluster']} ${s.labels['verb']} ${s.labels['resource']}`;
       let h = c.requestHistos.get(k);
       if (!h) c.requestHistos.set(k, (h = emptyHisto()));
       addToHisto(h, s);
-    } else if (s.name === 'kubeswarm_pods_created_total') {
+    } else if (s.name === 'spotswarm_pods_created_total') {
       c.podsCreated += s.value;
-    } else if (s.name === 'kubeswarm_leader') {
+    } else if (s.name === 'spotswarm_leader') {
       c.leader = s.value;
     }
   }
@@ -909,7 +909,7 @@ async function registerNodes(clusters: Cluster[], log: Logger): Promise<{ regist
   // The schedulers must see every node schedulable before a phase starts.
   await Promise.all(clusters.map(async (c) => {
     for (;;) {
-      const nodes = (await c.core.listNode({ labelSelector: 'kubeswarm.io/fake-node=true' })).items;
+      const nodes = (await c.core.listNode({ labelSelector: 'spotswarm.dev/fake-node=true' })).items;
       const ready = nodes.filter((n) => n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') &&
         !(n.spec?.taints ?? []).some((tn) => tn.key === NOT_READY_TAINT || tn.effect === 'NoSchedule' || tn.effect === 'NoExecute'));
       if (ready.length === c.nodes) return;
@@ -976,7 +976,7 @@ async function main(): Promise<Record<string, unknown>> {
 
   const crd = await runKubectl(home.cp.kubeconfigPath, ['apply', '-f', join(ROOT, 'crds/')]);
   if (crd.code !== 0) throw new Error(`kubectl apply -f crds/: ${crd.stderr.trim()}`);
-  const est = await runKubectl(home.cp.kubeconfigPath, ['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
+  const est = await runKubectl(home.cp.kubeconfigPath, ['wait', '--for', 'condition=established', 'crd/trainingswarms.spotswarm.dev', '--timeout=60s']);
   if (est.code !== 0) throw new Error(`CRD not established: ${est.stderr.trim()}`);
   await home.core.createNamespace({ body: { metadata: { name: NS_OPERATOR } } });
   // Remote clusters need the PriorityClass and the swarms' namespaces; their kubeconfigs go into Secrets at home.
@@ -1005,13 +1005,13 @@ async function main(): Promise<Record<string, unknown>> {
     identity: 'bench-operator',
     logDir: opt.logDir,
     env: {
-      KUBESWARM_METRICS_PORT: String(metricsPort),
-      KUBESWARM_METRICS_HOST: '127.0.0.1',
-      KUBESWARM_LEASE_DURATION_SECONDS: '15',
-      KUBESWARM_RENEW_DEADLINE_SECONDS: '10',
-      KUBESWARM_RETRY_PERIOD_SECONDS: '2',
-      ...(FILL ? { KUBESWARM_CLUSTER_NAME: home.name } : {}),
-      ...(opt.operatorConcurrency ? { KUBESWARM_CONCURRENCY: opt.operatorConcurrency } : {}),
+      SPOTSWARM_METRICS_PORT: String(metricsPort),
+      SPOTSWARM_METRICS_HOST: '127.0.0.1',
+      SPOTSWARM_LEASE_DURATION_SECONDS: '15',
+      SPOTSWARM_RENEW_DEADLINE_SECONDS: '10',
+      SPOTSWARM_RETRY_PERIOD_SECONDS: '2',
+      ...(FILL ? { SPOTSWARM_CLUSTER_NAME: home.name } : {}),
+      ...(opt.operatorConcurrency ? { SPOTSWARM_CONCURRENCY: opt.operatorConcurrency } : {}),
     },
   });
   const op = operator;
@@ -1155,13 +1155,13 @@ async function waitQuiet(ctx: ModeContext, from: OperatorCounters): Promise<{ af
 async function operatorEvents(c: Cluster, namespace: string): Promise<Record<string, number>> {
   const byReason: Record<string, number> = {};
   for (const e of (await c.core.listNamespacedEvent({ namespace })).items) {
-    if (e.source?.component !== 'kubeswarm-operator' && e.reportingComponent !== 'kubeswarm-operator') continue;
+    if (e.source?.component !== 'spotswarm-operator' && e.reportingComponent !== 'spotswarm-operator') continue;
     byReason[e.reason ?? ''] = (byReason[e.reason ?? ''] ?? 0) + (e.count ?? 1);
   }
   return byReason;
 }
 
-/** The kubeswarm phase's progress words: the operator's counters, and a fast failure when it only fails. */
+/** The spotswarm phase's progress words: the operator's counters, and a fast failure when it only fails. */
 function operatorCheck(ctx: ModeContext, before: OperatorCounters, during: () => OperatorCounters): PhaseCheck {
   return (elapsedMs, c) => {
     ctx.checkOperator();
@@ -1214,14 +1214,14 @@ async function bindMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     }), true);
   }
 
-  // ------------------------------------------------ kubeswarm: TrainingSwarms through the operator
+  // ------------------------------------------------ spotswarm: TrainingSwarms through the operator
   ctx.checkOperator();
   const before = await ctx.scrape();
   // The operator's counters in the progress lines, and a fast failure when it only fails.
   let during = before;
   const opScraper = setInterval(() => void ctx.scrape().then((c) => void (during = c), () => undefined), 2_000);
   timers.push(opScraper);
-  const swarmsPhase = await bindPhase('kubeswarm', `${opt.swarms} TrainingSwarms`, NS_SWARMS, LABEL_SWARM, each((i) =>
+  const swarmsPhase = await bindPhase('spotswarm', `${opt.swarms} TrainingSwarms`, NS_SWARMS, LABEL_SWARM, each((i) =>
     home.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: NS_SWARMS, body: swarmOf(i, NS_SWARMS) })), false,
   operatorCheck(ctx, before, () => during));
   clearInterval(opScraper);
@@ -1252,26 +1252,26 @@ async function bindMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     pods: PODS,
     operator_concurrency: opt.operatorConcurrency ? Number(opt.operatorConcurrency) : null,
     ...common,
-    kubeswarm_bind_all_seconds: swarmsPhase.doneSeconds,
+    spotswarm_bind_all_seconds: swarmsPhase.doneSeconds,
     replicaset_bind_all_seconds: baseline?.doneSeconds ?? null,
     direct_bind_all_seconds: direct?.doneSeconds ?? null,
-    ratio_kubeswarm_over_replicaset: ratio,
-    ratio_kubeswarm_over_direct: over(swarmsPhase, direct),
+    ratio_spotswarm_over_replicaset: ratio,
+    ratio_spotswarm_over_direct: over(swarmsPhase, direct),
     ratio_replicaset_over_direct: baseline ? over(baseline, direct) : null,
-    kubeswarm_create_all_seconds: swarmsPhase.allCreatedSeconds,
+    spotswarm_create_all_seconds: swarmsPhase.allCreatedSeconds,
     replicaset_create_all_seconds: baseline?.allCreatedSeconds ?? null,
     direct_create_all_seconds: direct?.allCreatedSeconds ?? null,
-    kubeswarm_apply_seconds: swarmsPhase.applySeconds,
+    spotswarm_apply_seconds: swarmsPhase.applySeconds,
     replicaset_apply_seconds: baseline?.applySeconds ?? null,
     direct_apply_seconds: direct?.applySeconds ?? null,
-    kubeswarm_mean_create_to_bind_ms: swarmsPhase.meanBindLatencyMs,
+    spotswarm_mean_create_to_bind_ms: swarmsPhase.meanBindLatencyMs,
     replicaset_mean_create_to_bind_ms: baseline?.meanBindLatencyMs ?? null,
     direct_mean_create_to_bind_ms: direct?.meanBindLatencyMs ?? null,
-    kubeswarm_max_create_to_bind_ms: swarmsPhase.maxBindLatencyMs,
-    kubeswarm_bound: swarmsPhase.bound,
+    spotswarm_max_create_to_bind_ms: swarmsPhase.maxBindLatencyMs,
+    spotswarm_bound: swarmsPhase.bound,
     replicaset_bound: baseline?.bound ?? null,
     direct_bound: direct?.bound ?? null,
-    kubeswarm_pods_created: swarmsPhase.created,
+    spotswarm_pods_created: swarmsPhase.created,
     operator_api_requests: requests,
     operator_reconciles: reconciles,
     operator_requests_per_reconcile: reconciles > 0 ? round(requests / reconciles) : null,
@@ -1289,7 +1289,7 @@ async function bindMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     operator_reconciles_by_result: diffCounts(after.byResult, before.byResult),
     operator_peak_rss_mib: round(peakRssKiB / 1024, 1),
     swarms_status_scheduled: statusScheduled,
-    kubeswarm_cpu_seconds: swarmsPhase.cpu,
+    spotswarm_cpu_seconds: swarmsPhase.cpu,
     replicaset_cpu_seconds: baseline?.cpu ?? null,
     direct_cpu_seconds: direct?.cpu ?? null,
   };
@@ -1303,8 +1303,8 @@ async function bindMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     `  control plane start       ${common['controlplane_start_seconds']}s; nodes registered and Ready in ${common['nodes_register_seconds']}s`,
     line('direct pods (floor)', direct),
     line('replicaset (baseline)', baseline),
-    line('kubeswarm', swarmsPhase),
-    `  kubeswarm / replicaset    ${ratio ?? '-'}   (kubeswarm / direct ${result.ratio_kubeswarm_over_direct ?? '-'})`,
+    line('spotswarm', swarmsPhase),
+    `  spotswarm / replicaset    ${ratio ?? '-'}   (spotswarm / direct ${result.ratio_spotswarm_over_direct ?? '-'})`,
     `  operator                  ${requests} API requests / ${reconciles} reconciles = ${result.operator_requests_per_reconcile} per reconcile (+${events} Events); mean reconcile ${result.operator_mean_reconcile_ms} ms; quiet ${quietAfterSeconds}s after all bound`,
     `  operator peak RSS         ${result.operator_peak_rss_mib} MiB`,
     `  swarm status scheduled=${opt.peers} ${statusScheduled}/${opt.swarms}`,
@@ -1342,7 +1342,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     }), true);
   }
 
-  // ------------------------------------------------ kubeswarm: the swarms want more peers than there are GPUs
+  // ------------------------------------------------ spotswarm: the swarms want more peers than there are GPUs
   ctx.checkOperator();
   const before = await ctx.scrape();
   const series: OperatorCounters[] = [before];
@@ -1379,7 +1379,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     trs = trackers;
     const goal = fillGoal(trackers);
     return {
-      name: 'kubeswarm', what: `${opt.swarms} TrainingSwarms placing in ${names.join(' and ')} (up to ${PODS} peers for ${GPUS} GPUs)`, trackers,
+      name: 'spotswarm', what: `${opt.swarms} TrainingSwarms placing in ${names.join(' and ')} (up to ${PODS} peers for ${GPUS} GPUs)`, trackers,
       create: () => pool(range(opt.swarms), opt.applyConcurrency, async (i) => {
         await home.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: NS_SWARMS, body: swarmOf(i, NS_SWARMS) });
         appliedWall[i] = Date.now();
@@ -1394,7 +1394,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
   series.push(atFill);
   clearInterval(opScraper);
   const apiAtFill = await markApiservers(clusters);
-  say('kubeswarm: waiting until the operator is quiet');
+  say('spotswarm: waiting until the operator is quiet');
   const { after, quietAfterSeconds } = await waitQuiet(ctx, atFill);
   sampleWaiting();
   clearInterval(waitingSampler);
@@ -1472,25 +1472,25 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     heartbeat_seconds: opt.heartbeatMs / 1000,
     ...common,
     nodes_registered_per_second: round(opt.nodes / (common['nodes_registered_seconds'] as number), 1),
-    kubeswarm_fill_seconds: phase.doneSeconds,
+    spotswarm_fill_seconds: phase.doneSeconds,
     floor_fill_seconds: floor?.doneSeconds ?? null,
-    ratio_kubeswarm_over_floor: over(phase, floor),
-    kubeswarm_fill_seconds_apiserver_clock: phase.doneSecondsApiserver,
+    ratio_spotswarm_over_floor: over(phase, floor),
+    spotswarm_fill_seconds_apiserver_clock: phase.doneSecondsApiserver,
     floor_fill_seconds_apiserver_clock: floor?.doneSecondsApiserver ?? null,
-    kubeswarm_watch_lag_ms: phase.watchLagMs,
+    spotswarm_watch_lag_ms: phase.watchLagMs,
     floor_watch_lag_ms: floor?.watchLagMs ?? null,
-    kubeswarm_fill_seconds_by_cluster: byCluster((c, i) => {
+    spotswarm_fill_seconds_by_cluster: byCluster((c, i) => {
       const at = trs[i]!.nthBoundAt(c.gpus);
       return at === undefined ? null : secs(at - phase.startedAt);
     }),
-    kubeswarm_apply_seconds: phase.applySeconds,
+    spotswarm_apply_seconds: phase.applySeconds,
     floor_apply_seconds: floor?.applySeconds ?? null,
-    kubeswarm_mean_create_to_bind_ms: phase.meanBindLatencyMs,
+    spotswarm_mean_create_to_bind_ms: phase.meanBindLatencyMs,
     floor_mean_create_to_bind_ms: floor?.meanBindLatencyMs ?? null,
     bound_by_cluster: byCluster((_, i) => settled[i]!.bound),
     free_gpus_by_cluster: byCluster((c, i) => Math.max(0, c.gpus - settled[i]!.bound)),
-    kubeswarm_pods_created: after.podsCreated - before.podsCreated,
-    kubeswarm_pods_seen: trs.reduce((a, tr) => a + tr.summary().everCreated, 0),
+    spotswarm_pods_created: after.podsCreated - before.podsCreated,
+    spotswarm_pods_seen: trs.reduce((a, tr) => a + tr.summary().everCreated, 0),
     operator_pod_deletes: sumKinds((_c, verb, resource) => verb === 'delete' && resource === 'pods'),
     // Nothing lowers a ceiling here, so the operator should only ever shed waiting pods; a bound one removed is a GPU given up.
     bound_pods_removed_by_cluster: boundRemoved,
@@ -1538,7 +1538,7 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     status_scheduled_matches_watch: statusMatches,
     status_settle_seconds: statusSettleSeconds,
     status_free_gpus_max_by_cluster: statusFreeGpus,
-    kubeswarm_cpu_seconds: phase.cpu,
+    spotswarm_cpu_seconds: phase.cpu,
     floor_cpu_seconds: floor?.cpu ?? null,
   };
 
@@ -1548,8 +1548,8 @@ async function fillMode(ctx: ModeContext, common: Record<string, unknown>): Prom
     `operator bench (fill): ${opt.swarms} swarms x up to ${opt.peers} peers = ${PODS} wanted, ${opt.clusters} clusters x ${NODES_PER_CLUSTER.join('/')} nodes x ${opt.gpusPerNode} GPU = ${GPUS} GPUs, maxPending ${opt.maxPending}`,
     `  control planes start      ${common['controlplane_start_seconds']}s; ${opt.nodes} nodes registered in ${common['nodes_registered_seconds']}s (${result.nodes_registered_per_second}/s), Ready in ${common['nodes_register_seconds']}s; apiservers idle ${JSON.stringify(common['apiserver_idle_requests_per_second'])} req/s`,
     `  floor (direct pods)       ${floor ? `every GPU used in ${floor.doneSeconds ?? 'INCOMPLETE'}s (apiserver clock ${floor.doneSecondsApiserver ?? '-'}s; apply ${floor.applySeconds}s; watch lag p50/max ${floor.watchLagMs.p50}/${floor.watchLagMs.max} ms)` : 'skipped'}`,
-    `  kubeswarm                 every GPU used in ${phase.doneSeconds ?? 'INCOMPLETE'}s (apiserver clock ${phase.doneSecondsApiserver ?? '-'}s; apply ${phase.applySeconds}s; by cluster ${JSON.stringify(result.kubeswarm_fill_seconds_by_cluster)}; watch lag p50/max ${phase.watchLagMs.p50}/${phase.watchLagMs.max} ms)`,
-    `  kubeswarm / floor         ${result.ratio_kubeswarm_over_floor ?? '-'}`,
+    `  spotswarm                 every GPU used in ${phase.doneSeconds ?? 'INCOMPLETE'}s (apiserver clock ${phase.doneSecondsApiserver ?? '-'}s; apply ${phase.applySeconds}s; by cluster ${JSON.stringify(result.spotswarm_fill_seconds_by_cluster)}; watch lag p50/max ${phase.watchLagMs.p50}/${phase.watchLagMs.max} ms)`,
+    `  spotswarm / floor         ${result.ratio_spotswarm_over_floor ?? '-'}`,
     `  waiting pods              peak ${waiting.peakTotal} (${waiting.peakPerSwarmCluster} per swarm and cluster), after fill peak ${waiting.afterFillPeakTotal} (${waiting.afterFillPeakPerSwarmCluster}), settled ${result.waiting_settled_total} (${settledPerSwarmCluster} per swarm and cluster; allowed ${opt.maxPending}): ${waitingBounded ? 'bounded' : 'NOT BOUNDED'}`,
     `  bound pods removed        ${JSON.stringify(boundRemoved)} (of ${result.operator_pod_deletes} operator deletes)`,
     `  swarms                    ${result.swarms_at_max} at max, ${result.swarms_without_bound_peer} without a bound peer; first pod after apply p50 ${result.swarms_first_pod_seconds.p50}s, max ${result.swarms_first_pod_seconds.max}s`,

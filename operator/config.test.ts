@@ -10,11 +10,11 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
   it.each([
-    [{ KUBESWARM_METRICS_PORT: 'abc' }, 'KUBESWARM_METRICS_PORT'],
-    [{ KUBESWARM_LEADER_ELECT: 'maybe' }, 'KUBESWARM_LEADER_ELECT'],
-    [{ KUBESWARM_LOG_FORMAT: 'xml' }, 'KUBESWARM_LOG_FORMAT'],
-    [{ KUBESWARM_CLUSTER_NAME: 'Not_A_Label' }, 'KUBESWARM_CLUSTER_NAME'],
-    [{ KUBESWARM_RENEW_DEADLINE_SECONDS: '20' }, 'KUBESWARM_RENEW_DEADLINE_SECONDS'],
+    [{ SPOTSWARM_METRICS_PORT: 'abc' }, 'SPOTSWARM_METRICS_PORT'],
+    [{ SPOTSWARM_LEADER_ELECT: 'maybe' }, 'SPOTSWARM_LEADER_ELECT'],
+    [{ SPOTSWARM_LOG_FORMAT: 'xml' }, 'SPOTSWARM_LOG_FORMAT'],
+    [{ SPOTSWARM_CLUSTER_NAME: 'Not_A_Label' }, 'SPOTSWARM_CLUSTER_NAME'],
+    [{ SPOTSWARM_RENEW_DEADLINE_SECONDS: '20' }, 'SPOTSWARM_RENEW_DEADLINE_SECONDS'],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => parseConfig(env, false)).toThrow(ConfigError);
     expect(() => parseConfig(env, false)).toThrow(name);

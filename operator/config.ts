@@ -7,35 +7,35 @@ import { hostname } from 'node:os';
 export interface OperatorConfig {
   /** Path of a kubeconfig; unset means in-cluster service account. @env KUBECONFIG */
   kubeconfig?: string;
-  /** Name of this cluster in placements and pod env. @env KUBESWARM_CLUSTER_NAME @default local */
+  /** Name of this cluster in placements and pod env. @env SPOTSWARM_CLUSTER_NAME @default local */
   clusterName: string;
-  /** Namespace of the leader-election Lease. @env POD_NAMESPACE @default kubeswarm-system */
+  /** Namespace of the leader-election Lease. @env POD_NAMESPACE @default spotswarm-system */
   leaseNamespace: string;
-  /** @env KUBESWARM_LEASE_NAME @default kubeswarm-operator */
+  /** @env SPOTSWARM_LEASE_NAME @default spotswarm-operator */
   leaseName: string;
   /** Unique identity of this replica. @env POD_NAME @default hostname-pid */
   identity: string;
-  /** Turn leader election off (single replica, development). @env KUBESWARM_LEADER_ELECT @default true */
+  /** Turn leader election off (single replica, development). @env SPOTSWARM_LEADER_ELECT @default true */
   leaderElect: boolean;
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  /** Port for /metrics, /healthz and /readyz; 0 picks a free one. @env KUBESWARM_METRICS_PORT @default 8080 */
+  /** Port for /metrics, /healthz and /readyz; 0 picks a free one. @env SPOTSWARM_METRICS_PORT @default 8080 */
   metricsPort: number;
-  /** @env KUBESWARM_METRICS_HOST @default 0.0.0.0 */
+  /** @env SPOTSWARM_METRICS_HOST @default 0.0.0.0 */
   metricsHost: string;
-  /** Swarms reconciled at once; reconciles mostly wait on the API, so more workers help. @env KUBESWARM_CONCURRENCY @default 16 */
+  /** Swarms reconciled at once; reconciles mostly wait on the API, so more workers help. @env SPOTSWARM_CONCURRENCY @default 16 */
   concurrency: number;
-  /** Token of the operator's own NATS user (reads telemetry only). @env KUBESWARM_NATS_TOKEN */
+  /** Token of the operator's own NATS user (reads telemetry only). @env SPOTSWARM_NATS_TOKEN */
   natsToken?: string;
   /**
    * Secret (in leaseNamespace) with the NATS operator-mode auth bundle; set,
    * the operator issues every swarm without spec.nats.credentialsSecretRef its
    * own NATS account and credentials, creating the Secret on first start.
-   * @env KUBESWARM_NATS_AUTH_SECRET
+   * @env SPOTSWARM_NATS_AUTH_SECRET
    */
   natsAuthSecret?: string;
-  /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env KUBESWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
+  /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
   natsCredentialsTtlSeconds: number;
   logFormat: 'json' | 'text';
   logLevel: string;
@@ -62,37 +62,37 @@ function bool(env: Record<string, string | undefined>, name: string, def: boolea
 }
 
 export function parseConfig(env: Record<string, string | undefined>, isTTY: boolean): Readonly<OperatorConfig> {
-  const logFormat = env['KUBESWARM_LOG_FORMAT'] ?? (isTTY ? 'text' : 'json');
-  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`KUBESWARM_LOG_FORMAT=${logFormat}: must be json or text`);
-  const logLevel = env['KUBESWARM_LOG_LEVEL'] ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new ConfigError(`KUBESWARM_LOG_LEVEL=${logLevel}: must be error, warn, info or debug`);
-  const leaseDurationMs = int(env, 'KUBESWARM_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000;
-  const renewDeadlineMs = int(env, 'KUBESWARM_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000;
-  const retryPeriodMs = int(env, 'KUBESWARM_RETRY_PERIOD_SECONDS', 2, 1, 600) * 1000;
+  const logFormat = env['SPOTSWARM_LOG_FORMAT'] ?? (isTTY ? 'text' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`SPOTSWARM_LOG_FORMAT=${logFormat}: must be json or text`);
+  const logLevel = env['SPOTSWARM_LOG_LEVEL'] ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new ConfigError(`SPOTSWARM_LOG_LEVEL=${logLevel}: must be error, warn, info or debug`);
+  const leaseDurationMs = int(env, 'SPOTSWARM_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000;
+  const renewDeadlineMs = int(env, 'SPOTSWARM_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000;
+  const retryPeriodMs = int(env, 'SPOTSWARM_RETRY_PERIOD_SECONDS', 2, 1, 600) * 1000;
   if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
-    throw new ConfigError('KUBESWARM_RETRY_PERIOD_SECONDS < KUBESWARM_RENEW_DEADLINE_SECONDS < KUBESWARM_LEASE_DURATION_SECONDS must hold');
+    throw new ConfigError('SPOTSWARM_RETRY_PERIOD_SECONDS < SPOTSWARM_RENEW_DEADLINE_SECONDS < SPOTSWARM_LEASE_DURATION_SECONDS must hold');
   }
-  const clusterName = env['KUBESWARM_CLUSTER_NAME'] ?? 'local';
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(`KUBESWARM_CLUSTER_NAME=${clusterName}: must be a DNS label`);
+  const clusterName = env['SPOTSWARM_CLUSTER_NAME'] ?? 'local';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(`SPOTSWARM_CLUSTER_NAME=${clusterName}: must be a DNS label`);
   const kubeconfig = env['KUBECONFIG'] || undefined;
-  const natsAuthSecret = env['KUBESWARM_NATS_AUTH_SECRET'] || undefined;
-  if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(`KUBESWARM_NATS_AUTH_SECRET=${natsAuthSecret}: must be a Secret name`);
+  const natsAuthSecret = env['SPOTSWARM_NATS_AUTH_SECRET'] || undefined;
+  if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(`SPOTSWARM_NATS_AUTH_SECRET=${natsAuthSecret}: must be a Secret name`);
   return Object.freeze({
     ...(kubeconfig ? { kubeconfig } : {}),
     clusterName,
-    leaseNamespace: env['POD_NAMESPACE'] ?? 'kubeswarm-system',
-    leaseName: env['KUBESWARM_LEASE_NAME'] ?? 'kubeswarm-operator',
+    leaseNamespace: env['POD_NAMESPACE'] ?? 'spotswarm-system',
+    leaseName: env['SPOTSWARM_LEASE_NAME'] ?? 'spotswarm-operator',
     identity: env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
-    leaderElect: bool(env, 'KUBESWARM_LEADER_ELECT', true),
+    leaderElect: bool(env, 'SPOTSWARM_LEADER_ELECT', true),
     leaseDurationMs,
     renewDeadlineMs,
     retryPeriodMs,
-    metricsPort: int(env, 'KUBESWARM_METRICS_PORT', 8080, 0, 65535),
-    metricsHost: env['KUBESWARM_METRICS_HOST'] ?? '0.0.0.0',
-    concurrency: int(env, 'KUBESWARM_CONCURRENCY', 16, 1, 256),
-    ...(env['KUBESWARM_NATS_TOKEN'] ? { natsToken: env['KUBESWARM_NATS_TOKEN'] } : {}),
+    metricsPort: int(env, 'SPOTSWARM_METRICS_PORT', 8080, 0, 65535),
+    metricsHost: env['SPOTSWARM_METRICS_HOST'] ?? '0.0.0.0',
+    concurrency: int(env, 'SPOTSWARM_CONCURRENCY', 16, 1, 256),
+    ...(env['SPOTSWARM_NATS_TOKEN'] ? { natsToken: env['SPOTSWARM_NATS_TOKEN'] } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
-    natsCredentialsTtlSeconds: int(env, 'KUBESWARM_NATS_CREDENTIALS_TTL_HOURS', 720, 0, 24 * 3650) * 3600,
+    natsCredentialsTtlSeconds: int(env, 'SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS', 720, 0, 24 * 3650) * 3600,
     logFormat,
     logLevel,
   });

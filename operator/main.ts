@@ -1,5 +1,5 @@
 /**
- * The kubeswarm operator: wiring only. Reads its config once, starts the
+ * The spotswarm operator: wiring only. Reads its config once, starts the
  * metrics/health server and the caches, waits for the leader Lease, then
  * reconciles TrainingSwarms until SIGTERM.
  */
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   try {
     config = parseConfig(process.env, Boolean(process.stderr.isTTY));
   } catch (err) {
-    process.stderr.write(`kubeswarm-operator: ${(err as Error).message}\n`);
+    process.stderr.write(`spotswarm-operator: ${(err as Error).message}\n`);
     process.exit(2);
   }
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     kubeConfig: kc,
     core,
     custom: api.makeApiClient(CustomObjectsApi),
-    events: eventRecorder(core, 'kubeswarm-operator', log, metrics, config.clusterName),
+    events: eventRecorder(core, 'spotswarm-operator', log, metrics, config.clusterName),
     metrics,
     log,
     cluster: config.clusterName,
@@ -119,6 +119,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`kubeswarm-operator: fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`spotswarm-operator: fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -17,20 +17,20 @@ export interface OperatorMetrics {
 }
 
 export function createMetrics(registry = new Registry()): OperatorMetrics {
-  collectDefaultMetrics({ register: registry, prefix: 'kubeswarm_operator_' });
+  collectDefaultMetrics({ register: registry, prefix: 'spotswarm_operator_' });
   const r = [registry];
   return {
     registry,
-    reconciles: new Counter({ name: 'kubeswarm_reconcile_total', help: 'Reconciles of a TrainingSwarm, by result.', labelNames: ['result'], registers: r }),
-    reconcileSeconds: new Histogram({ name: 'kubeswarm_reconcile_duration_seconds', help: 'Time to reconcile one TrainingSwarm.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r }),
-    requestSeconds: new Histogram({ name: 'kubeswarm_api_request_duration_seconds', help: 'Latency of the operator\'s Kubernetes API requests, by cluster, verb and resource.', labelNames: ['cluster', 'verb', 'resource'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
-    apiRequests: new Counter({ name: 'kubeswarm_api_requests_total', help: 'Kubernetes API requests the operator made, by cluster, verb, resource and status code.', labelNames: ['cluster', 'verb', 'resource', 'code'], registers: r }),
-    podsCreated: new Counter({ name: 'kubeswarm_pods_created_total', help: 'Trainer pods created.', labelNames: ['namespace', 'swarm'], registers: r }),
-    podEndings: new Counter({ name: 'kubeswarm_pod_endings_total', help: 'Trainer pods that ended, by how (preempted, failed, completed, deleted).', labelNames: ['namespace', 'swarm', 'ending'], registers: r }),
-    peers: new Gauge({ name: 'kubeswarm_swarm_peers', help: 'Trainer pods of a swarm, by state (desired, scheduled, running).', labelNames: ['namespace', 'swarm', 'state'], registers: r }),
-    informerRestarts: new Counter({ name: 'kubeswarm_informer_restarts_total', help: 'Informer restarts after watch errors, by cluster and resource.', labelNames: ['cluster', 'resource'], registers: r }),
-    leader: new Gauge({ name: 'kubeswarm_leader', help: '1 while this replica holds the leader lease.', registers: r }),
-    telemetryReports: new Counter({ name: 'kubeswarm_telemetry_reports_total', help: 'Valid peer telemetry reports received.', registers: r }),
-    telemetryRejected: new Counter({ name: 'kubeswarm_telemetry_rejected_total', help: 'Telemetry messages rejected, by reason (the field or check that failed).', labelNames: ['reason'], registers: r }),
+    reconciles: new Counter({ name: 'spotswarm_reconcile_total', help: 'Reconciles of a TrainingSwarm, by result.', labelNames: ['result'], registers: r }),
+    reconcileSeconds: new Histogram({ name: 'spotswarm_reconcile_duration_seconds', help: 'Time to reconcile one TrainingSwarm.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r }),
+    requestSeconds: new Histogram({ name: 'spotswarm_api_request_duration_seconds', help: 'Latency of the operator\'s Kubernetes API requests, by cluster, verb and resource.', labelNames: ['cluster', 'verb', 'resource'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
+    apiRequests: new Counter({ name: 'spotswarm_api_requests_total', help: 'Kubernetes API requests the operator made, by cluster, verb, resource and status code.', labelNames: ['cluster', 'verb', 'resource', 'code'], registers: r }),
+    podsCreated: new Counter({ name: 'spotswarm_pods_created_total', help: 'Trainer pods created.', labelNames: ['namespace', 'swarm'], registers: r }),
+    podEndings: new Counter({ name: 'spotswarm_pod_endings_total', help: 'Trainer pods that ended, by how (preempted, failed, completed, deleted).', labelNames: ['namespace', 'swarm', 'ending'], registers: r }),
+    peers: new Gauge({ name: 'spotswarm_swarm_peers', help: 'Trainer pods of a swarm, by state (desired, scheduled, running).', labelNames: ['namespace', 'swarm', 'state'], registers: r }),
+    informerRestarts: new Counter({ name: 'spotswarm_informer_restarts_total', help: 'Informer restarts after watch errors, by cluster and resource.', labelNames: ['cluster', 'resource'], registers: r }),
+    leader: new Gauge({ name: 'spotswarm_leader', help: '1 while this replica holds the leader lease.', registers: r }),
+    telemetryReports: new Counter({ name: 'spotswarm_telemetry_reports_total', help: 'Valid peer telemetry reports received.', registers: r }),
+    telemetryRejected: new Counter({ name: 'spotswarm_telemetry_rejected_total', help: 'Telemetry messages rejected, by reason (the field or check that failed).', labelNames: ['reason'], registers: r }),
   };
 }

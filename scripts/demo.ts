@@ -66,8 +66,8 @@ async function main(): Promise<void> {
   nats = await startNats();
   log.info(`nats-server with JetStream at ${nats.url}`);
   await kubectl('apply', '-f', join(root, 'crds/'));
-  await kubectl('wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s');
-  await kubectl('create', 'namespace', 'kubeswarm-system');
+  await kubectl('wait', '--for', 'condition=established', 'crd/trainingswarms.spotswarm.dev', '--timeout=60s');
+  await kubectl('create', 'namespace', 'spotswarm-system');
   const n = Number(values.nodes);
   kubelet = await startKubelet({
     kubeconfigPath: cp.kubeconfigPath,
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     logDir: join(logDir, 'pods'),
     log,
   });
-  operator = startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: 'kubeswarm-operator-0', logDir });
+  operator = startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: 'spotswarm-operator-0', logDir });
   log.info(`operator started (pid ${operator.pid}, log ${operator.logFile})`);
 
   const swarm = parse(readFileSync(join(root, 'crds/examples/tiny-cpu.yaml'), 'utf8'));

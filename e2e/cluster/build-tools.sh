@@ -5,7 +5,7 @@
 #   e2e/cluster/build-tools.sh              # build what is missing, print the bin dir
 #   e2e/cluster/build-tools.sh nats-server  # only these components (etcd,
 #                                           # nats-server, helm, kubernetes)
-#   KUBESWARM_CACHE=/somewhere e2e/...      # use another cache root
+#   SPOTSWARM_CACHE=/somewhere e2e/...      # use another cache root
 #
 # Each component builds under its own lock, so concurrent callers wait for
 # one build instead of racing it.
@@ -21,7 +21,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"
 NATS_VERSION="${NATS_VERSION:-v2.15.2}"
 
-CACHE="${KUBESWARM_CACHE:-$HOME/.cache/kubeswarm}"
+CACHE="${SPOTSWARM_CACHE:-$HOME/.cache/spotswarm}"
 TOOLS="$CACHE/tools"
 mkdir -p "$TOOLS"
 
@@ -61,7 +61,7 @@ build_kubernetes() {
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local patch="${K8S_VERSION##*.}"
   {
-    echo "module kubeswarm.local/kubernetes-tools"
+    echo "module spotswarm.local/kubernetes-tools"
     echo
     grep -E '^go [0-9]' "$modfile"
     echo
@@ -92,7 +92,7 @@ build_etcd() {
   local src="$etcd_dir/src"
   mkdir -p "$src" "$etcd_dir/bin"
   {
-    echo "module kubeswarm.local/etcd-tools"
+    echo "module spotswarm.local/etcd-tools"
     echo
     echo "go 1.25.0"
     echo

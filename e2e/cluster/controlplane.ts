@@ -20,7 +20,7 @@ import { startProcess, tailFile, type ManagedProcess } from './proc.ts';
 import { toolPath } from './tools.ts';
 
 export interface ControlPlaneOptions {
-  /** Names the kubeconfig context and the temp dir; default "kubeswarm". */
+  /** Names the kubeconfig context and the temp dir; default "spotswarm". */
   name?: string;
   /** Where etcd data, certificates and kubeconfigs go; default a fresh mkdtemp dir. Removed by stop(). */
   dataDir?: string;
@@ -78,10 +78,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 }
 
 async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
-  const name = opts.name ?? 'kubeswarm';
+  const name = opts.name ?? 'spotswarm';
   const log = opts.log ?? makeLogger(`controlplane ${name}`);
   const timeoutMs = opts.startTimeoutMs ?? 90_000;
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), `kubeswarm-${name}-`));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), `spotswarm-${name}-`));
   const logDir = opts.logDir ?? join(dataDir, 'logs');
   const pki = join(dataDir, 'pki');
   for (const d of [dataDir, logDir, pki]) mkdirSync(d, { recursive: true });

@@ -12,7 +12,7 @@ import { makeLogger } from './log.ts';
 
 const { values } = parseArgs({
   options: {
-    name: { type: 'string', default: 'kubeswarm' },
+    name: { type: 'string', default: 'spotswarm' },
     'data-dir': { type: 'string' },
     nodes: { type: 'string', default: '0' },
     gpus: { type: 'string', default: '4' },

@@ -22,7 +22,7 @@ async function fourPeers(name: string, timeoutSeconds: number): Promise<{ ts: Tr
   return { ts, ids, victimPort };
 }
 
-const RECEIVED = 'kubeswarm_allreduce_bytes_received_total';
+const RECEIVED = 'spotswarm_allreduce_bytes_received_total';
 
 /**
  * Waits until the victim is in the middle of round 1's reduce-scatter: it

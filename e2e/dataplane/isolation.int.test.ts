@@ -100,7 +100,7 @@ describe('swarm isolation', () => {
         }
       }
       // Every A peer refused both intruders, and counted them.
-      for (const p of ports) expect(await metricValue(p, 'kubeswarm_p2p_refused_connections_total')).toBeGreaterThanOrEqual(2);
+      for (const p of ports) expect(await metricValue(p, 'spotswarm_p2p_refused_connections_total')).toBeGreaterThanOrEqual(2);
     } finally {
       mB.close();
       await nc.close();

@@ -131,7 +131,7 @@ describe('NATS operator mode (real nats-server)', () => {
     await roundTrip(ncA);
     const subErr = new Promise<Error | undefined>((resolve) => ncA.subscribe(Subjects.all(B), { callback: (err) => resolve(err ?? undefined) }));
     await roundTrip(ncA);
-    expect((await subErr)?.message).toMatch(/Permissions Violation for Subscription to "kubeswarm\.team-b\.bert\.>"/);
+    expect((await subErr)?.message).toMatch(/Permissions Violation for Subscription to "spotswarm\.team-b\.bert\.>"/);
 
     await waitFor(async () => (await counterValue(metrics, { operation: 'publish' }, 'natsPermissionDenied')) === 2, { what: 'two refused publishes counted' });
     expect(await counterValue(metrics, { operation: 'subscription' }, 'natsPermissionDenied')).toBe(1);

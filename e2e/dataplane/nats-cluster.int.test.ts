@@ -25,7 +25,7 @@ async function startCluster(n: number): Promise<NatsServer[]> {
   const routes = await Promise.all(Array.from({ length: n }, () => freePort()));
   const urls = routes.map((p) => `nats://127.0.0.1:${p}`).join(',');
   // Servers start concurrently: JetStream needs a quorum of them to become ready.
-  return Promise.all(routes.map((p) => startNats({ readyTimeoutMs: 60_000, args: ['--cluster_name', 'kubeswarm', '--cluster', `nats://127.0.0.1:${p}`, '--routes', urls] })));
+  return Promise.all(routes.map((p) => startNats({ readyTimeoutMs: 60_000, args: ['--cluster_name', 'spotswarm', '--cluster', `nats://127.0.0.1:${p}`, '--routes', urls] })));
 }
 
 describe('a JetStream cluster of 3', () => {

@@ -90,7 +90,7 @@ describe('Relay mode', () => {
     );
     const ids = await Promise.all(ts.map(peerIdOf));
     await Promise.all(ts.map((t) => roundAt(t, 0)));
-    const refusedBefore = await Promise.all(ports.slice(0, 2).map((p) => metricValue(p, 'kubeswarm_p2p_refused_connections_total')));
+    const refusedBefore = await Promise.all(ports.slice(0, 2).map((p) => metricValue(p, 'spotswarm_p2p_refused_connections_total')));
 
     // A stranger with the same stack (it can dial circuit addresses) and no gater of its own.
     const stranger = await createHost({ ip: '127.0.0.1', port: 0, connectionGater: {} });
@@ -109,9 +109,9 @@ describe('Relay mode', () => {
       // The relay admits only the swarm's registered members: it refused the stranger itself,
       // counted it, and named it; no circuit reached the NAT peers, whose gaters saw nothing of it.
       expect(stranger.getConnections().some((c) => c.remotePeer.toString() === relay.peerId)).toBe(false);
-      expect(await metricValue(relayMetrics, 'kubeswarm_p2p_refused_connections_total')).toBeGreaterThanOrEqual(2);
+      expect(await metricValue(relayMetrics, 'spotswarm_p2p_refused_connections_total')).toBeGreaterThanOrEqual(2);
       expect(relayProc.find('refused connection from a peer not registered in this swarm', (l) => l['peerId'] === stranger.peerId.toString()).length).toBeGreaterThan(0);
-      for (let i = 0; i < 2; i++) expect(await metricValue(ports[i]!, 'kubeswarm_p2p_refused_connections_total')).toBe(refusedBefore[i]!);
+      for (let i = 0; i < 2; i++) expect(await metricValue(ports[i]!, 'spotswarm_p2p_refused_connections_total')).toBe(refusedBefore[i]!);
       // Nor can it ask for a reservation, which would use up the relay's slots: no HOP stream opens
       // (the final check below shows no reservation of it either).
       const hop = await stranger.dialProtocol(multiaddr(relay.multiaddr), '/libp2p/circuit/relay/0.2.0/hop', { signal: AbortSignal.timeout(10_000) }).then(

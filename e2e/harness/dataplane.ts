@@ -29,8 +29,8 @@ export function dataplaneSuite(): DataplaneSuite {
     nats = await startNats();
   });
   afterEach(async () => {
-    // KUBESWARM_TEST_LOG_DIR=<dir> keeps every trainer's log lines (debugging a failure).
-    const dir = process.env['KUBESWARM_TEST_LOG_DIR'];
+    // SPOTSWARM_TEST_LOG_DIR=<dir> keeps every trainer's log lines (debugging a failure).
+    const dir = process.env['SPOTSWARM_TEST_LOG_DIR'];
     if (dir) for (const t of fleet.trainers) writeFileSync(join(dir, `${t.name}.jsonl`), t.lines.map((l) => JSON.stringify(l)).join('\n') + '\n' + t.stderr);
     await fleet.stopAll();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -47,7 +47,7 @@ export function dataplaneSuite(): DataplaneSuite {
     },
     fleet,
     dumpDir: () => {
-      const d = mkdtempSync(join(tmpdir(), 'kubeswarm-dump-'));
+      const d = mkdtempSync(join(tmpdir(), 'spotswarm-dump-'));
       dirs.push(d);
       return d;
     },
@@ -68,7 +68,7 @@ export interface SpawnOpts {
   dumpDir?: string;
   metricsPort?: number;
   membershipTtlSeconds?: number;
-  /** More env vars (e.g. KUBESWARM_NETWORK_MODE and KUBESWARM_RELAYS). */
+  /** More env vars (e.g. SPOTSWARM_NETWORK_MODE and SPOTSWARM_RELAYS). */
   env?: Record<string, string>;
 }
 

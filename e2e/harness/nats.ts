@@ -58,7 +58,7 @@ export async function startNats(opts: {
   authConf?: string;
 } = {}): Promise<NatsServer> {
   const bin = toolPath('nats-server');
-  const storeDir = mkdtempSync(join(tmpdir(), 'kubeswarm-nats-'));
+  const storeDir = mkdtempSync(join(tmpdir(), 'spotswarm-nats-'));
   const configArgs: string[] = [];
   if (opts.authConf !== undefined) {
     const confDir = join(storeDir, 'conf');
@@ -75,7 +75,7 @@ export async function startNats(opts: {
 
   const start = async (): Promise<void> => {
     if (child) throw new Error('nats-server already running');
-    const c = spawn(bin, [...configArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `kubeswarm-test-${port}`, ...(opts.args ?? [])], {
+    const c = spawn(bin, [...configArgs, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `spotswarm-test-${port}`, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;

@@ -1,6 +1,6 @@
 /**
  * A relay process for integration tests: the trainer image's relay workload
- * (KUBESWARM_WORKLOAD=relay) on 127.0.0.1, with a key made here so that its
+ * (SPOTSWARM_WORKLOAD=relay) on 127.0.0.1, with a key made here so that its
  * multiaddr is known before it starts, as the operator does with its Secret.
  */
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
@@ -10,11 +10,11 @@ import { freePort } from '../cluster/ports.ts';
 import type { Fleet, Trainer } from './trainers.ts';
 
 export interface RelayIdentity {
-  /** base64 protobuf private key (KUBESWARM_RELAY_PRIVATE_KEY). */
+  /** base64 protobuf private key (SPOTSWARM_RELAY_PRIVATE_KEY). */
   key: string;
   peerId: string;
   port: number;
-  /** /ip4/127.0.0.1/tcp/<port>/p2p/<peerId>: what trainers get in KUBESWARM_RELAYS. */
+  /** /ip4/127.0.0.1/tcp/<port>/p2p/<peerId>: what trainers get in SPOTSWARM_RELAYS. */
   multiaddr: string;
 }
 

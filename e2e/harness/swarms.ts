@@ -1,6 +1,6 @@
 /**
  * The shared setup of operator e2e tests: a test cluster with the CRD and the
- * kubeswarm-system namespace, a nats-server, and helpers to apply the example
+ * spotswarm-system namespace, a nats-server, and helpers to apply the example
  * swarm and read its status and pods.
  */
 import { readFileSync } from 'node:fs';
@@ -65,8 +65,8 @@ export async function startSwarmEnv(opts: TestClusterOptions & { operator?: Part
   try {
     const crd = await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/')]);
     if (crd.code !== 0) throw new Error(`kubectl apply crds/: ${crd.stderr}`);
-    await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.kubeswarm.io', '--timeout=60s']);
-    await c.createNamespace('kubeswarm-system');
+    await c.kubectl(['wait', '--for', 'condition=established', 'crd/trainingswarms.spotswarm.dev', '--timeout=60s']);
+    await c.createNamespace('spotswarm-system');
     if (opts.operator) env.startOperator(opts.operator.identity, opts.operator);
   } catch (err) {
     await env.stop();
@@ -78,7 +78,7 @@ export async function startSwarmEnv(opts: TestClusterOptions & { operator?: Part
 /**
  * A second datacenter for `env`: a test cluster with the PriorityClass (remote clusters need
  * it, not the CRD), and its kubeconfig in the home cluster's Secret
- * kubeswarm-system/<secretName> (key `kubeconfig`), for a placement's kubeconfigSecretRef.
+ * spotswarm-system/<secretName> (key `kubeconfig`), for a placement's kubeconfigSecretRef.
  * The caller stops it.
  */
 export async function startRemoteCluster(env: SwarmEnv, opts: TestClusterOptions & { secretName: string }): Promise<TestCluster> {
@@ -86,7 +86,7 @@ export async function startRemoteCluster(env: SwarmEnv, opts: TestClusterOptions
   try {
     const pc = await remote.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/priorityclass.yaml')]);
     if (pc.code !== 0) throw new Error(`kubectl apply priorityclass in ${opts.name}: ${pc.stderr}`);
-    const secret = await env.c.kubectl(['-n', 'kubeswarm-system', 'create', 'secret', 'generic', opts.secretName, `--from-file=kubeconfig=${remote.cp.kubeconfigPath}`]);
+    const secret = await env.c.kubectl(['-n', 'spotswarm-system', 'create', 'secret', 'generic', opts.secretName, `--from-file=kubeconfig=${remote.cp.kubeconfigPath}`]);
     if (secret.code !== 0) throw new Error(`creating Secret ${opts.secretName}: ${secret.stderr}`);
   } catch (err) {
     await remote.stop();

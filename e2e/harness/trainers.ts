@@ -24,7 +24,7 @@ export interface TrainerSpec {
   swarm: { namespace: string; name: string; uid?: string };
   /** spec.training (targetBatchSize and averaging are what the data plane reads). */
   training: { targetBatchSize: number; averaging?: Record<string, unknown> };
-  /** Extra env vars (KUBESWARM_SYNTHETIC_*, KUBESWARM_STOP_AFTER_EPOCHS, ...). */
+  /** Extra env vars (SPOTSWARM_SYNTHETIC_*, SPOTSWARM_STOP_AFTER_EPOCHS, ...). */
   env?: Record<string, string>;
 }
 
@@ -56,7 +56,7 @@ export class Trainer {
       [Env.TrainingSpec]: JSON.stringify(spec.training),
       [Env.LogFormat]: 'json',
       [Env.LogLevel]: 'info',
-      // The data-plane tests run the synthetic averaging workload; training tests pass KUBESWARM_WORKLOAD=train.
+      // The data-plane tests run the synthetic averaging workload; training tests pass SPOTSWARM_WORKLOAD=train.
       [Env.Workload]: 'averaging',
       ...(spec.swarm.uid !== undefined ? { [Env.SwarmUid]: spec.swarm.uid } : {}),
       ...spec.env,

@@ -35,9 +35,9 @@ export interface PeerOpts {
   stopAfterEpochs?: number;
   evalBatches?: number;
   nanGradientEpochs?: number[];
-  /** KUBESWARM_FAULT_BYZANTINE: scale:<factor>, random:<std> or nan, on every gradient sent. */
+  /** SPOTSWARM_FAULT_BYZANTINE: scale:<factor>, random:<std> or nan, on every gradient sent. */
   byzantine?: string;
-  /** KUBESWARM_FAULT_BYZANTINE_RESULTS: the same, on every shard result it reduces. */
+  /** SPOTSWARM_FAULT_BYZANTINE_RESULTS: the same, on every shard result it reduces. */
   byzantineResults?: string;
   metricsPort?: number;
   membershipTtlSeconds?: number;
@@ -72,7 +72,7 @@ export function roundsOf(t: Trainer): LogLine[] {
   return t.find('round finished');
 }
 
-/** Held-out losses by epoch (KUBESWARM_EVAL_BATCHES > 0). */
+/** Held-out losses by epoch (SPOTSWARM_EVAL_BATCHES > 0). */
 export function evalsOf(t: Trainer): Map<number, number> {
   return new Map(t.find('evaluated').map((l) => [l['epoch'] as number, l['evalLoss'] as number]));
 }

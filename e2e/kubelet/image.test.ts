@@ -5,32 +5,32 @@ const o = { repoRoot: '/repo', nodeBin: '/repo/node_modules/.bin/node' };
 
 describe('imageRepository', () => {
   it('strips tags and digests but not registry ports', () => {
-    expect(imageRepository('ghcr.io/acme/kubeswarm/trainer:0.1@sha256:abc')).toBe('ghcr.io/acme/kubeswarm/trainer');
-    expect(imageRepository('localhost:5000/kubeswarm/trainer')).toBe('localhost:5000/kubeswarm/trainer');
-    expect(imageRepository('kubeswarm/operator:dev')).toBe('kubeswarm/operator');
+    expect(imageRepository('ghcr.io/acme/spotswarm/trainer:0.1@sha256:abc')).toBe('ghcr.io/acme/spotswarm/trainer');
+    expect(imageRepository('localhost:5000/spotswarm/trainer')).toBe('localhost:5000/spotswarm/trainer');
+    expect(imageRepository('spotswarm/operator:dev')).toBe('spotswarm/operator');
   });
 });
 
 describe('imageDefaults', () => {
   it('maps our images by repository suffix, from any registry', () => {
-    expect(imageDefaults('registry.example/x/kubeswarm/trainer:1').entrypoint).toEqual(['node', '/app/trainer-image/src/main.ts']);
-    expect(imageDefaults('kubeswarm/operator').entrypoint).toEqual(['node', '/app/operator/main.ts']);
+    expect(imageDefaults('registry.example/x/spotswarm/trainer:1').entrypoint).toEqual(['node', '/app/trainer-image/src/main.ts']);
+    expect(imageDefaults('spotswarm/operator').entrypoint).toEqual(['node', '/app/operator/main.ts']);
   });
   it('does not match look-alike repositories', () => {
-    expect(imageDefaults('acme/notkubeswarm/trainer').entrypoint).toEqual([]);
-    expect(imageDefaults('kubeswarm/trainer-extra').entrypoint).toEqual([]);
+    expect(imageDefaults('acme/notspotswarm/trainer').entrypoint).toEqual([]);
+    expect(imageDefaults('spotswarm/trainer-extra').entrypoint).toEqual([]);
   });
 });
 
 describe('processFor', () => {
   it('runs the trainer entrypoint with Node 22 from the repo', () => {
-    expect(processFor({ image: 'kubeswarm/trainer:0.1' }, o)).toEqual({
+    expect(processFor({ image: 'spotswarm/trainer:0.1' }, o)).toEqual({
       argv: ['/repo/node_modules/.bin/node', '/repo/trainer-image/src/main.ts'],
       cwd: '/repo',
     });
   });
   it('appends args to the entrypoint, rewriting /app paths', () => {
-    expect(processFor({ image: 'kubeswarm/trainer', args: ['--spec', '/app/crds/x.yaml'] }, o).argv).toEqual([
+    expect(processFor({ image: 'spotswarm/trainer', args: ['--spec', '/app/crds/x.yaml'] }, o).argv).toEqual([
       o.nodeBin,
       '/repo/trainer-image/src/main.ts',
       '--spec',
@@ -38,7 +38,7 @@ describe('processFor', () => {
     ]);
   });
   it('lets command replace the entrypoint', () => {
-    expect(processFor({ image: 'kubeswarm/operator', command: ['node', '/app/operator/other.ts'], args: ['-v'] }, o).argv).toEqual([
+    expect(processFor({ image: 'spotswarm/operator', command: ['node', '/app/operator/other.ts'], args: ['-v'] }, o).argv).toEqual([
       o.nodeBin,
       '/repo/operator/other.ts',
       '-v',

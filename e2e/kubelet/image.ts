@@ -18,7 +18,7 @@ export const IMAGE_APP_DIR = '/app';
 /** An idle process that exits 0 on SIGTERM, like registry.k8s.io/pause. */
 export const IDLE_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
 
-/** The image's repository without registry-independent suffixes: "ghcr.io/a/kubeswarm/trainer:1.0@sha256:..." -> "ghcr.io/a/kubeswarm/trainer". */
+/** The image's repository without registry-independent suffixes: "ghcr.io/a/spotswarm/trainer:1.0@sha256:..." -> "ghcr.io/a/spotswarm/trainer". */
 export function imageRepository(image: string): string {
   let repo = image.split('@')[0] ?? image;
   const colon = repo.lastIndexOf(':');
@@ -29,8 +29,8 @@ export function imageRepository(image: string): string {
 /** Entrypoint and cmd for an image: ours by repository suffix; any other image has none. */
 export function imageDefaults(image: string): ImageDefaults {
   const repo = imageRepository(image);
-  if (/(^|\/)kubeswarm\/trainer$/.test(repo)) return { entrypoint: ['node', '/app/trainer-image/src/main.ts'], cmd: [] };
-  if (/(^|\/)kubeswarm\/operator$/.test(repo)) return { entrypoint: ['node', '/app/operator/main.ts'], cmd: [] };
+  if (/(^|\/)spotswarm\/trainer$/.test(repo)) return { entrypoint: ['node', '/app/trainer-image/src/main.ts'], cmd: [] };
+  if (/(^|\/)spotswarm\/operator$/.test(repo)) return { entrypoint: ['node', '/app/operator/main.ts'], cmd: [] };
   return { entrypoint: [], cmd: [] };
 }
 

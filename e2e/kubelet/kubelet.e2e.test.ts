@@ -143,7 +143,7 @@ describe('test kubelet', () => {
     await waitFor(async () => (await read('node-pod')).status?.phase === 'Succeeded', { what: 'node-pod Succeeded' });
     const [version, path] = c.podLog('node-pod').trim().split(' ');
     expect(version).toMatch(/^v22\./);
-    expect(JSON.parse(readFileSync(path!, 'utf8')).name).toBe('kubeswarm');
+    expect(JSON.parse(readFileSync(path!, 'utf8')).name).toBe('spotswarm');
   });
 
   it('materializes ConfigMap and Secret volumes and rewrites paths under their mountPaths', async () => {

@@ -85,7 +85,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const coord = kc.makeApiClient(CoordinationV1Api);
   mkdirSync(opts.logDir, { recursive: true });
   const ownState = opts.stateDir === undefined;
-  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'kubeswarm-kubelet-'));
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'spotswarm-kubelet-'));
   mkdirSync(stateDir, { recursive: true });
   const repoNode = join(opts.repoRoot, 'node_modules', '.bin', 'node');
   const { server, caPem } = clusterOf(kc);

@@ -35,7 +35,7 @@ export interface NodeSpec {
 export const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
 export const LEASE_NAMESPACE = 'kube-node-lease';
 export const LEASE_DURATION_S = 40;
-export const KUBELET_VERSION = 'v1.35.4-kubeswarm';
+export const KUBELET_VERSION = 'v1.35.4-spotswarm';
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
@@ -51,7 +51,7 @@ export function nodeManifest(spec: NodeSpec): V1Node {
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
         ...(spec.gpus > 0 ? { 'nvidia.com/gpu.present': 'true' } : {}),
-        'kubeswarm.io/fake-node': 'true',
+        'spotswarm.dev/fake-node': 'true',
         ...spec.labels,
       },
     },
@@ -84,7 +84,7 @@ export function nodeStatusPatch(spec: NodeSpec, now: Date, since: Date, kubeletP
         cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
         cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
         cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
-        cond('Ready', 'True', 'KubeletReady', 'kubeswarm test kubelet is posting ready status'),
+        cond('Ready', 'True', 'KubeletReady', 'spotswarm test kubelet is posting ready status'),
       ],
       addresses: [
         { type: 'InternalIP', address: HOST_IP },
@@ -97,7 +97,7 @@ export function nodeStatusPatch(spec: NodeSpec, now: Date, since: Date, kubeletP
         systemUUID: spec.name,
         bootID: since.toISOString(),
         kernelVersion: 'n/a',
-        osImage: 'kubeswarm test kubelet',
+        osImage: 'spotswarm test kubelet',
         containerRuntimeVersion: 'local-process://1',
         kubeletVersion: KUBELET_VERSION,
         kubeProxyVersion: '',

@@ -143,7 +143,7 @@ export class PodWorker {
       name: this.container.name,
       image: this.container.image ?? '',
       restartCount: this.restartCount,
-      ...(this.proc?.pid ? { containerID: `kubeswarm://${this.uid}/${this.proc.pid}` } : {}),
+      ...(this.proc?.pid ? { containerID: `spotswarm://${this.uid}/${this.proc.pid}` } : {}),
       ...(this.lastTerminated ? { lastTerminated: this.lastTerminated } : {}),
     };
   }
@@ -197,7 +197,7 @@ export class PodWorker {
         await this.patch(runningPatch({ now: new Date(), startTime: this.startTime, startedAt: proc.startedAt, container: this.info() }));
       }
       const exit = await proc.exited;
-      const containerID = proc.pid ? `kubeswarm://${this.uid}/${proc.pid}` : undefined;
+      const containerID = proc.pid ? `spotswarm://${this.uid}/${proc.pid}` : undefined;
       this.proc = undefined;
       if (this.deleting()) return; // the deletion path reports nothing more
       const terminated: Terminated = {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pidAlive } from '../cluster/proc.ts';
 import { runProcess } from './runtime.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kubeswarm-runtime-'));
+const dir = mkdtempSync(join(tmpdir(), 'spotswarm-runtime-'));
 const env = { PATH: '/usr/bin:/bin' };
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -53,7 +53,7 @@ export function runProcess(spec: ProcessSpec, env: Record<string, string>, logFi
   try {
     child = spawn(bin, args, { cwd: spec.cwd, env, stdio: ['ignore', fd, fd], detached: true });
   } catch (err) {
-    writeSync(fd, `kubeswarm kubelet: cannot start ${bin}: ${(err as Error).message}\n`);
+    writeSync(fd, `spotswarm kubelet: cannot start ${bin}: ${(err as Error).message}\n`);
     closeSync(fd);
     finish({ exitCode: 128, startError: (err as Error).message, finishedAt: new Date() });
     return { pid: undefined, startedAt, exited, stop: async () => exited, kill: () => undefined };
@@ -64,7 +64,7 @@ export function runProcess(spec: ProcessSpec, env: Record<string, string>, logFi
     // ENOENT and friends: the container "failed to start" (runc reports 128)
     try {
       const efd = openSync(logFile, 'a');
-      writeSync(efd, `kubeswarm kubelet: cannot start ${bin}: ${err.message}\n`);
+      writeSync(efd, `spotswarm kubelet: cannot start ${bin}: ${err.message}\n`);
       closeSync(efd);
     } catch {
       // log dir gone

@@ -33,7 +33,7 @@ function selfSignedCert(dir: string): { key: Buffer; cert: Buffer } | undefined 
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365', '-subj', '/CN=kubeswarm-kubelet',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365', '-subj', '/CN=spotswarm-kubelet',
         '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
       { stdio: 'ignore' },
     );
@@ -63,7 +63,7 @@ export async function startKubeletServer(dir: string, src: LogSource, log: Logge
     const url = new URL(req.url ?? '/', 'https://kubelet');
     const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('the kubeswarm test kubelet serves only /containerLogs\n');
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('the spotswarm test kubelet serves only /containerLogs\n');
       return;
     }
     const ns = decodeURIComponent(m[1] ?? '');

@@ -19,7 +19,7 @@ export interface ContainerInfo {
   name: string;
   image: string;
   restartCount: number;
-  /** Unique per process start, e.g. kubeswarm://<pod uid>/<pid>. */
+  /** Unique per process start, e.g. spotswarm://<pod uid>/<pid>. */
   containerID?: string;
   /** The previous run, after a restart. */
   lastTerminated?: Terminated;

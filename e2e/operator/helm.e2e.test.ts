@@ -24,7 +24,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await runCommand(toolPath('helm'), ['uninstall', 'kubeswarm', '-n', 'kubeswarm-system', '--kubeconfig', c.cp.kubeconfigPath]).catch(() => undefined);
+  await runCommand(toolPath('helm'), ['uninstall', 'spotswarm', '-n', 'spotswarm-system', '--kubeconfig', c.cp.kubeconfigPath]).catch(() => undefined);
   await c?.stop();
   await nats?.stop();
 }, 120_000);
@@ -33,8 +33,8 @@ describe('helm install', () => {
   it('installs the operator as a pod with its ServiceAccount, and a swarm applied with kubectl trains', async () => {
     const metricsPort = await freePort();
     const install = await runCommand(toolPath('helm'), [
-      'install', 'kubeswarm', join(REPO_ROOT, 'helm/kubeswarm'), '--kubeconfig', c.cp.kubeconfigPath,
-      '--namespace', 'kubeswarm-system', '--create-namespace',
+      'install', 'spotswarm', join(REPO_ROOT, 'helm/spotswarm'), '--kubeconfig', c.cp.kubeconfigPath,
+      '--namespace', 'spotswarm-system', '--create-namespace',
       // This test's NATS runs without auth (operator mode is covered by validation.e2e.test.ts).
       '--set', 'nats.deploy=false', '--set', `nats.url=${nats.url}`, '--set', 'nats.auth.enabled=false',
       '--set', `operator.metricsPort=${metricsPort}`, '--wait', '--timeout', '3m',
@@ -43,25 +43,25 @@ describe('helm install', () => {
     expect(install.code).toBe(0);
     expect(install.stdout).toContain('kubectl get trainingswarms -w');
     const opPod = await waitFor(async () => {
-      const ps = await c.core.listNamespacedPod({ namespace: 'kubeswarm-system', labelSelector: 'app.kubernetes.io/component=operator' });
+      const ps = await c.core.listNamespacedPod({ namespace: 'spotswarm-system', labelSelector: 'app.kubernetes.io/component=operator' });
       return ps.items.find((p) => p.status?.phase === 'Running');
     }, { what: 'the operator pod running', timeoutMs: 120_000 });
-    expect(opPod.spec!.serviceAccountName).toBe('kubeswarm-operator');
-    await waitFor(() => c.podLog(opPod.metadata!.name!, 'kubeswarm-system').includes('reconciling TrainingSwarms'), { what: 'the operator leading', timeoutMs: 60_000 });
+    expect(opPod.spec!.serviceAccountName).toBe('spotswarm-operator');
+    await waitFor(() => c.podLog(opPod.metadata!.name!, 'spotswarm-system').includes('reconciling TrainingSwarms'), { what: 'the operator leading', timeoutMs: 60_000 });
 
     const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
     s.spec.nats.url = nats.url;
     delete s.spec.stopAfter;
     expect((await c.kubectl(['apply', '-f', '-'], { input: stringify(s) })).code).toBe(0);
     const st = await waitFor(async () => {
-      const sw = (await c.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'tiny' })) as TrainingSwarm;
+      const sw = (await c.custom.getNamespacedCustomObject({ group: 'spotswarm.dev', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'tiny' })) as TrainingSwarm;
       return sw.status?.phase === 'Running' && (sw.status.epoch ?? 0) >= 1 && sw.status.peers?.active === 3 ? sw.status : false;
     }, { what: 'the swarm Running with 3 active peers past epoch 1', timeoutMs: 180_000 });
     expect(st.peers!.running).toBe(3);
     const pods = await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `${LABEL_SWARM}=tiny` });
-    expect(pods.items.every((p) => p.spec!.priorityClassName === 'kubeswarm-preemptible')).toBe(true);
+    expect(pods.items.every((p) => p.spec!.priorityClassName === 'spotswarm-preemptible')).toBe(true);
     // The lease the chart's Role allows is held by the operator pod.
-    const lease = await c.coordination.readNamespacedLease({ namespace: 'kubeswarm-system', name: 'kubeswarm-operator' });
+    const lease = await c.coordination.readNamespacedLease({ namespace: 'spotswarm-system', name: 'spotswarm-operator' });
     expect(lease.spec!.holderIdentity).toBe(opPod.metadata!.name);
   }, 420_000);
 });

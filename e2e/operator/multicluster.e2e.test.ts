@@ -26,7 +26,7 @@ function swarmSpec(name: string, placements: TrainingSwarm['spec']['placements']
 const status = (name: string) => env.status(name);
 
 async function podsIn(c: TestCluster, swarm: string): Promise<V1Pod[]> {
-  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `kubeswarm.io/swarm=${swarm}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `spotswarm.dev/swarm=${swarm}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
 }
 
 const placements = [
@@ -38,7 +38,7 @@ beforeAll(async () => {
   env = await startSwarmEnv({ name: 'multi-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }] });
   dc1 = env.c;
   dc2 = await startRemoteCluster(env, { name: 'multi-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }], secretName: 'dc2-kubeconfig' });
-  env.startOperator('op', { env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
+  env.startOperator('op', { env: { SPOTSWARM_CLUSTER_NAME: 'dc1' } });
 }, 240_000);
 
 afterAll(async () => {
@@ -52,9 +52,9 @@ describe('two datacenters', () => {
     await waitFor(async () => running(await podsIn(dc1, 'wide')) === 2 && running(await podsIn(dc2, 'wide')) === 2, { what: '2 peers running in each datacenter', timeoutMs: 120_000 });
     const remote = (await podsIn(dc2, 'wide'))[0]!;
     expect(remote.metadata!.ownerReferences).toBeUndefined();
-    expect(remote.metadata!.labels!['kubeswarm.io/placement']).toBe('dc2');
+    expect(remote.metadata!.labels!['spotswarm.dev/placement']).toBe('dc2');
     expect(remote.spec!.priority).toBe(-100);
-    const sw = (await dc1.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'wide' })) as TrainingSwarm;
+    const sw = (await dc1.custom.getNamespacedCustomObject({ group: 'spotswarm.dev', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: 'wide' })) as TrainingSwarm;
     expect(sw.metadata.finalizers).toContain(REMOTE_PODS_FINALIZER);
     const st = await waitFor(async () => {
       const s = await status('wide');
@@ -86,7 +86,7 @@ describe('two datacenters', () => {
     await env.apply(only2);
     await waitFor(async () => (await podsIn(dc2, 'remote-only')).length === 1, { what: 'a remote-only pod in dc2', timeoutMs: 60_000 });
     await dc1.kubectl(['delete', 'trainingswarm', 'remote-only', '--wait=false']);
-    await waitFor(async () => (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=remote-only' })).items.length === 0, { what: 'dc2 pods removed', timeoutMs: 90_000 });
+    await waitFor(async () => (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'spotswarm.dev/swarm=remote-only' })).items.length === 0, { what: 'dc2 pods removed', timeoutMs: 90_000 });
     await waitFor(async () => (await dc1.kubectl(['get', 'trainingswarm', 'remote-only'])).code !== 0, { what: 'the swarm gone', timeoutMs: 60_000 });
   }, 180_000);
 

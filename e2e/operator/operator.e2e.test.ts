@@ -21,7 +21,7 @@ const operators: OperatorProcess[] = [];
 
 const tinySwarm = (): TrainingSwarm => env.tinySwarm(SWARM);
 const swarmStatus = (): Promise<TrainingSwarm['status']> => env.status(SWARM);
-const swarmPods = async (): Promise<V1Pod[]> => (await c.core.listNamespacedPod({ namespace: NS, labelSelector: `kubeswarm.io/swarm=${SWARM}` })).items;
+const swarmPods = async (): Promise<V1Pod[]> => (await c.core.listNamespacedPod({ namespace: NS, labelSelector: `spotswarm.dev/swarm=${SWARM}` })).items;
 
 const live = (pods: V1Pod[]): V1Pod[] => pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded');
 const running = (pods: V1Pod[]): V1Pod[] => live(pods).filter((p) => p.status?.phase === 'Running');
@@ -47,7 +47,7 @@ describe('operator on a real control plane', () => {
     await env.apply(tinySwarm());
     const pods = await waitRunning(3, '3 running trainer pods');
     for (const p of pods) {
-      expect(p.spec!.priorityClassName).toBe('kubeswarm-preemptible');
+      expect(p.spec!.priorityClassName).toBe('spotswarm-preemptible');
       expect(p.spec!.priority).toBe(-100);
       expect(p.spec!.containers[0]!.resources!.requests![GPU_RESOURCE]).toBe('1');
       expect(p.spec!.nodeName).toMatch(/^gpu-[012]$/);
@@ -120,14 +120,14 @@ describe('operator on a real control plane', () => {
     operators.push(env.startOperator('op-b'));
     operators.push(env.startOperator('op-c'));
     const holder = await waitFor(async () => {
-      const lease = await c.coordination.readNamespacedLease({ namespace: 'kubeswarm-system', name: 'kubeswarm-operator' });
+      const lease = await c.coordination.readNamespacedLease({ namespace: 'spotswarm-system', name: 'spotswarm-operator' });
       const h = lease.spec?.holderIdentity;
       return h === 'op-b' || h === 'op-c' ? h : false;
     }, { what: 'a new leader', timeoutMs: 60_000 });
     const [leader, standby] = holder === 'op-b' ? [operators[1]!, operators[2]!] : [operators[2]!, operators[1]!];
     await waitFor(() => leader.log().includes('reconciling TrainingSwarms'), { what: 'the leader reconciling' });
     // Let the leader reconcile a few times (pod and status events), then compare.
-    await c.kubectl(['annotate', 'trainingswarm', SWARM, 'kubeswarm.io/poke=1', '--overwrite']);
+    await c.kubectl(['annotate', 'trainingswarm', SWARM, 'spotswarm.dev/poke=1', '--overwrite']);
     await waitFor(() => leader.log().includes('caches synced'), { what: 'leader caches' });
     const after = live(await swarmPods()).map((p) => p.metadata!.name!).sort();
     expect(after).toEqual(before);

@@ -28,7 +28,7 @@ const SWARM = 'natty';
 async function podsIn(c: TestCluster, selector: string): Promise<V1Pod[]> {
   return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: selector })).items.filter((p) => !p.metadata?.deletionTimestamp);
 }
-const trainers = (c: TestCluster) => podsIn(c, `kubeswarm.io/swarm=${SWARM},kubeswarm.io/role=trainer`);
+const trainers = (c: TestCluster) => podsIn(c, `spotswarm.dev/swarm=${SWARM},spotswarm.dev/role=trainer`);
 
 /** The JSON lines of a pod's log. */
 function logLines(c: TestCluster, pod: string): Record<string, unknown>[] {
@@ -46,7 +46,7 @@ beforeAll(async () => {
   env = await startSwarmEnv({ name: 'relay-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }] });
   dc1 = env.c;
   dc2 = await startRemoteCluster(env, { name: 'relay-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 2 }], secretName: 'dc2-kubeconfig' });
-  env.startOperator('op', { env: { KUBESWARM_CLUSTER_NAME: 'dc1' } });
+  env.startOperator('op', { env: { SPOTSWARM_CLUSTER_NAME: 'dc1' } });
 }, 240_000);
 
 afterAll(async () => {
@@ -68,7 +68,7 @@ describe('an operator-run relay for a placement behind NAT', () => {
     await env.apply(s);
 
     // The relay's key Secret, Service and Deployment, in the swarm's namespace of the home cluster, owned by the swarm.
-    const swarmUid = ((await dc1.custom.getNamespacedCustomObject({ group: 'kubeswarm.io', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: SWARM })) as TrainingSwarm).metadata.uid;
+    const swarmUid = ((await dc1.custom.getNamespacedCustomObject({ group: 'spotswarm.dev', version: 'v1alpha1', plural: 'trainingswarms', namespace: 'default', name: SWARM })) as TrainingSwarm).metadata.uid;
     const secret = await waitFor(() => dc1.core.readNamespacedSecret({ namespace: 'default', name: `${SWARM}-relay` }), { what: 'the relay key Secret', timeoutMs: 60_000 });
     const svc = await waitFor(() => dc1.core.readNamespacedService({ namespace: 'default', name: `${SWARM}-relay` }), { what: 'the relay Service', timeoutMs: 60_000 });
     const dep = await waitFor(() => dc1.apps.readNamespacedDeployment({ namespace: 'default', name: `${SWARM}-relay` }), { what: 'the relay Deployment', timeoutMs: 60_000 });
@@ -78,7 +78,7 @@ describe('an operator-run relay for a placement behind NAT', () => {
     const relayAddr = `/ip4/127.0.0.1/tcp/${relayPort}/p2p/${relayId}`;
 
     // The relay pod runs (the Deployment's ReplicaSet made it) with the identity from the Secret.
-    const relayPod = await waitFor(async () => (await podsIn(dc1, `kubeswarm.io/swarm=${SWARM},${LABEL_ROLE}=${ROLE_RELAY}`)).find((p) => p.status?.phase === 'Running'), { what: 'the relay pod running', timeoutMs: 90_000 });
+    const relayPod = await waitFor(async () => (await podsIn(dc1, `spotswarm.dev/swarm=${SWARM},${LABEL_ROLE}=${ROLE_RELAY}`)).find((p) => p.status?.phase === 'Running'), { what: 'the relay pod running', timeoutMs: 90_000 });
     expect(relayPod.spec!.priorityClassName).toBeUndefined();
     const started = await waitFor(() => logLines(dc1, relayPod.metadata!.name!).find((l) => l['message'] === 'relay started'), { what: 'the relay log "relay started"', timeoutMs: 60_000 });
     expect(started['peerId']).toBe(relayId);
@@ -103,7 +103,7 @@ describe('an operator-run relay for a placement behind NAT', () => {
       remoteIds.push(joined['peerId'] as string);
       expect(joined['multiaddrs']).toEqual([`${relayAddr}/p2p-circuit/p2p/${joined['peerId'] as string}`]);
     }
-    await waitFor(async () => (await metricValue(relayMetrics, 'kubeswarm_relay_reservations')) === 2, { what: 'two reservations on the relay', timeoutMs: 60_000 });
+    await waitFor(async () => (await metricValue(relayMetrics, 'spotswarm_relay_reservations')) === 2, { what: 'two reservations on the relay', timeoutMs: 60_000 });
 
     // All four average together: a round of a remote peer with everyone in it, complete, no one dropped.
     const round = await waitFor(() => logLines(dc2, remote[0]!.metadata!.name!).find((l) =>

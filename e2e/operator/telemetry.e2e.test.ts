@@ -55,10 +55,10 @@ describe('telemetry in status', () => {
     await nc.close();
     const metrics = await waitFor(async () => {
       const body = (await httpGet(`http://127.0.0.1:${port}/metrics`)).body;
-      const n = (reason: string) => Number(new RegExp(`kubeswarm_telemetry_rejected_total\\{reason="${reason}"\\} (\\d+)`).exec(body)?.[1] ?? 0);
+      const n = (reason: string) => Number(new RegExp(`spotswarm_telemetry_rejected_total\\{reason="${reason}"\\} (\\d+)`).exec(body)?.[1] ?? 0);
       return n('not-json') >= 1 && n('epoch') >= 1 && n('too-large') >= 1 ? body : false;
     }, { what: 'rejections counted by reason' });
-    expect(metrics).toContain('kubeswarm_telemetry_reports_total');
+    expect(metrics).toContain('spotswarm_telemetry_reports_total');
     expect(op.log()).toContain('rejected a telemetry report');
     const st = await status();
     expect(st.peers?.active).toBe(2);

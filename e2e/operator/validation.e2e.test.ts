@@ -5,9 +5,9 @@
  *  - semantic errors the schema cannot catch (a missing credentials Secret,
  *    an unreadable kubeconfig Secret, a model this operator does not know):
  *    a Degraded condition whose reason and message name the problem, a
- *    Warning Event and the kubeswarm_swarm_spec_problems gauge, no pods and
+ *    Warning Event and the spotswarm_swarm_spec_problems gauge, no pods and
  *    no crash loop;
- *  - operator-issued NATS credentials (KUBESWARM_NATS_AUTH_SECRET, as the
+ *  - operator-issued NATS credentials (SPOTSWARM_NATS_AUTH_SECRET, as the
  *    chart runs it): the operator creates the auth Secret, nats-server runs
  *    in operator mode with its auth.conf, the swarm's pods get the swarm's own
  *    .creds Secret, run locked down, and train; telemetry reaches status
@@ -22,7 +22,7 @@ import { startNats, type NatsServer } from '../harness/nats.ts';
 import type { OperatorProcess } from '../harness/operator.ts';
 import { startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
 
-const AUTH_SECRET = 'kubeswarm-nats-auth';
+const AUTH_SECRET = 'spotswarm-nats-auth';
 let env: SwarmEnv;
 let c: TestCluster;
 let op: OperatorProcess;
@@ -54,7 +54,7 @@ beforeAll(async () => {
     nodes: [{ name: 'gpu-0', gpus: 1 }, { name: 'gpu-1', gpus: 1 }, { name: 'gpu-2', gpus: 1 }],
   });
   c = env.c;
-  op = env.startOperator('op-v', { env: { KUBESWARM_NATS_AUTH_SECRET: AUTH_SECRET } });
+  op = env.startOperator('op-v', { env: { SPOTSWARM_NATS_AUTH_SECRET: AUTH_SECRET } });
 }, 180_000);
 
 afterAll(async () => {
@@ -64,7 +64,7 @@ afterAll(async () => {
 
 describe('operator-issued NATS credentials (operator mode)', () => {
   it('creates the auth Secret on first start; nats-server runs with its auth.conf', async () => {
-    const secret = await waitFor(() => c.core.readNamespacedSecret({ namespace: 'kubeswarm-system', name: AUTH_SECRET }), { what: 'the NATS auth Secret', timeoutMs: 60_000 });
+    const secret = await waitFor(() => c.core.readNamespacedSecret({ namespace: 'spotswarm-system', name: AUTH_SECRET }), { what: 'the NATS auth Secret', timeoutMs: 60_000 });
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['auth.conf', 'claims.creds', 'operator.jwt', 'signing.seed', 'sys.jwt']);
     const conf = Buffer.from(secret.data!['auth.conf']!, 'base64').toString();
     expect(conf).toMatch(/^operator: ey/m);
@@ -81,7 +81,7 @@ describe('the API server rejects bad specs, naming the field', () => {
     ['missing image', (s: any) => { delete s.spec.trainer.image; }, 'spec.trainer.image'],
     ['unknown compression', (s: any) => { s.spec.training.averaging.compression = 'zip'; }, 'spec.training.averaging.compression'],
     ['zero learning rate', (s: any) => { s.spec.training.optimizer.learningRate = 0; }, 'spec.training.optimizer.learningRate'],
-    ['reserved env name', (s: any) => { s.spec.trainer.env = [{ name: 'KUBESWARM_SWARM', value: 'x' }]; }, 'spec.trainer.env[0]'],
+    ['reserved env name', (s: any) => { s.spec.trainer.env = [{ name: 'SPOTSWARM_SWARM', value: 'x' }]; }, 'spec.trainer.env[0]'],
     ['env with both value and valueFrom', (s: any) => { s.spec.trainer.env = [{ name: 'X', value: 'x', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]; }, 'spec.trainer.env[0]'],
     ['relative data path', (s: any) => { s.spec.training.data.urls = ['data/train.txt']; }, 'spec.training.data.urls[0]'],
     ['nats url without scheme', (s: any) => { s.spec.nats.url = '127.0.0.1:4222'; }, 'spec.nats.url'],
@@ -124,34 +124,34 @@ describe('semantic errors become a Degraded reason, an Event and a metric, never
     expect((await env.status('nocreds')).phase).toBe('Degraded');
     expect(await env.pods('nocreds')).toEqual([]);
     expect(await waitFor(async () => (await events('nocreds', 'CredentialsSecretMissing')).length > 0 && events('nocreds', 'CredentialsSecretMissing'), { what: 'the Warning Event' })).toEqual([expect.stringMatching(/^Warning:spec\.nats\.credentialsSecretRef: Secret default\/nocreds-creds not found/)]);
-    expect(await metrics()).toMatch(/kubeswarm_swarm_spec_problems\{namespace="default",swarm="nocreds",reason="CredentialsSecretMissing"\} 1/);
+    expect(await metrics()).toMatch(/spotswarm_swarm_spec_problems\{namespace="default",swarm="nocreds",reason="CredentialsSecretMissing"\} 1/);
     expect(op.log()).not.toMatch(/fatal/);
 
     await c.core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'nocreds-creds' }, stringData: { 'nats.creds': 'token' } } });
     await waitFor(async () => (await env.pods('nocreds')).length > 0, { what: 'pods once the Secret exists', timeoutMs: 60_000 });
     expect((await env.status('nocreds')).conditions!.find((x) => x.type === 'Degraded')!.reason).not.toBe('CredentialsSecretMissing');
-    expect(await metrics()).toMatch(/kubeswarm_swarm_spec_problems\{namespace="default",swarm="nocreds",reason="CredentialsSecretMissing"\} 0/);
+    expect(await metrics()).toMatch(/spotswarm_swarm_spec_problems\{namespace="default",swarm="nocreds",reason="CredentialsSecretMissing"\} 0/);
     await c.kubectl(['delete', 'trainingswarm', 'nocreds', '--wait=false']);
     await waitFor(async () => (await env.pods('nocreds')).length === 0, { what: 'nocreds pods gone', timeoutMs: 60_000 });
   }, 180_000);
 
   it('an unreadable kubeconfig Secret: KubeconfigSecretInvalid naming the placement field and the Secret', async () => {
-    await c.core.createNamespacedSecret({ namespace: 'kubeswarm-system', body: { metadata: { name: 'dc2-kubeconfig' }, stringData: { kubeconfig: 'this: [is not a kubeconfig' } } });
+    await c.core.createNamespacedSecret({ namespace: 'spotswarm-system', body: { metadata: { name: 'dc2-kubeconfig' }, stringData: { kubeconfig: 'this: [is not a kubeconfig' } } });
     await env.apply(swarm('remote', (s) => {
       s.spec.peers = { min: 0, max: 1, maxPending: 1 };
       s.spec.placements = [{ name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }];
     }));
     const d = await waitFor(async () => { const x = await degraded('remote'); return x && x.reason === 'KubeconfigSecretInvalid' ? x : false; }, { what: 'remote Degraded', timeoutMs: 60_000 });
-    expect(d.message).toContain('spec.placements[0].kubeconfigSecretRef (placement dc2): kubeconfig Secret kubeswarm-system/dc2-kubeconfig key kubeconfig:');
+    expect(d.message).toContain('spec.placements[0].kubeconfigSecretRef (placement dc2): kubeconfig Secret spotswarm-system/dc2-kubeconfig key kubeconfig:');
     // The message goes on with the YAML parser's multi-line excerpt; its first line names the field.
     expect((await waitFor(() => events('remote', 'KubeconfigSecretInvalid').then((e) => e.length > 0 && e), { what: 'the Warning Event' }))[0]).toMatch(/^Warning:spec\.placements\[0\]\.kubeconfigSecretRef/);
-    expect(await metrics()).toMatch(/kubeswarm_swarm_spec_problems\{namespace="default",swarm="remote",reason="KubeconfigSecretInvalid"\} 1/);
+    expect(await metrics()).toMatch(/spotswarm_swarm_spec_problems\{namespace="default",swarm="remote",reason="KubeconfigSecretInvalid"\} 1/);
     await c.kubectl(['delete', 'trainingswarm', 'remote', '--wait=false']);
   }, 120_000);
 
   it('a model size this operator does not know (a newer CRD): UnknownModel naming the field, no pods', async () => {
     // Simulate a CRD upgraded ahead of the operator: its enum allows a size the operator does not know.
-    const patch = await c.kubectl(['patch', 'crd', 'trainingswarms.kubeswarm.io', '--type=json', '-p',
+    const patch = await c.kubectl(['patch', 'crd', 'trainingswarms.spotswarm.dev', '--type=json', '-p',
       JSON.stringify([{ op: 'add', path: '/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/training/properties/model/properties/size/enum/-', value: 'huge' }])]);
     expect(patch.code).toBe(0);
     try {
@@ -162,7 +162,7 @@ describe('semantic errors become a Degraded reason, an Event and a metric, never
       expect(d.message).toBe('spec.training.model.size: unknown size "huge" (this operator knows tiny, base, large, xlarge)');
       expect(await env.pods('huge')).toEqual([]);
       expect(await waitFor(() => events('huge', 'UnknownModel').then((e) => e.length > 0 && e), { what: 'the Warning Event' })).toHaveLength(1);
-      expect(await metrics()).toMatch(/kubeswarm_swarm_spec_problems\{namespace="default",swarm="huge",reason="UnknownModel"\} 1/);
+      expect(await metrics()).toMatch(/spotswarm_swarm_spec_problems\{namespace="default",swarm="huge",reason="UnknownModel"\} 1/);
       await c.kubectl(['delete', 'trainingswarm', 'huge']);
     } finally {
       await c.kubectl(['apply', '-f', join(REPO_ROOT, 'crds/trainingswarm.yaml')]);
@@ -185,8 +185,8 @@ describe('a swarm with operator-issued credentials', () => {
       expect(ctr.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       expect(c.podLog(p.metadata!.name!)).not.toContain('NATS permission denied');
     }
-    expect(await metrics()).toMatch(/kubeswarm_nats_credentials_issued_total\{reason="missing"\} [1-9]/);
-    expect(await metrics()).toMatch(/kubeswarm_nats_account_pushes_total\{result="ok"\} [1-9]/);
+    expect(await metrics()).toMatch(/spotswarm_nats_credentials_issued_total\{reason="missing"\} [1-9]/);
+    expect(await metrics()).toMatch(/spotswarm_nats_account_pushes_total\{result="ok"\} [1-9]/);
   }, 240_000);
 
   it('placed in a second cluster: that cluster gets a copy of the .creds Secret (not owned), its pod connects with it, and the copy goes with the swarm', async () => {
@@ -199,15 +199,15 @@ describe('a swarm with operator-issued credentials', () => {
       const copy = await waitFor(() => dc2.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' }), { what: 'the copy of abroad-nats in dc2', timeoutMs: 60_000 });
       const home = await c.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' });
       expect(copy.metadata!.ownerReferences ?? []).toEqual([]);
-      expect(copy.metadata!.labels!['kubeswarm.io/swarm-uid']).toBe(home.metadata!.labels!['kubeswarm.io/swarm-uid']);
+      expect(copy.metadata!.labels!['spotswarm.dev/swarm-uid']).toBe(home.metadata!.labels!['spotswarm.dev/swarm-uid']);
       expect(Buffer.from(copy.data!['nats.creds']!, 'base64').toString()).toContain('-----BEGIN NATS USER JWT-----');
       // The pod in dc2 trains with it: its telemetry (through the swarm's NATS account) reaches status.
       await waitFor(async () => { const st = await env.status('abroad'); return st.peers?.running === 1 && (st.epoch ?? 0) >= 1; }, { what: 'abroad running in dc2 past epoch 1', timeoutMs: 180_000 });
-      const [pod] = (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=abroad' })).items;
+      const [pod] = (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'spotswarm.dev/swarm=abroad' })).items;
       expect(dc2.podLog(pod!.metadata!.name!)).not.toMatch(/NATS permission denied|Authorization Violation/);
 
       expect((await c.kubectl(['delete', 'trainingswarm', 'abroad', '--timeout=120s'])).code).toBe(0);
-      expect((await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'kubeswarm.io/swarm=abroad' })).items.filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
+      expect((await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'spotswarm.dev/swarm=abroad' })).items.filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
       await expect(dc2.core.readNamespacedSecret({ namespace: 'default', name: 'abroad-nats' })).rejects.toMatchObject({ code: 404 });
     } finally {
       await dc2.stop();

@@ -42,11 +42,11 @@ describe('collaborative training', () => {
     await reachEpoch(ts[0]!, 3);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const value = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
-    expect(value(/^kubeswarm_trainer_epoch (\d+)/m)).toBeGreaterThanOrEqual(3);
-    expect(value(/^kubeswarm_trainer_samples_total (\d+)/m)).toBeGreaterThan(0);
-    expect(value(/^kubeswarm_trainer_steps_total\{outcome="complete"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
-    expect(value(/^kubeswarm_trainer_averaging_bytes_sent_total\{kind="gradient"\} (\d+)/m)).toBeGreaterThan(0);
-    expect(value(/^kubeswarm_trainer_loss ([\d.]+)/m)).toBeGreaterThan(0);
+    expect(value(/^spotswarm_trainer_epoch (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^spotswarm_trainer_samples_total (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^spotswarm_trainer_steps_total\{outcome="complete"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^spotswarm_trainer_averaging_bytes_sent_total\{kind="gradient"\} (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^spotswarm_trainer_loss ([\d.]+)/m)).toBeGreaterThan(0);
     const exits = await Promise.all(ts.map((t) => t.exited));
     await tele.close();
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);

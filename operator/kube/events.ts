@@ -9,7 +9,7 @@ export interface EventRecorder {
   record(swarm: TrainingSwarm, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
-/** Event writes count in kubeswarm_api_requests_total like every other request, under `cluster`. */
+/** Event writes count in spotswarm_api_requests_total like every other request, under `cluster`. */
 export function eventRecorder(api: CoreV1Api, component: string, log: Logger, metrics: OperatorMetrics, cluster: string): EventRecorder {
   let seq = 0;
   return {

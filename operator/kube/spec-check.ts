@@ -1,7 +1,7 @@
 /**
  * The I/O half of operator/validate/semantic.ts: looks up what the checks
  * need (the credentials Secret, or issues operator-managed NATS credentials),
- * and keeps the kubeswarm_swarm_spec_problems gauge. The controller calls
+ * and keeps the spotswarm_swarm_spec_problems gauge. The controller calls
  * check() once per reconcile and folds the problems into its result.
  */
 import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
@@ -16,7 +16,7 @@ export interface SpecCheckerDeps {
   core: CoreV1Api;
   registry: Registry;
   log: Logger;
-  /** Set when the operator issues NATS credentials (KUBESWARM_NATS_AUTH_SECRET). */
+  /** Set when the operator issues NATS credentials (SPOTSWARM_NATS_AUTH_SECRET). */
   issuer?: NatsCredentialIssuer;
   /** Wraps an API call for metrics (ClusterCache.request). */
   request: <T>(verb: string, resource: string, call: () => Promise<T>) => Promise<T>;
@@ -39,7 +39,7 @@ export class SpecChecker {
 
   constructor(d: SpecCheckerDeps) {
     this.#d = d;
-    this.#gauge = new Gauge({ name: 'kubeswarm_swarm_spec_problems', help: 'Problems with a swarm spec that the CRD schema cannot catch (1 while present), by reason.', labelNames: ['namespace', 'swarm', 'reason'], registers: [d.registry] });
+    this.#gauge = new Gauge({ name: 'spotswarm_swarm_spec_problems', help: 'Problems with a swarm spec that the CRD schema cannot catch (1 while present), by reason.', labelNames: ['namespace', 'swarm', 'reason'], registers: [d.registry] });
   }
 
   async check(swarm: TrainingSwarm, placements: PlacementInput[]): Promise<Checked> {

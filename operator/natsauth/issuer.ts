@@ -61,7 +61,7 @@ export async function loadOrCreateAuthBundle(core: CoreV1Api, namespace: string,
     await core.createNamespacedSecret({
       namespace,
       body: {
-        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'kubeswarm', 'app.kubernetes.io/component': 'nats-auth' } },
+        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'spotswarm', 'app.kubernetes.io/component': 'nats-auth' } },
         type: 'Opaque',
         data: {
           [AuthSecretKeys.serverConf]: b64(serverAuthConf(b)),
@@ -117,8 +117,8 @@ export class NatsCredentialIssuer {
 
   constructor(d: IssuerDeps) {
     this.#d = d;
-    this.#issued = new Counter({ name: 'kubeswarm_nats_credentials_issued_total', help: 'Swarm NATS credentials the operator issued, by why (missing, expired, ...).', labelNames: ['reason'], registers: [d.registry] });
-    this.#pushes = new Counter({ name: 'kubeswarm_nats_account_pushes_total', help: 'Swarm account JWTs pushed to NATS servers, by result.', labelNames: ['result'], registers: [d.registry] });
+    this.#issued = new Counter({ name: 'spotswarm_nats_credentials_issued_total', help: 'Swarm NATS credentials the operator issued, by why (missing, expired, ...).', labelNames: ['reason'], registers: [d.registry] });
+    this.#pushes = new Counter({ name: 'spotswarm_nats_account_pushes_total', help: 'Swarm account JWTs pushed to NATS servers, by result.', labelNames: ['result'], registers: [d.registry] });
   }
 
   /**
@@ -192,7 +192,7 @@ export class NatsCredentialIssuer {
         pushed: new Set(),
         nc: connect({
           servers: url,
-          name: 'kubeswarm-operator-claims',
+          name: 'spotswarm-operator-claims',
           authenticator: credsAuthenticator(new TextEncoder().encode(this.#d.bundle.claimsCreds)),
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1_000,
@@ -241,8 +241,8 @@ export class NatsCredentialIssuer {
     if (existing && existing.metadata?.labels?.[LABEL_SWARM_UID] !== ref.uid) {
       const owner = existing.metadata?.ownerReferences?.find((o) => o.kind === KIND);
       // A Secret of a deleted swarm of the same name (the garbage collector is on its way) is ours to replace.
-      if (!owner && existing.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'kubeswarm') {
-        return { ok: false, problem: `${where} exists and is not managed by kubeswarm; rename it or set spec.nats.credentialsSecretRef` };
+      if (!owner && existing.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'spotswarm') {
+        return { ok: false, problem: `${where} exists and is not managed by spotswarm; rename it or set spec.nats.credentialsSecretRef` };
       }
     }
     const reason = reissueReason(unb64(existing?.data?.[CREDS_KEY]), this.#d.bundle.signingSeed, { ...ref, uid: ref.uid! }, this.#now());
@@ -252,7 +252,7 @@ export class NatsCredentialIssuer {
       metadata: {
         name,
         namespace: ref.namespace,
-        labels: { [LABEL_SWARM]: ref.name, [LABEL_SWARM_UID]: ref.uid!, 'app.kubernetes.io/managed-by': 'kubeswarm', 'app.kubernetes.io/component': 'nats-credentials' },
+        labels: { [LABEL_SWARM]: ref.name, [LABEL_SWARM_UID]: ref.uid!, 'app.kubernetes.io/managed-by': 'spotswarm', 'app.kubernetes.io/component': 'nats-credentials' },
         ...(owned ? { ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: ref.name, uid: ref.uid!, controller: true, blockOwnerDeletion: true }] } : {}),
         ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
       },

@@ -59,7 +59,7 @@ describe('permissions', () => {
   it('lets a trainer use its swarm subjects and its own three streams, and nothing of another swarm', () => {
     const p = trainerPermissions(a);
     const pub = p.pub!.allow!;
-    expect(pub).toContain('kubeswarm.team-a.bert.>');
+    expect(pub).toContain('spotswarm.team-a.bert.>');
     expect(pub).toContain('$KV.ks_team-a_bert_members.>');
     expect(pub).toContain('$KV.ks_team-a_bert_rounds.>');
     expect(pub).toContain('$O.ks_team-a_bert_ckpt.>');
@@ -67,12 +67,12 @@ describe('permissions', () => {
     expect(pub).toContain('$JS.API.DIRECT.GET.OBJ_ks_team-a_bert_ckpt.>');
     expect(p.pub!.deny).toEqual(['$JS.API.STREAM.DELETE.>']);
     expect(pub.filter((s) => s.includes('team-b'))).toEqual([]);
-    for (const s of pub) expect(s === '$JS.API.INFO' || s.includes('team-a_bert') || s.startsWith('kubeswarm.team-a.bert.')).toBe(true);
-    expect(p.sub!.allow).toEqual(['kubeswarm.team-a.bert.>', '_INBOX.>']);
+    for (const s of pub) expect(s === '$JS.API.INFO' || s.includes('team-a_bert') || s.startsWith('spotswarm.team-a.bert.')).toBe(true);
+    expect(p.sub!.allow).toEqual(['spotswarm.team-a.bert.>', '_INBOX.>']);
   });
 
   it('lets the operator reader subscribe to telemetry and publish nothing', () => {
-    expect(telemetryReaderPermissions(a)).toEqual({ pub: { allow: [], deny: ['>'] }, sub: { allow: ['kubeswarm.team-a.bert.telemetry'], deny: [] } });
+    expect(telemetryReaderPermissions(a)).toEqual({ pub: { allow: [], deny: ['>'] }, sub: { allow: ['spotswarm.team-a.bert.telemetry'], deny: [] } });
   });
 });
 

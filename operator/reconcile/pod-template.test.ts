@@ -22,37 +22,37 @@ describe('trainerPod', () => {
   it('requests GPUs as requests and limits, with the swarm priority class', () => {
     expect(c.resources!.requests![GPU_RESOURCE]).toBe('1');
     expect(c.resources!.limits![GPU_RESOURCE]).toBe('1');
-    expect(p.spec!.priorityClassName).toBe('kubeswarm-preemptible');
+    expect(p.spec!.priorityClassName).toBe('spotswarm-preemptible');
   });
 
   it('tells the trainer who it is, where NATS is, and what to train', () => {
     const env = new Map(c.env!.map((e) => [e.name, e]));
-    expect(env.get('KUBESWARM_SWARM')!.value).toBe('tiny');
-    expect(env.get('KUBESWARM_POD_IP')!.valueFrom!.fieldRef!.fieldPath).toBe('status.podIP');
-    expect(env.get('KUBESWARM_NATS_URL')!.value).toBe('nats://127.0.0.1:4222');
-    expect(env.get('KUBESWARM_NATS_CREDENTIALS')!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
-    expect(JSON.parse(env.get('KUBESWARM_TRAINING')!.value!).targetBatchSize).toBe(64);
+    expect(env.get('SPOTSWARM_SWARM')!.value).toBe('tiny');
+    expect(env.get('SPOTSWARM_POD_IP')!.valueFrom!.fieldRef!.fieldPath).toBe('status.podIP');
+    expect(env.get('SPOTSWARM_NATS_URL')!.value).toBe('nats://127.0.0.1:4222');
+    expect(env.get('SPOTSWARM_NATS_CREDENTIALS')!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
+    expect(JSON.parse(env.get('SPOTSWARM_TRAINING')!.value!).targetBatchSize).toBe(64);
     expect(env.get('EXTRA')!.value).toBe('1');
   });
 
   it('leaves out the ownerReference in remote clusters, and applies placement overrides', () => {
     const remote = trainerPod(swarm, { remote: true, placement: { name: 'dc2', weight: 1, priorityClassName: 'dc2-low', nodeSelector: { pool: 'a100' }, network: { mode: 'HostPort', hostPort: 30400 } } });
     expect(remote.metadata!.ownerReferences).toBeUndefined();
-    expect(remote.metadata!.labels!['kubeswarm.io/placement']).toBe('dc2');
+    expect(remote.metadata!.labels!['spotswarm.dev/placement']).toBe('dc2');
     expect(remote.spec!.priorityClassName).toBe('dc2-low');
     expect(remote.spec!.nodeSelector).toEqual({ pool: 'a100' });
     expect(remote.spec!.containers[0]!.ports).toEqual([{ name: 'p2p', containerPort: 30400, hostPort: 30400, protocol: 'TCP' }]);
     const env = new Map(remote.spec!.containers[0]!.env!.map((e) => [e.name, e]));
-    expect(env.get('KUBESWARM_NETWORK_MODE')!.value).toBe('HostPort');
-    expect(env.get('KUBESWARM_P2P_PORT')!.value).toBe('30400');
-    expect(env.get('KUBESWARM_ANNOUNCE_HOST')!.valueFrom!.fieldRef!.fieldPath).toBe('status.hostIP');
-    expect(env.get('KUBESWARM_CLUSTER')!.value).toBe('dc2');
+    expect(env.get('SPOTSWARM_NETWORK_MODE')!.value).toBe('HostPort');
+    expect(env.get('SPOTSWARM_P2P_PORT')!.value).toBe('30400');
+    expect(env.get('SPOTSWARM_ANNOUNCE_HOST')!.valueFrom!.fieldRef!.fieldPath).toBe('status.hostIP');
+    expect(env.get('SPOTSWARM_CLUSTER')!.value).toBe('dc2');
   });
 
   it('passes relays in Relay mode', () => {
     const r = trainerPod(swarm, { remote: true, placement: { name: 'nat', weight: 1, network: { mode: 'Relay', relays: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA', '/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB'] } } });
     const env = new Map(r.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
-    expect(env.get('KUBESWARM_RELAYS')).toBe('/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA,/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB');
+    expect(env.get('SPOTSWARM_RELAYS')).toBe('/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA,/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB');
   });
 
   it('runs locked down', () => {

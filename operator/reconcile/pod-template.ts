@@ -76,9 +76,9 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
         [LABEL_SWARM_UID]: uid,
         [LABEL_ROLE]: ROLE_TRAINER,
         [LABEL_PLACEMENT]: pl.name,
-        'app.kubernetes.io/name': 'kubeswarm-trainer',
+        'app.kubernetes.io/name': 'spotswarm-trainer',
         'app.kubernetes.io/instance': name,
-        'app.kubernetes.io/managed-by': 'kubeswarm',
+        'app.kubernetes.io/managed-by': 'spotswarm',
       },
       // Remote pods are cleaned up through the swarm's remote-pods finalizer instead.
       ...(opts.remote ? {} : { ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true }] }),

@@ -4,7 +4,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 
-export const ACCOUNTING_FINALIZER = 'kubeswarm.io/peer-accounting';
+export const ACCOUNTING_FINALIZER = 'spotswarm.dev/peer-accounting';
 
 /** Why a pod ended, as far as the swarm's counters care. */
 export type Ending =

@@ -10,7 +10,7 @@ describe('reconcile', () => {
     expect(r.delete).toEqual([]);
     expect(r.status.phase).toBe('Pending');
     expect(r.status.peers).toEqual({ desired: 3, scheduled: 0, running: 0, summary: '0/3' });
-    expect(r.status.selector).toBe('kubeswarm.io/swarm=tiny,kubeswarm.io/role=trainer');
+    expect(r.status.selector).toBe('spotswarm.dev/swarm=tiny,spotswarm.dev/role=trainer');
     expect(r.status.observedGeneration).toBe(1);
   });
 

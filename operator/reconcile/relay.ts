@@ -3,10 +3,10 @@
  * no `relays` (clusters behind NAT): pure templates of its key Secret,
  * Service and Deployment, in the swarm's namespace of the operator's own
  * cluster and owned by the swarm, and the multiaddr that those placements'
- * trainers get in KUBESWARM_RELAYS.
+ * trainers get in SPOTSWARM_RELAYS.
  *
  * One relay serves the whole swarm. It runs the trainer image with
- * KUBESWARM_WORKLOAD=relay (trainer-image/src/relay/); its libp2p key is
+ * SPOTSWARM_WORKLOAD=relay (trainer-image/src/relay/); its libp2p key is
  * generated once by the operator and kept in the Secret, so the relay's peer
  * id, and with it the multiaddr, is known before the relay starts and stays
  * the same across restarts. The Deployment has no priority class: the relay
@@ -24,7 +24,7 @@ import {
 import { swarmNatsEnv } from './pod-template.ts';
 
 /** Annotation with a hash of what the operator wants an object to be; a different hash means "update it". */
-export const RELAY_SPEC_HASH_ANNOTATION = 'kubeswarm.io/relay-spec-hash';
+export const RELAY_SPEC_HASH_ANNOTATION = 'spotswarm.dev/relay-spec-hash';
 /** Unprivileged uid of the trainer image (as for trainer pods). */
 const RELAY_UID = 65532;
 
@@ -68,9 +68,9 @@ function labels(swarm: TrainingSwarm): Record<string, string> {
     [LABEL_SWARM]: name,
     [LABEL_SWARM_UID]: swarm.metadata.uid ?? '',
     [LABEL_ROLE]: ROLE_RELAY,
-    'app.kubernetes.io/name': 'kubeswarm-relay',
+    'app.kubernetes.io/name': 'spotswarm-relay',
     'app.kubernetes.io/instance': name,
-    'app.kubernetes.io/managed-by': 'kubeswarm',
+    'app.kubernetes.io/managed-by': 'spotswarm',
   };
 }
 

@@ -95,7 +95,7 @@ export class TelemetryHub {
     if (!c) {
       c = connect({
         servers: url,
-        name: 'kubeswarm-operator',
+        name: 'spotswarm-operator',
         maxReconnectAttempts: -1,
         waitOnFirstConnect: true,
         reconnectTimeWait: 1_000,

@@ -21,8 +21,8 @@ describe('semanticProblems', () => {
     ['an unknown architecture', tinySwarm((s) => { (s.spec.training.model as { architecture: string }).architecture = 'gpt'; }), {},
       'UnknownModel', 'spec.training.model.architecture', /unknown architecture "gpt"/, true],
     ['an unreadable kubeconfig', tinySwarm((s) => { s.spec.placements = [{ name: 'here', weight: 1, network: { mode: 'PodNetwork' } }, { name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }]; }),
-      { placementProblems: { dc2: 'kubeconfig Secret kubeswarm-system/dc2 key kubeconfig: not found' } },
-      'KubeconfigSecretInvalid', 'spec.placements[1].kubeconfigSecretRef', /spec\.placements\[1\]\.kubeconfigSecretRef \(placement dc2\): kubeconfig Secret kubeswarm-system\/dc2 key kubeconfig: not found/, false],
+      { placementProblems: { dc2: 'kubeconfig Secret spotswarm-system/dc2 key kubeconfig: not found' } },
+      'KubeconfigSecretInvalid', 'spec.placements[1].kubeconfigSecretRef', /spec\.placements\[1\]\.kubeconfigSecretRef \(placement dc2\): kubeconfig Secret spotswarm-system\/dc2 key kubeconfig: not found/, false],
     ['credentials the operator cannot issue', tinySwarm(), { credentialsIssue: 'NATS at nats://x:4222 does not accept account JWTs' },
       'NatsCredentialsUnavailable', 'spec.nats', /cannot issue the swarm's NATS credentials: NATS at/, true],
   ])('names %s', (_what, swarm, facts, reason, field, message, blocking) => {

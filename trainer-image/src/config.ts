@@ -84,13 +84,13 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** JetStream stream replicas: 1, 3 or 5 (an even count cannot hold a quorum). */
-/** KUBESWARM_NATS_URL: a nats://, tls://, ws:// or wss:// URL. */
+/** SPOTSWARM_NATS_URL: a nats://, tls://, ws:// or wss:// URL. */
 export function checkNatsUrl(url: string): string {
   if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(url)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(url)}`);
   return url;
 }
 
-/** KUBESWARM_NATS_REPLICAS: the swarm buckets' stream replicas. */
+/** SPOTSWARM_NATS_REPLICAS: the swarm buckets' stream replicas. */
 export function natsReplicas(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
   if (!['1', '3', '5'].includes(raw)) throw new ConfigError(Env.NatsReplicas, `must be 1, 3 or 5, got ${JSON.stringify(raw)}`);

@@ -135,8 +135,8 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect(results.map((r) => r.shards.map((s) => s.length))).toEqual(Array(4).fill(partition(L, [100e6, 300e6, 200e6, 400e6]).map((s) => s.length)));
     expect(results[0]!.vector).not.toBe(vectors[0]); // a new array; the input is untouched
     expect(firstDifference(vectors[0]!, dyadic(1, L))).toBe(-1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rounds_total', { outcome: 'complete' })).toBe(1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_bytes_sent_total')).toBeGreaterThanOrEqual(results[0]!.bytesSent);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rounds_total', { outcome: 'complete' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_bytes_sent_total')).toBeGreaterThanOrEqual(results[0]!.bytesSent);
   });
 
   it('averages 64 MiB exactly over 4 peers, and a tag-along (weight 0) receives the mean of the others', async () => {
@@ -216,7 +216,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     // kill the victim once it has streamed ~1 MiB of its 12 MiB of parts
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        void metric(victim, 'kubeswarm_allreduce_bytes_sent_total').then((b) => {
+        void metric(victim, 'spotswarm_allreduce_bytes_sent_total').then((b) => {
           if (b > MiB) {
             clearInterval(poll);
             void Promise.resolve(victim.host.stop()).then(resolve);
@@ -248,7 +248,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
       }
       expect(firstDifference(r.vector, results[0]!.vector)).toBe(-1);
     }
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_dropped_peers_total', { reason: 'disconnected' })).toBeGreaterThan(0);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_dropped_peers_total', { reason: 'disconnected' })).toBeGreaterThan(0);
     // next round: the survivors alone
     const group2 = survivors.map((i) => group[i]!);
     const next = await Promise.all(survivors.map((i) => ps[i]!.averager.run(spec('kill-next', group2), vectors[i]!)));
@@ -290,7 +290,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     // the third peer starts only once it holds the others' parts (they wait, paused)
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        void metric(ps[2]!, 'kubeswarm_allreduce_bytes_received_total').then((b) => {
+        void metric(ps[2]!, 'spotswarm_allreduce_bytes_received_total').then((b) => {
           if (b > 0) {
             clearInterval(poll);
             resolve();
@@ -321,7 +321,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     runs[2]!.catch(() => undefined);
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        void metric(leaver, 'kubeswarm_allreduce_bytes_received_total').then((b) => {
+        void metric(leaver, 'spotswarm_allreduce_bytes_received_total').then((b) => {
           if (b > MiB) {
             clearInterval(poll);
             resolve();
@@ -348,7 +348,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
       }
       expect(firstDifference(r.vector, results[0]!.vector)).toBe(-1);
     }
-    expect(await metric(ps[3]!, 'kubeswarm_allreduce_backup_reductions_total')).toBe(1);
+    expect(await metric(ps[3]!, 'spotswarm_allreduce_backup_reductions_total')).toBe(1);
   }, 60_000);
 
   it('rejects a NaN contribution, counts it, and averages the rest', async () => {
@@ -375,9 +375,9 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
       }
     }
     expect(results[0]!.drops).toContainEqual({ peerId: ps[2]!.id, reason: 'rejected', role: 'sender', shard: 0 });
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
-    expect(await metric(ps[3]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
-    expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total')).toBe(0);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
+    expect(await metric(ps[3]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'non_finite' })).toBe(1);
+    expect(await metric(ps[1]!, 'spotswarm_allreduce_rejected_frames_total')).toBe(0);
   });
 
   it.each([
@@ -409,9 +409,9 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     const dist = (a: Float32Array): number => Math.sqrt(a.reduce((acc, x, k) => acc + (x - honest[k]!) ** 2, 0));
     expect(dist(results[0]!.vector)).toBeLessThan(dist(plain) / 100);
     for (const p of ps) {
-      expect(await metric(p, 'kubeswarm_allreduce_capped_weights_total')).toBe(1);
+      expect(await metric(p, 'spotswarm_allreduce_capped_weights_total')).toBe(1);
       expect(p.warnings.filter((w) => w.includes('capped a peer')).map((w) => w.includes(ps[3]!.id))).toEqual([true]);
-      expect(await metric(p, 'kubeswarm_allreduce_few_contributor_segments_total')).toBe(0);
+      expect(await metric(p, 'spotswarm_allreduce_few_contributor_segments_total')).toBe(0);
     }
   });
 
@@ -433,7 +433,7 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect(norm(results[0]!.vector)).toBeLessThanOrEqual(norm(vectors[1]!) * (1 + 1e-6));
     const reducing = results[0]!.shards.filter((sh) => sh.length > 0).length;
     let counted = 0;
-    for (const p of ps) counted += await metric(p, 'kubeswarm_allreduce_few_contributor_segments_total');
+    for (const p of ps) counted += await metric(p, 'spotswarm_allreduce_few_contributor_segments_total');
     expect(counted).toBe(reducing);
   });
 
@@ -534,10 +534,10 @@ describe('all-reduce protocol hygiene (raw streams against a real averager)', ()
       expect(r.fractionAveraged).toBe(1);
       expect(firstDifference(r.vector.subarray(0, 1000), expected)).toBe(-1);
     }
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'version' })).toBe(1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_size' })).toBe(1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_peer' })).toBe(1);
-    expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'wrong_round' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'version' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_size' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_peer' })).toBe(1);
+    expect(await metric(ps[1]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_round' })).toBe(1);
     expect(ps[0]!.warnings.some((w) => w.includes('rejected'))).toBe(true);
   });
 
@@ -572,8 +572,8 @@ describe('all-reduce protocol hygiene (raw streams against a real averager)', ()
       expect(firstDifference(r.vector.subarray(500), without.subarray(500))).toBe(-1);
       expect(r.contributorsPerShard.slice(0, 2)).toEqual([3, 2]);
     }
-    expect(await metric(ps[1]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(1);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(0);
+    expect(await metric(ps[1]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(0);
     expect(ps[1]!.warnings.some((w) => w.includes(`not signed by ${signer.id}`))).toBe(true);
   });
 
@@ -586,7 +586,7 @@ describe('all-reduce protocol hygiene (raw streams against a real averager)', ()
     ];
     const reply = await rawExchange(ps[1]!.host, ps[0]!.host, frames);
     expect(reply).toEqual([{ type: 'ack', reason: 'unknownRound', accepted: 0 }]);
-    expect(await metric(ps[0]!, 'kubeswarm_allreduce_rejected_frames_total', { reason: 'unknown_round' })).toBe(1);
+    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'unknown_round' })).toBe(1);
     // an ACK is not a valid first frame either
     expect(await rawExchange(ps[1]!.host, ps[0]!.host, [encodeAck('complete', 0)])).toContainEqual(expect.objectContaining({ reason: 'rejected' }));
   });

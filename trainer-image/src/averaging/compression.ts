@@ -21,7 +21,7 @@
  */
 import { endianness } from 'node:os';
 
-if (endianness() !== 'LE') throw new Error('kubeswarm averaging requires a little-endian host');
+if (endianness() !== 'LE') throw new Error('spotswarm averaging requires a little-endian host');
 
 // hot loops use local bindings, not global lookups (much slower inside vm contexts such as jest's)
 const round = Math.round;

@@ -4,7 +4,7 @@
  */
 import { Protocols } from '../../../api/protocols.ts';
 
-/** libp2p protocol id (api/protocols.ts): `/kubeswarm/allreduce/2.0.0`. */
+/** libp2p protocol id (api/protocols.ts): `/spotswarm/allreduce/3.0.0`. */
 export const PROTOCOL = Protocols.allReduce;
 
 /** Version byte of every frame. Bump on any incompatible change; peers reject other versions. 2: signed chunks. */

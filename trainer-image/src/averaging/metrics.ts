@@ -28,49 +28,49 @@ function get<T>(registry: Registry, name: string, make: () => T): T {
 export function createMetrics(registry: Registry = new Registry()): AveragingMetrics {
   const registers = [registry];
   return {
-    rounds: get(registry, 'kubeswarm_allreduce_rounds_total', () => new Counter({
-      name: 'kubeswarm_allreduce_rounds_total',
+    rounds: get(registry, 'spotswarm_allreduce_rounds_total', () => new Counter({
+      name: 'spotswarm_allreduce_rounds_total',
       help: 'All-reduce rounds by outcome: complete (fraction 1), partial, left, aborted, failed.',
       labelNames: ['outcome'] as const, registers,
     })),
-    roundSeconds: get(registry, 'kubeswarm_allreduce_round_seconds', () => new Histogram({
-      name: 'kubeswarm_allreduce_round_seconds',
+    roundSeconds: get(registry, 'spotswarm_allreduce_round_seconds', () => new Histogram({
+      name: 'spotswarm_allreduce_round_seconds',
       help: 'Duration of all-reduce rounds.',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
     })),
-    fractionAveraged: get(registry, 'kubeswarm_allreduce_fraction_averaged', () => new Gauge({
-      name: 'kubeswarm_allreduce_fraction_averaged',
+    fractionAveraged: get(registry, 'spotswarm_allreduce_fraction_averaged', () => new Gauge({
+      name: 'spotswarm_allreduce_fraction_averaged',
       help: 'Fraction of the vector averaged over every weighted member in the last round.',
       registers,
     })),
-    bytesSent: get(registry, 'kubeswarm_allreduce_bytes_sent_total', () => new Counter({
-      name: 'kubeswarm_allreduce_bytes_sent_total', help: 'Bytes written to all-reduce streams (frames).', registers,
+    bytesSent: get(registry, 'spotswarm_allreduce_bytes_sent_total', () => new Counter({
+      name: 'spotswarm_allreduce_bytes_sent_total', help: 'Bytes written to all-reduce streams (frames).', registers,
     })),
-    bytesReceived: get(registry, 'kubeswarm_allreduce_bytes_received_total', () => new Counter({
-      name: 'kubeswarm_allreduce_bytes_received_total', help: 'Bytes read from all-reduce streams (frames).', registers,
+    bytesReceived: get(registry, 'spotswarm_allreduce_bytes_received_total', () => new Counter({
+      name: 'spotswarm_allreduce_bytes_received_total', help: 'Bytes read from all-reduce streams (frames).', registers,
     })),
-    rejectedFrames: get(registry, 'kubeswarm_allreduce_rejected_frames_total', () => new Counter({
-      name: 'kubeswarm_allreduce_rejected_frames_total',
+    rejectedFrames: get(registry, 'spotswarm_allreduce_rejected_frames_total', () => new Counter({
+      name: 'spotswarm_allreduce_rejected_frames_total',
       help: 'All-reduce frames or streams rejected, by reason; the round continues without them.',
       labelNames: ['reason'] as const, registers,
     })),
-    droppedPeers: get(registry, 'kubeswarm_allreduce_dropped_peers_total', () => new Counter({
-      name: 'kubeswarm_allreduce_dropped_peers_total',
+    droppedPeers: get(registry, 'spotswarm_allreduce_dropped_peers_total', () => new Counter({
+      name: 'spotswarm_allreduce_dropped_peers_total',
       help: 'Peers dropped from a round, by reason (deadline, disconnected, left, rejected) and role (sender, reducer).',
       labelNames: ['reason', 'role'] as const, registers,
     })),
-    backupReductions: get(registry, 'kubeswarm_allreduce_backup_reductions_total', () => new Counter({
-      name: 'kubeswarm_allreduce_backup_reductions_total',
+    backupReductions: get(registry, 'spotswarm_allreduce_backup_reductions_total', () => new Counter({
+      name: 'spotswarm_allreduce_backup_reductions_total',
       help: 'Shards this peer re-reduced as the backup of a failed or leaving reducer.',
       registers,
     })),
-    cappedWeights: get(registry, 'kubeswarm_allreduce_capped_weights_total', () => new Counter({
-      name: 'kubeswarm_allreduce_capped_weights_total',
+    cappedWeights: get(registry, 'spotswarm_allreduce_capped_weights_total', () => new Counter({
+      name: 'spotswarm_allreduce_capped_weights_total',
       help: 'Round members whose self-reported samples this peer capped at robust.maxSamplesRatio times the median of their group (robust aggregation only).',
       registers,
     })),
-    fewContributorSegments: get(registry, 'kubeswarm_allreduce_few_contributor_segments_total', () => new Counter({
-      name: 'kubeswarm_allreduce_few_contributor_segments_total',
+    fewContributorSegments: get(registry, 'spotswarm_allreduce_few_contributor_segments_total', () => new Counter({
+      name: 'spotswarm_allreduce_few_contributor_segments_total',
       help: 'Segments of shards this peer reduced under a robust rule with only 1 or 2 contributors: no majority, so the parts were norm-clipped to the smallest and averaged unweighted instead.',
       registers,
     })),

@@ -24,7 +24,7 @@ import { StreamKinds } from './codec.ts';
 import { SIGNATURE_BYTES } from './constants.ts';
 import { CodecIds } from './compression.ts';
 
-const DOMAIN = new TextEncoder().encode('kubeswarm/allreduce/2/chunk\0');
+const DOMAIN = new TextEncoder().encode('spotswarm/allreduce/2/chunk\0');
 /** Verifiers kept per peer id (a group is at most a few hundred peers; a process sees few groups' worth). */
 const MAX_CACHED_KEYS = 4096;
 

@@ -7,7 +7,7 @@ import { MAX_WRITE_BUFFER_BYTES } from './constants.ts';
 import { FrameStream, WRITE_HIGH_WATER } from './stream-io.ts';
 import { createTestHost, introduce } from './testing.ts';
 
-const PROTO = '/kubeswarm/test-frames/1.0.0';
+const PROTO = '/spotswarm/test-frames/1.0.0';
 const MiB = 1 << 20;
 let hosts: Libp2p[] = [];
 

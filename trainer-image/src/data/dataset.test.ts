@@ -17,7 +17,7 @@ async function take<T>(it: AsyncIterable<T>, n = Infinity): Promise<T[]> {
   return out;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'kubeswarm-data-'));
+const dir = mkdtempSync(join(tmpdir(), 'spotswarm-data-'));
 const fileA = join(dir, 'a.txt');
 const fileB = join(dir, 'b.txt');
 const linesA = Array.from({ length: 40 }, (_, i) => `alpha document ${i}`);

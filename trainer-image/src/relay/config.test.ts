@@ -45,8 +45,8 @@ describe('parseRelayConfig', () => {
   });
 
   it.each([
-    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmName]: 'lean' }, Env.SwarmNamespace, /required with KUBESWARM_NATS_URL/],
-    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml' }, Env.SwarmName, /required with KUBESWARM_NATS_URL/],
+    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmName]: 'lean' }, Env.SwarmNamespace, /required with SPOTSWARM_NATS_URL/],
+    [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml' }, Env.SwarmName, /required with SPOTSWARM_NATS_URL/],
     [{ [Env.NatsUrl]: 'nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean' }, Env.NatsUrl, /nats:\/\//],
     [{ [Env.NatsUrl]: 'nats://nats:4222', [Env.SwarmNamespace]: 'ml', [Env.SwarmName]: 'lean', [Env.NatsReplicas]: '2' }, Env.NatsReplicas, /1, 3 or 5/],
     [{ [Env.RelayPrivateKey]: undefined }, Env.RelayPrivateKey, /required/],

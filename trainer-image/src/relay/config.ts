@@ -1,10 +1,10 @@
 /**
- * Configuration of the relay workload (KUBESWARM_WORKLOAD=relay): a libp2p
+ * Configuration of the relay workload (SPOTSWARM_WORKLOAD=relay): a libp2p
  * circuit relay for trainers behind NAT, run from the trainer image. It needs
  * a private key (so that its peer id, and hence its multiaddr, is known
  * before it starts), an address to listen on, and the addresses to announce.
- * With the swarm's NATS settings (KUBESWARM_NATS_URL, KUBESWARM_NAMESPACE,
- * KUBESWARM_SWARM, and its credentials) it admits only the swarm's
+ * With the swarm's NATS settings (SPOTSWARM_NATS_URL, SPOTSWARM_NAMESPACE,
+ * SPOTSWARM_SWARM, and its credentials) it admits only the swarm's
  * registered members; without them it relays for anyone who reaches it.
  * Parsed once from the environment by main.ts, frozen.
  */

@@ -1,5 +1,5 @@
 /**
- * Entrypoint of the relay workload (KUBESWARM_WORKLOAD=relay, same image as
+ * Entrypoint of the relay workload (SPOTSWARM_WORKLOAD=relay, same image as
  * the trainer; trainer-image/src/main.ts hands over here). Starts the circuit
  * relay, serves /metrics and /healthz, and stops on SIGTERM. Exit 2 on a bad
  * configuration, 1 on a fatal error.

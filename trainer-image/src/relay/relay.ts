@@ -1,7 +1,7 @@
 /**
  * A libp2p circuit relay (v2) for a swarm's peers behind NAT: TCP + noise +
  * yamux, `circuitRelayServer`, and a fixed identity (its peer id is in every
- * trainer's KUBESWARM_RELAYS). Given a connection gater (the swarm's
+ * trainer's SPOTSWARM_RELAYS). Given a connection gater (the swarm's
  * membership gater, as the operator runs it), it admits only the swarm's
  * registered members: nobody else can hold a reservation, use up the
  * relay's slots, or relay traffic through it. The trainers' own gaters still
@@ -92,8 +92,8 @@ export async function startRelay(o: RelayNodeOptions): Promise<RelayNode> {
 
   if (o.registry) {
     const registers = [o.registry];
-    new Gauge({ name: 'kubeswarm_relay_reservations', help: 'Peers holding a reservation on this relay', registers, collect() { this.set(relay.reservations.size); } });
-    new Gauge({ name: 'kubeswarm_relay_connections', help: 'Open libp2p connections of this relay (reserving peers and peers dialing through it)', registers, collect() { this.set(node.getConnections().length); } });
+    new Gauge({ name: 'spotswarm_relay_reservations', help: 'Peers holding a reservation on this relay', registers, collect() { this.set(relay.reservations.size); } });
+    new Gauge({ name: 'spotswarm_relay_connections', help: 'Open libp2p connections of this relay (reserving peers and peers dialing through it)', registers, collect() { this.set(node.getConnections().length); } });
   }
   // The server emits no event per reservation: log the changes of the reserved set instead.
   let reserved = new Set<string>();

@@ -85,7 +85,7 @@ export class CheckpointStore {
     const name = checkpointName(epoch);
     const sha256 = sha256Hex(blob);
     try {
-      const info = await this.#os.putBlob({ name, description: `kubeswarm state at epoch ${epoch}`, metadata: { epoch: String(epoch), sha256, writer } }, blob);
+      const info = await this.#os.putBlob({ name, description: `spotswarm state at epoch ${epoch}`, metadata: { epoch: String(epoch), sha256, writer } }, blob);
       this.#o.metrics.checkpoints.inc({ op: 'write', outcome: 'ok' });
       await this.#prune().catch((e: unknown) => this.#o.log.warn('could not prune old checkpoints', { error: e instanceof Error ? e.message : String(e) }));
       return { name, epoch, size: info.size, sha256, writer };

@@ -4,7 +4,7 @@
  */
 import { Protocols } from '../../../api/protocols.ts';
 
-/** libp2p protocol id (api/protocols.ts): `/kubeswarm/state/1.0.0`. */
+/** libp2p protocol id (api/protocols.ts): `/spotswarm/state/2.0.0`. */
 export const PROTOCOL = Protocols.state;
 
 /** Version byte of every frame; peers reject other versions. Bump on any incompatible change. */

@@ -6,7 +6,7 @@
  * can register. FACTS.md: @libp2p/pnet breaks under bulk data, so this gater
  * is the isolation mechanism instead.
  *
- * Every refusal is counted (kubeswarm_p2p_refused_connections_total) and
+ * Every refusal is counted (spotswarm_p2p_refused_connections_total) and
  * logged.
  *
  * Circuit relays (Relay network mode) are not members: `isRelay` names the

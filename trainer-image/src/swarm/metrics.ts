@@ -27,34 +27,34 @@ export interface SwarmMetrics {
 export function createSwarmMetrics(registry: Registry = new Registry()): SwarmMetrics {
   return {
     refusedConnections: new Counter({
-      name: 'kubeswarm_p2p_refused_connections_total',
+      name: 'spotswarm_p2p_refused_connections_total',
       help: 'libp2p connections refused because the remote peer is not registered in this swarm',
       labelNames: ['direction'],
       registers: [registry],
     }),
     badRecords: new Counter({
-      name: 'kubeswarm_swarm_bad_records_total',
+      name: 'spotswarm_swarm_bad_records_total',
       help: 'Membership records, round assignments or round result digests ignored because they failed validation, by kind',
       labelNames: ['kind'],
       registers: [registry],
     }),
     natsErrors: new Counter({
-      name: 'kubeswarm_swarm_nats_errors_total',
+      name: 'spotswarm_swarm_nats_errors_total',
       help: 'NATS operations of the swarm layer that failed',
       labelNames: ['op'],
       registers: [registry],
     }),
-    livePeers: new Gauge({ name: 'kubeswarm_swarm_live_peers', help: 'Live peers in the membership view', registers: [registry] }),
-    roundsLed: new Counter({ name: 'kubeswarm_swarm_rounds_led_total', help: 'Rounds whose assignment this peer wrote', registers: [registry] }),
-    relayReservations: new Gauge({ name: 'kubeswarm_p2p_relay_reservations', help: 'Relay network mode: circuit relays holding a reservation for this peer', registers: [registry] }),
+    livePeers: new Gauge({ name: 'spotswarm_swarm_live_peers', help: 'Live peers in the membership view', registers: [registry] }),
+    roundsLed: new Counter({ name: 'spotswarm_swarm_rounds_led_total', help: 'Rounds whose assignment this peer wrote', registers: [registry] }),
+    relayReservations: new Gauge({ name: 'spotswarm_p2p_relay_reservations', help: 'Relay network mode: circuit relays holding a reservation for this peer', registers: [registry] }),
     natsPermissionDenied: new Counter({
-      name: 'kubeswarm_swarm_nats_permission_denied_total',
+      name: 'spotswarm_swarm_nats_permission_denied_total',
       help: 'NATS publishes or subscriptions the server refused because the swarm credentials do not allow them',
       labelNames: ['operation'],
       registers: [registry],
     }),
     cappedClaims: new Counter({
-      name: 'kubeswarm_swarm_capped_claims_total',
+      name: 'spotswarm_swarm_capped_claims_total',
       help: 'Peers whose self-reported samples were counted only up to what their throughput, measured on the NATS server clock, allows (once per peer and epoch)',
       labelNames: ['measured'],
       registers: [registry],

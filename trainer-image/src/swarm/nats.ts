@@ -16,7 +16,7 @@ export interface NatsOptions {
   /** @default 500 */
   reconnectTimeWaitMs?: number;
   log: SwarmLogger;
-  /** Counts refused operations (kubeswarm_swarm_nats_permission_denied_total). */
+  /** Counts refused operations (spotswarm_swarm_nats_permission_denied_total). */
   metrics?: SwarmMetrics;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Fault injection for tests (pure): what a Byzantine peer does to every
- * gradient it sends (KUBESWARM_FAULT_BYZANTINE). The tampering is
+ * gradient it sends (SPOTSWARM_FAULT_BYZANTINE). The tampering is
  * deterministic per epoch, so a failing test can be replayed.
  */
 

@@ -67,7 +67,7 @@ describe('parseTrainingEnv', () => {
     expect(parseTrainingEnv({ [Env.FaultByzantine]: 'scale:-100' }).faults.byzantine).toEqual({ kind: 'scale', factor: -100 });
     const z = errorOf(() => parseTrainingEnv({ [Env.FaultByzantine]: 'scale:0' }));
     expect(z.variable).toBe(Env.FaultByzantine);
-    expect(z.message).toMatch(/KUBESWARM_FAULT_BYZANTINE: must be scale:<non-zero factor>, random:<std > 0> or nan, got "scale:0"/);
+    expect(z.message).toMatch(/SPOTSWARM_FAULT_BYZANTINE: must be scale:<non-zero factor>, random:<std > 0> or nan, got "scale:0"/);
     expect(parseTrainingEnv({ [Env.FaultByzantineResults]: 'random:10' }).faults.byzantineResults).toEqual({ kind: 'random', std: 10 });
     expect(errorOf(() => parseTrainingEnv({ [Env.FaultByzantineResults]: 'flip' })).variable).toBe(Env.FaultByzantineResults);
   });

@@ -1,7 +1,7 @@
 /**
  * The parts of spec.training the training workload reads (model, data,
  * optimizer, averaging mode, checkpoints), parsed once from the
- * KUBESWARM_TRAINING JSON with the CRD's defaults filled in (the API server
+ * SPOTSWARM_TRAINING JSON with the CRD's defaults filled in (the API server
  * applies them to pods the operator creates; tests and the demo may pass a
  * shorter spec). The CRD has validated ranges already; this parser checks
  * them again so that a hand-written spec gets a clear error naming the field.
@@ -137,9 +137,9 @@ export function parseTrainingSettings(json: string): TrainingSettings {
 
 /** Trainer knobs outside spec.training (tests, benchmarks, operators who know why). */
 export interface TrainingEnv {
-  /** Held-out batches evaluated after every epoch (KUBESWARM_EVAL_BATCHES; 0 = off). */
+  /** Held-out batches evaluated after every epoch (SPOTSWARM_EVAL_BATCHES; 0 = off). */
   evalBatches: number;
-  /** Backend preference (KUBESWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
+  /** Backend preference (SPOTSWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
   backends: BackendKind[] | undefined;
   faults: { nanGradientEpochs: number[]; byzantine: ByzantineFault | undefined; byzantineResults: ByzantineFault | undefined };
 }

@@ -1,5 +1,5 @@
 /**
- * The training workload (KUBESWARM_WORKLOAD=train): the RuLeanALBERT recipe
+ * The training workload (SPOTSWARM_WORKLOAD=train): the RuLeanALBERT recipe
  * on the data plane. One loop per peer:
  *
  *   sync     a peer without the state of its epoch (joining, or stale after
@@ -100,18 +100,18 @@ interface TrainingMetrics {
 
 function createTrainingMetrics(r: Registry): TrainingMetrics {
   return {
-    epoch: new Gauge({ name: 'kubeswarm_trainer_epoch', help: 'Epoch (global optimizer steps) this peer works on', registers: [r] }),
-    loss: new Gauge({ name: 'kubeswarm_trainer_loss', help: 'Mean masked-LM loss of this peer over its last epoch', registers: [r] }),
-    samplesPerSecond: new Gauge({ name: 'kubeswarm_trainer_samples_per_second', help: 'Local training throughput', registers: [r] }),
-    samples: new Counter({ name: 'kubeswarm_trainer_samples_total', help: 'Sequences this peer trained on', registers: [r] }),
-    unweightedSamples: new Counter({ name: 'kubeswarm_trainer_unweighted_samples_total', help: 'Sequences this peer trained on that its round weighted 0 (the leader formed the round before it saw them): compute spent for nothing', registers: [r] }),
-    steps: new Counter({ name: 'kubeswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite, diverged: skipped)', labelNames: ['outcome'], registers: [r] }),
-    rejected: new Counter({ name: 'kubeswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
-    bytesSent: new Counter({ name: 'kubeswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
-    agreements: new Counter({ name: 'kubeswarm_trainer_round_agreements_total', help: 'Averaged vectors compared with the round\'s first finisher: canonical (applied), diverged (skipped, state downloaded), unconfirmed (NATS failed; applied)', labelNames: ['state'], registers: [r] }),
-    outvotedReducers: new Counter({ name: 'kubeswarm_trainer_outvoted_reducers_total', help: 'robust.verifyReducers: shard results of a reducer that differed from the one two other peers agreed on (the reducer is named in the log)', registers: [r] }),
-    unverifiedRounds: new Counter({ name: 'kubeswarm_trainer_unverified_rounds_total', help: 'robust.verifyReducers: rounds not applied because some shard had no two agreeing reducers', registers: [r] }),
-    syncs: new Counter({ name: 'kubeswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
+    epoch: new Gauge({ name: 'spotswarm_trainer_epoch', help: 'Epoch (global optimizer steps) this peer works on', registers: [r] }),
+    loss: new Gauge({ name: 'spotswarm_trainer_loss', help: 'Mean masked-LM loss of this peer over its last epoch', registers: [r] }),
+    samplesPerSecond: new Gauge({ name: 'spotswarm_trainer_samples_per_second', help: 'Local training throughput', registers: [r] }),
+    samples: new Counter({ name: 'spotswarm_trainer_samples_total', help: 'Sequences this peer trained on', registers: [r] }),
+    unweightedSamples: new Counter({ name: 'spotswarm_trainer_unweighted_samples_total', help: 'Sequences this peer trained on that its round weighted 0 (the leader formed the round before it saw them): compute spent for nothing', registers: [r] }),
+    steps: new Counter({ name: 'spotswarm_trainer_steps_total', help: 'Global steps, by round outcome (complete, alone: applied; partial, failed, non-finite, diverged: skipped)', labelNames: ['outcome'], registers: [r] }),
+    rejected: new Counter({ name: 'spotswarm_trainer_rejected_gradients_total', help: 'Local micro-batch gradients rejected (NaN/Inf)', labelNames: ['reason'], registers: [r] }),
+    bytesSent: new Counter({ name: 'spotswarm_trainer_averaging_bytes_sent_total', help: 'All-reduce bytes this peer sent, by what was averaged', labelNames: ['kind'], registers: [r] }),
+    agreements: new Counter({ name: 'spotswarm_trainer_round_agreements_total', help: 'Averaged vectors compared with the round\'s first finisher: canonical (applied), diverged (skipped, state downloaded), unconfirmed (NATS failed; applied)', labelNames: ['state'], registers: [r] }),
+    outvotedReducers: new Counter({ name: 'spotswarm_trainer_outvoted_reducers_total', help: 'robust.verifyReducers: shard results of a reducer that differed from the one two other peers agreed on (the reducer is named in the log)', registers: [r] }),
+    unverifiedRounds: new Counter({ name: 'spotswarm_trainer_unverified_rounds_total', help: 'robust.verifyReducers: rounds not applied because some shard had no two agreeing reducers', registers: [r] }),
+    syncs: new Counter({ name: 'spotswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
   };
 }
 

@@ -23,7 +23,7 @@ async function helm(...args: string[]): Promise<{ stdout: string; stderr: string
 }
 
 async function render(...set: string[]): Promise<any[]> {
-  const r = await helm('template', 'ks', '.', '--namespace', 'kubeswarm-system', '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s]));
+  const r = await helm('template', 'ks', '.', '--namespace', 'spotswarm-system', '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s]));
   expect(r.stderr).toBe('');
   return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
 }
@@ -39,7 +39,7 @@ describe('helm chart', () => {
     const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
       'ClusterRole/ks-operator', 'ClusterRoleBinding/ks-operator', 'ConfigMap/ks-nats-config', 'Deployment/ks-operator',
-      'PriorityClass/kubeswarm-preemptible', 'Role/ks-operator-leader-election', 'RoleBinding/ks-operator-leader-election',
+      'PriorityClass/spotswarm-preemptible', 'Role/ks-operator-leader-election', 'RoleBinding/ks-operator-leader-election',
       'Service/ks-nats', 'Service/ks-operator-metrics', 'ServiceAccount/ks-operator', 'StatefulSet/ks-nats',
     ]);
   });
@@ -49,9 +49,9 @@ describe('helm chart', () => {
     const rules = objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
       .flatMap((o) => o.rules.map((r: any) => `${o.kind}: ${r.apiGroups.join(',') || 'core'} ${r.resources.join(',')} [${r.verbs.join(',')}]`));
     expect(rules).toEqual([
-      'ClusterRole: kubeswarm.io trainingswarms [get,list,watch,patch]',
-      'ClusterRole: kubeswarm.io trainingswarms/status [get,update,patch]',
-      'ClusterRole: kubeswarm.io trainingswarms/finalizers [update]',
+      'ClusterRole: spotswarm.dev trainingswarms [get,list,watch,patch]',
+      'ClusterRole: spotswarm.dev trainingswarms/status [get,update,patch]',
+      'ClusterRole: spotswarm.dev trainingswarms/finalizers [update]',
       'ClusterRole: core pods [get,list,watch,create,delete,patch]',
       'ClusterRole: core nodes [list,watch]',
       'ClusterRole: core events [create,patch]',
@@ -69,13 +69,13 @@ describe('helm chart', () => {
   it('turns NATS operator mode on: the operator makes the auth Secret, NATS loads its auth.conf with a full resolver', async () => {
     const objs = await render();
     const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
-    expect(env).toContainEqual({ name: 'KUBESWARM_NATS_AUTH_SECRET', value: 'ks-nats-auth' });
+    expect(env).toContainEqual({ name: 'SPOTSWARM_NATS_AUTH_SECRET', value: 'ks-nats-auth' });
     const sts = objs.find((o) => o.kind === 'StatefulSet');
     expect(sts.spec.template.spec.containers[0].args[0]).toBe('--config=/etc/nats/nats.conf');
     expect(sts.spec.template.spec.volumes[0].projected.sources).toContainEqual({ secret: { name: 'ks-nats-auth', items: [{ key: 'auth.conf', path: 'auth/auth.conf' }] } });
     expect(objs.find((o) => o.kind === 'ConfigMap').data['nats.conf']).toMatch(/resolver: \{ type: full, dir: \/data\/jwt/);
     const off = await render('nats.auth.enabled=false');
-    expect(off.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('KUBESWARM_NATS_AUTH_SECRET');
+    expect(off.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('SPOTSWARM_NATS_AUTH_SECRET');
     expect(off.some((o) => o.kind === 'ConfigMap')).toBe(false);
   });
 
@@ -83,7 +83,7 @@ describe('helm chart', () => {
     const dep = (await render('operator.replicas=2')).find((o) => o.kind === 'Deployment');
     expect(dep.spec.replicas).toBe(2);
     const c = dep.spec.template.spec.containers[0];
-    expect(c.env).toContainEqual({ name: 'KUBESWARM_LEADER_ELECT', value: 'true' });
+    expect(c.env).toContainEqual({ name: 'SPOTSWARM_LEADER_ELECT', value: 'true' });
     expect(dep.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
   });
