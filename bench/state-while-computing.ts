@@ -43,7 +43,7 @@ import { createModel, modelConfig } from '../trainer-image/src/model/index.ts';
 import { CollaborativeOptimizer, segmentsOf } from '../trainer-image/src/optim/index.ts';
 import { createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, stateFingerprint } from '../trainer-image/src/state/index.ts';
 import { connectNats, createSwarmMetrics, Membership, silentLogger, Swarm } from '../trainer-image/src/swarm/index.ts';
-import { parseTrainingSettings } from '../trainer-image/src/workload/training-config.ts';
+import { parseTrainingSettings } from '../trainer-image/src/workload/index.ts';
 import { Registry } from 'prom-client';
 
 const env = process.env;

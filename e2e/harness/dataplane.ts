@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Env } from '../../api/index.ts';
-import { syntheticVector } from '../../trainer-image/src/workload/synthetic.ts';
+import { syntheticVector } from '../../trainer-image/src/workload/index.ts';
 import { startNats, type NatsServer } from './nats.ts';
 import { Fleet, type LogLine, type Trainer, type TrainerSpec } from './trainers.ts';
 
