@@ -8,7 +8,7 @@
  * mutated input to one decoder and must hold for any input: no throw other
  * than the decoder's own named error, no hang, and no output larger than a
  * bound of its input. `npm run fuzz -- --runs N` runs them all with a longer
- * budget; scripts/fuzz/fuzz.test.ts runs the same properties with CI's fixed
+ * budget; testkit/fuzz/fuzz.test.ts runs the same properties with CI's fixed
  * budget. A new decoder gets a `*.fuzz.ts` beside it; nothing to register.
  */
 import { readdirSync, statSync } from 'node:fs';
