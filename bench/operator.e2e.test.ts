@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../e2e/harness/cluster.ts';
+import { REPO_ROOT } from '../testkit/harness/index.ts';
 
 let child: ChildProcess | undefined;
 

@@ -125,15 +125,9 @@ import {
 import { parse } from 'yaml';
 import { DEFAULT_PRIORITY_CLASS, GROUP, LABEL_SWARM, PLURAL, VERSION, type Placement, type TrainingSwarm } from '../api/index.ts';
 import { parseConfig } from '../operator/config.ts';
-import { startControlPlane, type ControlPlane } from '../e2e/cluster/controlplane.ts';
-import { httpGet } from '../e2e/cluster/http.ts';
-import { makeLogger, type Logger } from '../e2e/cluster/log.ts';
-import { freePort } from '../e2e/cluster/ports.ts';
-import { pidAlive } from '../e2e/cluster/proc.ts';
-import { toolPath } from '../e2e/cluster/tools.ts';
-import { runKubectl } from '../e2e/harness/cluster.ts';
-import { startOperator, type OperatorProcess } from '../e2e/harness/operator.ts';
-import { FakeNode, NOT_READY_TAINT } from '../e2e/kubelet/node.ts';
+import { freePort, httpGet, makeLogger, pidAlive, startControlPlane, toolPath, type ControlPlane, type Logger } from '../testkit/cluster/index.ts';
+import { runKubectl, startOperator, type OperatorProcess } from '../testkit/harness/index.ts';
+import { FakeNode, NOT_READY_TAINT } from '../testkit/kubelet/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NS_BASELINE = 'bench-replicaset';

@@ -8,10 +8,11 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { Buckets, parseTelemetry, Protocols, Subjects, type TelemetryReport } from '../../api/index.ts';
-import { waitFor } from '../harness/wait.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { dataplaneSuite, initialVector, maxAbsDiff, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../../testkit/dataplane/index.ts';
+import { waitFor } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
 import { createHost, createSwarmMetrics, hostMultiaddrs, Membership, silentLogger, SwarmConstants, type MembershipRecord } from '../../trainer-image/src/swarm/index.ts';
-import { freePort } from '../cluster/ports.ts';
-import { dataplaneSuite, initialVector, maxAbsDiff, metricValue, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../harness/dataplane.ts';
 
 jest.setTimeout(300_000);
 const suite = dataplaneSuite();

@@ -21,12 +21,10 @@ import { Buckets, Env, Protocols, Subjects } from '../../api/index.ts';
 import { createAuthBundle, mintSwarmUser, serverAuthConf, swarmAccountKey, type AuthBundle } from '../../operator/natsauth/keys.ts';
 import { NatsCredentialIssuer } from '../../operator/natsauth/issuer.ts';
 import { createLogger } from '../../operator/log.ts';
+import { Fleet, sleep, startNats, type NatsServer, waitFor } from '../../testkit/harness/index.ts';
 import {
   connectNats, createHost, createSwarmMetrics, hostMultiaddrs, makePeerIds, makeRecord, Matchmaker, Membership, silentLogger, Swarm, type SwarmLogger, type SwarmMetrics,
 } from '../../trainer-image/src/swarm/index.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { Fleet } from '../harness/trainers.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
 
 jest.setTimeout(90_000);
 

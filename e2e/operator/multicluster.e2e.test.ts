@@ -7,9 +7,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
-import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv, type TestCluster, waitFor } from '../../testkit/harness/index.ts';
 
 let env: SwarmEnv;
 let dc1: TestCluster;

@@ -13,11 +13,9 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { Env, LABEL_ROLE, ROLE_RELAY, type TrainingSwarm } from '../../api/index.ts';
 import { relayKeyOf, relayPeerId } from '../../operator/reconcile/relay.ts';
-import { freePort } from '../cluster/ports.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { metricValue } from '../harness/dataplane.ts';
-import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
-import { waitFor } from '../harness/wait.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv, type TestCluster, waitFor } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
 
 let env: SwarmEnv;
 let dc1: TestCluster;

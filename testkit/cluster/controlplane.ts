@@ -4,8 +4,8 @@
  * port is picked free at start, and all state lives in a throwaway directory,
  * so several control planes (one per simulated datacenter) run side by side.
  *
- * There is no kubelet here; e2e/kubelet registers fake GPU nodes and runs the
- * pods bound to them as local processes.
+ * There is no kubelet here; testkit/kubelet registers fake GPU nodes and runs
+ * the pods bound to them as local processes.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

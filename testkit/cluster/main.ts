@@ -6,7 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startKubelet, type Kubelet } from '../kubelet/kubelet.ts';
+import { startKubelet, type Kubelet } from '../kubelet/index.ts';
 import { startControlPlane } from './controlplane.ts';
 import { makeLogger } from './log.ts';
 

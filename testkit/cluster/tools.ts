@@ -36,6 +36,6 @@ export function toolsDir(components: string[] = []): string {
 /** Absolute path of one tool, building only its own component if missing. */
 export function toolPath(tool: Tool): string {
   const p = join(toolsDir([componentOf[tool]]), tool);
-  if (!existsSync(p)) throw new Error(`tool ${tool} missing from ${dirname(p)}; run e2e/cluster/build-tools.sh`);
+  if (!existsSync(p)) throw new Error(`tool ${tool} missing from ${dirname(p)}; run testkit/cluster/build-tools.sh`);
   return p;
 }

@@ -13,12 +13,10 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, SchedulingV1Api } from '@kubernetes/client-node';
-import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../cluster/controlplane.ts';
-import { makeLogger, type Logger } from '../cluster/log.ts';
-import { toolPath } from '../cluster/tools.ts';
+import { type ControlPlane, type ControlPlaneOptions, startControlPlane, makeLogger, type Logger, toolPath } from '../cluster/index.ts';
 import { runCommand, type CommandResult } from './command.ts';
 import { waitFor } from './wait.ts';
-import { type Kubelet, type KubeletOptions, type NodeSpec, startKubelet } from '../kubelet/kubelet.ts';
+import { type Kubelet, type KubeletOptions, type NodeSpec, startKubelet } from '../kubelet/index.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

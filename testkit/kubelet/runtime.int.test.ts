@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pidAlive } from '../cluster/proc.ts';
+import { pidAlive } from '../cluster/index.ts';
 import { runProcess } from './runtime.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'spotswarm-runtime-'));

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../cluster/log.ts';
+import type { Logger } from '../cluster/index.ts';
 import { ContainerConfigError, expand, resolveEnv, type ObjectReader } from './env.ts';
 import { IMAGE_APP_DIR, processFor, rewritePath } from './image.ts';
 import { runProcess, type RunningProcess } from './runtime.ts';

@@ -7,7 +7,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Env, parseTelemetry, Subjects, type TelemetryReport } from '../../api/index.ts';
 import { dataplaneSuite, type DataplaneSuite } from './dataplane.ts';
-import type { LogLine, Trainer } from './trainers.ts';
+import type { LogLine, Trainer } from '../harness/index.ts';
 
 /** The training tests' setup is the data plane's: one nats-server per file, trainers stopped after each test. */
 export type TrainingSuite = DataplaneSuite;
@@ -75,11 +75,6 @@ export function roundsOf(t: Trainer): LogLine[] {
 /** Held-out losses by epoch (SPOTSWARM_EVAL_BATCHES > 0). */
 export function evalsOf(t: Trainer): Map<number, number> {
   return new Map(t.find('evaluated').map((l) => [l['epoch'] as number, l['evalLoss'] as number]));
-}
-
-/** Resolves with a trainer's peer id (from its `joined swarm` line). */
-export async function peerIdOf(t: Trainer): Promise<string> {
-  return (await t.waitFor('joined swarm'))['peerId'] as string;
 }
 
 /** Waits until the trainer logged `epoch finished` at `epoch` or later. */

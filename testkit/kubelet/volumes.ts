@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { V1Container, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
-import type { Logger } from '../cluster/log.ts';
+import type { Logger } from '../cluster/index.ts';
 import { ContainerConfigError, fieldValue, type ObjectReader } from './env.ts';
 
 /** Things a volume may need from the kubelet besides ConfigMaps and Secrets. */

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Env } from '../../api/index.ts';
-import { sleep } from './wait.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NODE_BIN = join(repo, 'node_modules', '.bin', 'node');
@@ -184,4 +183,3 @@ export async function allLogged(trainers: readonly Trainer[], message: string, w
   return Promise.all(trainers.map((t) => t.waitFor(message, where)));
 }
 
-export { sleep };

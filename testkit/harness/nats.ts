@@ -15,8 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../cluster/ports.ts';
-import { toolPath } from '../cluster/tools.ts';
+import { freePort, toolPath } from '../cluster/index.ts';
 import { sleep } from './wait.ts';
 
 export interface NatsServer {

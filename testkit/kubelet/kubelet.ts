@@ -7,13 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { makeLogger, type Logger } from '../cluster/log.ts';
+import { makeLogger, type Logger } from '../cluster/index.ts';
 import { startPodInformer, type PodInformer } from './informer.ts';
 import { FakeNode, type NodeSpec } from './node.ts';
 import { logFileName, type PodContext, PodWorker } from './pod.ts';
 import { type KubeletServer, startKubeletServer } from './server.ts';
-
-export type { NodeSpec } from './node.ts';
 
 export interface KubeletOptions {
   kubeconfigPath: string;

@@ -6,8 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, SchedulingV1Api } from '@kubernetes/client-node';
-import { runKubectl } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
+import { runKubectl, waitFor } from '../harness/index.ts';
 import { type ControlPlane, ControlPlaneStartError, startControlPlane } from './controlplane.ts';
 import { makeLogger } from './log.ts';
 import { pidAlive } from './proc.ts';

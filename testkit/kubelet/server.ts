@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
-import type { Logger } from '../cluster/log.ts';
+import type { Logger } from '../cluster/index.ts';
 
 export interface LogSource {
   /** The log file of a pod this kubelet runs, or undefined if unknown. */

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Env } from '../../api/index.ts';
 import { syntheticVector } from '../../trainer-image/src/workload/index.ts';
-import { startNats, type NatsServer } from './nats.ts';
-import { Fleet, type LogLine, type Trainer, type TrainerSpec } from './trainers.ts';
+import { Fleet, startNats, type LogLine, type NatsServer, type Trainer, type TrainerSpec } from '../harness/index.ts';
 
 export interface DataplaneSuite {
   nats(): NatsServer;
@@ -152,16 +151,4 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { index:
     }
   }
   return { index, diff };
-}
-
-/** Fetches a trainer's /metrics and returns the value of one sample (summed over labels), or 0. */
-export async function metricValue(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
-    if (m && m[1] === name) sum += Number(m[3]);
-  }
-  return sum;
 }

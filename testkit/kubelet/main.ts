@@ -1,5 +1,5 @@
 /**
- * node e2e/kubelet/main.ts --kubeconfig PATH [--nodes 2] [--gpus 4] [--prefix gpu]
+ * node testkit/kubelet/main.ts --kubeconfig PATH [--nodes 2] [--gpus 4] [--prefix gpu]
  *   [--cpu 8] [--memory 64Gi] [--labels k=v,k2=v2] [--log-dir DIR]
  *
  * Runs the test kubelet against a cluster until Ctrl-C. Stopping it kills its
@@ -8,7 +8,7 @@
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeLogger } from '../cluster/log.ts';
+import { makeLogger } from '../cluster/index.ts';
 import { startKubelet } from './kubelet.ts';
 
 const { values } = parseArgs({
@@ -27,7 +27,7 @@ const { values } = parseArgs({
 });
 if (values.help || !values.kubeconfig) {
   process.stdout.write(
-    'usage: node e2e/kubelet/main.ts --kubeconfig PATH [--nodes N] [--gpus G] [--prefix gpu] [--cpu 8] [--memory 64Gi]\n' +
+    'usage: node testkit/kubelet/main.ts --kubeconfig PATH [--nodes N] [--gpus G] [--prefix gpu] [--cpu 8] [--memory 64Gi]\n' +
       '         [--labels k=v,...] [--log-dir DIR] [--log-level info]\n' +
       '  --kubeconfig defaults to $KUBECONFIG. Pod logs go to --log-dir (default .tmp/kubelet/<prefix>/pods).\n',
   );

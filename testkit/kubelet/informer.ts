@@ -4,7 +4,7 @@
  * (e.g. the API server restarting); this restarts it with a capped backoff.
  */
 import { type CoreV1Api, type KubeConfig, ListWatch, type V1Pod, Watch } from '@kubernetes/client-node';
-import type { Logger } from '../cluster/log.ts';
+import type { Logger } from '../cluster/index.ts';
 
 export interface PodHandlers {
   /** Added or changed. */

@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { kubeconfigYaml } from '../cluster/kubeconfig.ts';
+import { kubeconfigYaml } from '../cluster/index.ts';
 
 /** Token lifetime; long, because a client reads its kubeconfig once at start. */
 export const POD_TOKEN_SECONDS = 7 * 24 * 3600;

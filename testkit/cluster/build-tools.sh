@@ -2,10 +2,10 @@
 # Builds the real control-plane tools from the Go module proxy into a cache
 # outside the repo, keyed by version, so a second run only checks stamps.
 #
-#   e2e/cluster/build-tools.sh              # build what is missing, print the bin dir
-#   e2e/cluster/build-tools.sh nats-server  # only these components (etcd,
-#                                           # nats-server, helm, kubernetes)
-#   SPOTSWARM_CACHE=/somewhere e2e/...      # use another cache root
+#   testkit/cluster/build-tools.sh              # build what is missing, print the bin dir
+#   testkit/cluster/build-tools.sh nats-server  # only these components (etcd,
+#                                               # nats-server, helm, kubernetes)
+#   SPOTSWARM_CACHE=/somewhere testkit/...      # use another cache root
 #
 # Each component builds under its own lock, so concurrent callers wait for
 # one build instead of racing it.

@@ -1,7 +1,7 @@
 /**
- * Loggers for the e2e tools (control plane, test kubelet, harness). They run
- * on a developer's terminal, so the format is readable text; components are
- * told apart by a label.
+ * Loggers for the testkit's tools (control plane, test kubelet, harness).
+ * They run on a developer's terminal, so the format is readable text;
+ * components are told apart by a label.
  */
 import winston from 'winston';
 

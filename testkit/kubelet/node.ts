@@ -14,7 +14,7 @@ import {
   type V1Taint,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import type { Logger } from '../cluster/log.ts';
+import type { Logger } from '../cluster/index.ts';
 import { HOST_IP } from './env.ts';
 import { kubeTime, microTime } from './status.ts';
 

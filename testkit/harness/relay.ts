@@ -6,7 +6,7 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { Env } from '../../api/index.ts';
-import { freePort } from '../cluster/ports.ts';
+import { freePort } from '../cluster/index.ts';
 import type { Fleet, Trainer } from './trainers.ts';
 
 export interface RelayIdentity {

@@ -6,10 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { pidAlive } from '../cluster/proc.ts';
-import { toolPath } from '../cluster/tools.ts';
-import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
+import { pidAlive, toolPath } from '../cluster/index.ts';
+import { startTestCluster, type TestCluster, waitFor } from '../harness/index.ts';
 import { LEASE_NAMESPACE, NOT_READY_TAINT } from './node.ts';
 
 let c: TestCluster;
