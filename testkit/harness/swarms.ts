@@ -47,9 +47,8 @@ export async function startSwarmEnv(opts: TestClusterOptions & { operator?: Part
       const s = (await c.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as TrainingSwarm;
       return s.status ?? {};
     },
-    async pods(name, namespace = 'default') {
-      const list = await c.core.listNamespacedPod({ namespace, labelSelector: `${LABEL_SWARM}=${name}` });
-      return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+    pods(name, namespace = 'default') {
+      return livePods(c, `${LABEL_SWARM}=${name}`, namespace);
     },
     startOperator(identity, o = {}) {
       const op = startOperator({ kubeconfigPath: c.cp.kubeconfigPath, identity, logDir: c.logDir, ...o });
@@ -93,6 +92,11 @@ export async function startRemoteCluster(env: SwarmEnv, opts: TestClusterOptions
     throw err;
   }
   return remote;
+}
+
+/** The pods in `namespace` of cluster `c` that match `labelSelector` and are not being deleted. */
+export async function livePods(c: TestCluster, labelSelector: string, namespace = 'default'): Promise<V1Pod[]> {
+  return (await c.core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.deletionTimestamp);
 }
 
 export const running = (ps: V1Pod[]): number => ps.filter((p) => p.status?.phase === 'Running').length;
