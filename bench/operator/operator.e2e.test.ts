@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../testkit/harness/index.ts';
+import { REPO_ROOT } from '../../testkit/harness/index.ts';
 
 let child: ChildProcess | undefined;
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const c = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), [join(REPO_ROOT, 'bench/operator.ts'), ...args], {
+    const c = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), [join(REPO_ROOT, 'bench/operator/main.ts'), ...args], {
       cwd: REPO_ROOT,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -123,13 +123,13 @@ import {
   type V1Pod, type V1PodSpec, type V1ReplicaSet,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { DEFAULT_PRIORITY_CLASS, GROUP, LABEL_SWARM, PLURAL, VERSION, type Placement, type TrainingSwarm } from '../api/index.ts';
-import { parseConfig } from '../operator/config.ts';
-import { freePort, httpGet, makeLogger, pidAlive, startControlPlane, toolPath, type ControlPlane, type Logger } from '../testkit/cluster/index.ts';
-import { runKubectl, startOperator, type OperatorProcess } from '../testkit/harness/index.ts';
-import { FakeNode, NOT_READY_TAINT } from '../testkit/kubelet/index.ts';
+import { DEFAULT_PRIORITY_CLASS, GROUP, LABEL_SWARM, PLURAL, VERSION, type Placement, type TrainingSwarm } from '../../api/index.ts';
+import { parseConfig } from '../../operator/config.ts';
+import { freePort, httpGet, makeLogger, pidAlive, startControlPlane, toolPath, type ControlPlane, type Logger } from '../../testkit/cluster/index.ts';
+import { runKubectl, startOperator, type OperatorProcess } from '../../testkit/harness/index.ts';
+import { FakeNode, NOT_READY_TAINT } from '../../testkit/kubelet/index.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..', '..');
 const NS_BASELINE = 'bench-replicaset';
 const NS_SWARMS = 'bench-spotswarm';
 const NS_DIRECT = 'bench-direct';
