@@ -1,6 +1,6 @@
-/** Fuzz properties of the telemetry decoder (see scripts/fuzz/registry.ts for the convention). */
+/** Fuzz properties of the telemetry decoder (see testkit/fuzz/registry.ts for the convention). */
 import fc from 'fast-check';
-import { mutated } from '../scripts/fuzz/arbitraries.ts';
+import { mutated } from '../testkit/fuzz/index.ts';
 import { parseTelemetry, TELEMETRY_MAX_BYTES } from './telemetry.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

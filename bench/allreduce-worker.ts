@@ -12,9 +12,7 @@ import type { Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Registry } from 'prom-client';
-import { averageVerified, createAverager, type RoundSpec } from '../trainer-image/src/averaging/index.ts';
-import { robustReduceInto } from '../trainer-image/src/averaging/robust.ts';
-import { createTestHost, valueAt } from '../trainer-image/src/averaging/testing.ts';
+import { averageVerified, createAverager, createTestHost, robustReduceInto, type RoundSpec, valueAt } from '../trainer-image/src/averaging/index.ts';
 
 const P2P_BENCH_PROTOCOL = '/spotswarm/bench-throughput/1.0.0';
 

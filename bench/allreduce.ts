@@ -28,8 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { waitWritable } from '../trainer-image/src/averaging/stream-io.ts';
-import { createTestHost } from '../trainer-image/src/averaging/testing.ts';
+import { createTestHost, waitWritable } from '../trainer-image/src/averaging/index.ts';
 
 const MiB = 1 << 20;
 /** Same id as in allreduce-worker.ts (not imported: that module runs on import). */

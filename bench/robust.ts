@@ -12,8 +12,7 @@
  *
  * Environment (optional): BENCH_PEERS=4,8,16  BENCH_SHARD_MIB=4  BENCH_REPEAT=3
  */
-import { ShardAccumulator, RobustShard, type ShardReduction } from '../trainer-image/src/averaging/reduce.ts';
-import { randomVector } from '../trainer-image/src/averaging/testing.ts';
+import { randomVector, RobustShard, ShardAccumulator, type ShardReduction } from '../trainer-image/src/averaging/index.ts';
 import type { RobustAggregation } from '../api/index.ts';
 
 const env = process.env;

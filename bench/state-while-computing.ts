@@ -35,15 +35,14 @@
  */
 import { spawn } from 'node:child_process';
 import { Buckets, Env, type ModelPreset } from '../api/index.ts';
-import { startNats, type NatsServer } from '../e2e/harness/nats.ts';
-import { Fleet, type LogLine, NODE_BIN, type Trainer } from '../e2e/harness/trainers.ts';
+import { startNats, type NatsServer, Fleet, type LogLine, NODE_BIN, type Trainer } from '../testkit/harness/index.ts';
 import { loadBackend } from '../trainer-image/src/backend/index.ts';
 import { createTokenizer } from '../trainer-image/src/data/index.ts';
 import { createModel, modelConfig } from '../trainer-image/src/model/index.ts';
 import { CollaborativeOptimizer, segmentsOf } from '../trainer-image/src/optim/index.ts';
 import { createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, stateFingerprint } from '../trainer-image/src/state/index.ts';
 import { connectNats, createSwarmMetrics, Membership, silentLogger, Swarm } from '../trainer-image/src/swarm/index.ts';
-import { parseTrainingSettings } from '../trainer-image/src/workload/training-config.ts';
+import { parseTrainingSettings } from '../trainer-image/src/workload/index.ts';
 import { Registry } from 'prom-client';
 
 const env = process.env;

@@ -25,8 +25,7 @@
  *   BENCH_BACKEND_STEPS=8 (micro-batches timed per backend; cpu takes a quarter)
  */
 import { Env } from '../api/index.ts';
-import { startNats, type NatsServer } from '../e2e/harness/nats.ts';
-import { Fleet, type LogLine, type Trainer } from '../e2e/harness/trainers.ts';
+import { startNats, type NatsServer, Fleet, type LogLine, type Trainer } from '../testkit/harness/index.ts';
 import { DEFAULT_BACKEND_ORDER, loadBackend, type BackendKind } from '../trainer-image/src/backend/index.ts';
 import { createDataset, createTokenizer, mlmBatches } from '../trainer-image/src/data/index.ts';
 import { createModel, modelConfig } from '../trainer-image/src/model/index.ts';

@@ -13,14 +13,9 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { startControlPlane, type ControlPlane } from '../e2e/cluster/controlplane.ts';
-import { makeLogger } from '../e2e/cluster/log.ts';
-import { toolPath, toolsDir } from '../e2e/cluster/tools.ts';
-import { runKubectl } from '../e2e/harness/cluster.ts';
-import { waitFor } from '../e2e/harness/wait.ts';
-import { startNats, type NatsServer } from '../e2e/harness/nats.ts';
-import { startOperator, type OperatorProcess } from '../e2e/harness/operator.ts';
-import { startKubelet, type Kubelet } from '../e2e/kubelet/kubelet.ts';
+import { startControlPlane, type ControlPlane, makeLogger, toolPath, toolsDir } from '../testkit/cluster/index.ts';
+import { runKubectl, waitFor, startNats, type NatsServer, startOperator, type OperatorProcess } from '../testkit/harness/index.ts';
+import { startKubelet, type Kubelet } from '../testkit/kubelet/index.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,8 @@
  * float32 whatever the summation order, so "exact" is checked bit for bit.
  */
 import { describe, expect, it, jest } from '@jest/globals';
-import { fp16ErrorBound, int8ErrorBound } from '../../trainer-image/src/averaging/compression.ts';
-import { dataplaneSuite, initialVector, maxAbsDiff, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../harness/dataplane.ts';
+import { fp16ErrorBound, int8ErrorBound } from '../../trainer-image/src/averaging/index.ts';
+import { dataplaneSuite, initialVector, maxAbsDiff, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../../testkit/dataplane/index.ts';
 
 jest.setTimeout(300_000);
 const suite = dataplaneSuite();

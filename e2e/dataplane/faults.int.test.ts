@@ -3,10 +3,10 @@
  * in the middle of a round, and a nats-server restart in the middle of a run.
  */
 import { describe, expect, it, jest } from '@jest/globals';
-import { sleep, waitFor } from '../harness/wait.ts';
-import { freePort } from '../cluster/ports.ts';
-import { dataplaneSuite, metricValue, peerIdOf, roundAt, spawnTrainer } from '../harness/dataplane.ts';
-import type { Trainer } from '../harness/trainers.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { dataplaneSuite, peerIdOf, roundAt, spawnTrainer } from '../../testkit/dataplane/index.ts';
+import { sleep, type Trainer, waitFor } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
 
 jest.setTimeout(300_000);
 const suite = dataplaneSuite();

@@ -8,11 +8,11 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { Buckets, parseTelemetry, Protocols, Subjects, type TelemetryReport } from '../../api/index.ts';
-import { waitFor } from '../harness/wait.ts';
-import { createHost, createSwarmMetrics, hostMultiaddrs, Membership, silentLogger, type MembershipRecord } from '../../trainer-image/src/swarm/index.ts';
-import { RECORD_VERSION } from '../../trainer-image/src/swarm/constants.ts';
-import { freePort } from '../cluster/ports.ts';
-import { dataplaneSuite, initialVector, maxAbsDiff, metricValue, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../harness/dataplane.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { dataplaneSuite, initialVector, maxAbsDiff, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../../testkit/dataplane/index.ts';
+import { waitFor } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
+import { createHost, createSwarmMetrics, hostMultiaddrs, Membership, silentLogger, SwarmConstants, type MembershipRecord } from '../../trainer-image/src/swarm/index.ts';
 
 jest.setTimeout(300_000);
 const suite = dataplaneSuite();
@@ -83,7 +83,7 @@ describe('swarm isolation', () => {
     const nc = await connect({ servers: suite.nats().url });
     const mB = await Membership.open(nc, { bucket: Buckets.membership(swarmB), log: silentLogger, metrics: createSwarmMetrics(new Registry()) });
     try {
-      const rec: MembershipRecord = { v: RECORD_VERSION, peerId: foreign.peerId.toString(), multiaddrs: hostMultiaddrs(foreign), epoch: 0, samples: 1000, samplesPerSecond: 0, updatedAt: Date.now(), pod: 'intruder' };
+      const rec: MembershipRecord = { v: SwarmConstants.RECORD_VERSION, peerId: foreign.peerId.toString(), multiaddrs: hostMultiaddrs(foreign), epoch: 0, samples: 1000, samplesPerSecond: 0, updatedAt: Date.now(), pod: 'intruder' };
       await mB.publish(rec);
       const joinedA = await Promise.all(as.map((t) => t.waitFor('joined swarm')));
       const addrs = joinedA.map((l) => (l['multiaddrs'] as string[])[0]!);

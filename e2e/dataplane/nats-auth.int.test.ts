@@ -21,17 +21,10 @@ import { Buckets, Env, Protocols, Subjects } from '../../api/index.ts';
 import { createAuthBundle, mintSwarmUser, serverAuthConf, swarmAccountKey, type AuthBundle } from '../../operator/natsauth/keys.ts';
 import { NatsCredentialIssuer } from '../../operator/natsauth/issuer.ts';
 import { createLogger } from '../../operator/log.ts';
-import { createHost, hostMultiaddrs } from '../../trainer-image/src/swarm/host.ts';
-import { Membership } from '../../trainer-image/src/swarm/membership.ts';
-import { Matchmaker } from '../../trainer-image/src/swarm/matchmaking.ts';
-import { createSwarmMetrics, type SwarmMetrics } from '../../trainer-image/src/swarm/metrics.ts';
-import { connectNats } from '../../trainer-image/src/swarm/nats.ts';
-import { silentLogger, type SwarmLogger } from '../../trainer-image/src/swarm/log.ts';
-import { Swarm } from '../../trainer-image/src/swarm/swarm.ts';
-import { makePeerIds, makeRecord } from '../../trainer-image/src/swarm/testing.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { Fleet } from '../harness/trainers.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
+import { Fleet, sleep, startNats, type NatsServer, waitFor } from '../../testkit/harness/index.ts';
+import {
+  connectNats, createHost, createSwarmMetrics, hostMultiaddrs, makePeerIds, makeRecord, Matchmaker, Membership, silentLogger, Swarm, type SwarmLogger, type SwarmMetrics,
+} from '../../trainer-image/src/swarm/index.ts';
 
 jest.setTimeout(90_000);
 

@@ -7,9 +7,8 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Buckets, Env } from '../../api/index.ts';
-import { freePort } from '../cluster/ports.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { allLogged, Fleet, type Trainer } from '../harness/trainers.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { allLogged, Fleet, startNats, type NatsServer, type Trainer } from '../../testkit/harness/index.ts';
 
 jest.setTimeout(300_000);
 

@@ -15,11 +15,10 @@ import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { Protocols } from '../../api/index.ts';
 import { createHost } from '../../trainer-image/src/swarm/index.ts';
-import { dataplaneSuite, initialVector, maxAbsDiff, metricValue, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../harness/dataplane.ts';
-import { freePort } from '../cluster/ports.ts';
-import { relayIdentity, relayModeEnv, spawnRelay } from '../harness/relay.ts';
-import type { Trainer } from '../harness/trainers.ts';
-import { sleep } from '../harness/wait.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { dataplaneSuite, initialVector, maxAbsDiff, peerIdOf, readDump, roundAt, spawnTrainer, weightedMean } from '../../testkit/dataplane/index.ts';
+import { relayIdentity, relayModeEnv, sleep, spawnRelay, type Trainer } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
 
 jest.setTimeout(300_000);
 const suite = dataplaneSuite();

@@ -1,8 +1,8 @@
 /** `npm run demo -- --exit` as a new user runs it: everything comes up, the swarm runs, everything stops. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../harness/cluster.ts';
-import { pidAlive } from '../cluster/proc.ts';
+import { pidAlive } from '../../testkit/cluster/index.ts';
+import { REPO_ROOT } from '../../testkit/harness/index.ts';
 
 function runDemo(): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve) => {

@@ -5,10 +5,8 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { TrainingSwarm } from '../../api/index.ts';
-import type { TestCluster } from '../harness/cluster.ts';
+import { running as runningCount, startSwarmEnv, type SwarmEnv, type TestCluster, waitFor, waiting as waitingCount } from '../../testkit/harness/index.ts';
 import { deletePodAsSeen } from '../../operator/kube/delete-pod.ts';
-import { waitFor } from '../harness/wait.ts';
-import { running as runningCount, startSwarmEnv, waiting as waitingCount, type SwarmEnv } from '../harness/swarms.ts';
 
 let env: SwarmEnv;
 let c: TestCluster;

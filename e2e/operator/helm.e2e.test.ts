@@ -8,12 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LABEL_SWARM, type TrainingSwarm } from '../../api/index.ts';
-import { freePort } from '../cluster/ports.ts';
-import { toolPath } from '../cluster/tools.ts';
-import { REPO_ROOT, startTestCluster, type TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import { runCommand } from '../harness/command.ts';
+import { freePort, toolPath } from '../../testkit/cluster/index.ts';
+import { REPO_ROOT, runCommand, startNats, startTestCluster, type NatsServer, type TestCluster, waitFor } from '../../testkit/harness/index.ts';
 
 let c: TestCluster;
 let nats: NatsServer;

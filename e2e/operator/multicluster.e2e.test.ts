@@ -7,10 +7,9 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { REMOTE_PODS_FINALIZER, type TrainingSwarm } from '../../api/index.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
-import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { livePods, running, startTwoDatacenters, twoDatacenterPlacements, type SwarmEnv, type TestCluster, type TwoDatacenters, waitFor } from '../../testkit/harness/index.ts';
 
+let dcs: TwoDatacenters;
 let env: SwarmEnv;
 let dc1: TestCluster;
 let dc2: TestCluster;
@@ -25,25 +24,17 @@ function swarmSpec(name: string, placements: TrainingSwarm['spec']['placements']
 
 const status = (name: string) => env.status(name);
 
-async function podsIn(c: TestCluster, swarm: string): Promise<V1Pod[]> {
-  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: `spotswarm.dev/swarm=${swarm}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
-}
+const podsIn = (c: TestCluster, swarm: string): Promise<V1Pod[]> => livePods(c, `spotswarm.dev/swarm=${swarm}`);
 
-const placements = [
-  { name: 'dc1', weight: 1, network: { mode: 'PodNetwork' as const } },
-  { name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' as const } },
-];
+const placements = twoDatacenterPlacements();
 
 beforeAll(async () => {
-  env = await startSwarmEnv({ name: 'multi-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }] });
-  dc1 = env.c;
-  dc2 = await startRemoteCluster(env, { name: 'multi-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }], secretName: 'dc2-kubeconfig' });
-  env.startOperator('op', { env: { SPOTSWARM_CLUSTER_NAME: 'dc1' } });
+  dcs = await startTwoDatacenters('multi', { dc1: [{ name: 'dc1-gpu-0', gpus: 2 }, { name: 'dc1-gpu-1', gpus: 2 }], dc2: [{ name: 'dc2-gpu-0', gpus: 1 }, { name: 'dc2-gpu-1', gpus: 1 }] });
+  ({ env, dc1, dc2 } = dcs);
 }, 240_000);
 
 afterAll(async () => {
-  await env?.stop();
-  await dc2?.stop();
+  await dcs?.stop();
 }, 180_000);
 
 describe('two datacenters', () => {

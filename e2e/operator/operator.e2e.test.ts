@@ -8,10 +8,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type TrainingSwarm } from '../../api/index.ts';
 import { withSharedConnections } from '../../operator/kube/connections.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../harness/operator.ts';
-import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { startSwarmEnv, type OperatorProcess, type SwarmEnv, type TestCluster, waitFor } from '../../testkit/harness/index.ts';
 
 const NS = 'default';
 const SWARM = 'tiny';

@@ -10,25 +10,20 @@
  * relay is given an explicit address and port, as a user does for a load
  * balancer's DNS name.
  */
-import type { V1Pod } from '@kubernetes/client-node';
 import { Env, LABEL_ROLE, ROLE_RELAY, type TrainingSwarm } from '../../api/index.ts';
 import { relayKeyOf, relayPeerId } from '../../operator/reconcile/relay.ts';
-import { freePort } from '../cluster/ports.ts';
-import type { TestCluster } from '../harness/cluster.ts';
-import { metricValue } from '../harness/dataplane.ts';
-import { running, startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
-import { waitFor } from '../harness/wait.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { livePods, running, startTwoDatacenters, twoDatacenterPlacements, type SwarmEnv, type TestCluster, type TwoDatacenters, waitFor } from '../../testkit/harness/index.ts';
+import { metricValue } from '../../testkit/prometheus/index.ts';
 
+let dcs: TwoDatacenters;
 let env: SwarmEnv;
 let dc1: TestCluster;
 let dc2: TestCluster;
 
 const SWARM = 'natty';
 
-async function podsIn(c: TestCluster, selector: string): Promise<V1Pod[]> {
-  return (await c.core.listNamespacedPod({ namespace: 'default', labelSelector: selector })).items.filter((p) => !p.metadata?.deletionTimestamp);
-}
-const trainers = (c: TestCluster) => podsIn(c, `spotswarm.dev/swarm=${SWARM},spotswarm.dev/role=trainer`);
+const trainers = (c: TestCluster) => livePods(c, `spotswarm.dev/swarm=${SWARM},spotswarm.dev/role=trainer`);
 
 /** The JSON lines of a pod's log. */
 function logLines(c: TestCluster, pod: string): Record<string, unknown>[] {
@@ -43,15 +38,12 @@ function logLines(c: TestCluster, pod: string): Record<string, unknown>[] {
 }
 
 beforeAll(async () => {
-  env = await startSwarmEnv({ name: 'relay-dc1', nodes: [{ name: 'dc1-gpu-0', gpus: 2 }] });
-  dc1 = env.c;
-  dc2 = await startRemoteCluster(env, { name: 'relay-dc2', nodes: [{ name: 'dc2-gpu-0', gpus: 2 }], secretName: 'dc2-kubeconfig' });
-  env.startOperator('op', { env: { SPOTSWARM_CLUSTER_NAME: 'dc1' } });
+  dcs = await startTwoDatacenters('relay', { dc1: [{ name: 'dc1-gpu-0', gpus: 2 }], dc2: [{ name: 'dc2-gpu-0', gpus: 2 }] });
+  ({ env, dc1, dc2 } = dcs);
 }, 240_000);
 
 afterAll(async () => {
-  await env?.stop();
-  await dc2?.stop();
+  await dcs?.stop();
 }, 180_000);
 
 describe('an operator-run relay for a placement behind NAT', () => {
@@ -61,10 +53,7 @@ describe('an operator-run relay for a placement behind NAT', () => {
     const s: TrainingSwarm = env.tinySwarm(SWARM);
     s.spec.peers = { min: 1, max: 4, maxPending: 0 };
     delete s.spec.stopAfter;
-    s.spec.placements = [
-      { name: 'dc1', weight: 1, network: { mode: 'PodNetwork' } },
-      { name: 'dc2', weight: 1, kubeconfigSecretRef: { name: 'dc2-kubeconfig', key: 'kubeconfig' }, network: { mode: 'Relay', relay: { serviceType: 'ClusterIP', address: '127.0.0.1', port: relayPort, metricsPort: relayMetrics } } },
-    ];
+    s.spec.placements = twoDatacenterPlacements({ mode: 'Relay', relay: { serviceType: 'ClusterIP', address: '127.0.0.1', port: relayPort, metricsPort: relayMetrics } });
     await env.apply(s);
 
     // The relay's key Secret, Service and Deployment, in the swarm's namespace of the home cluster, owned by the swarm.
@@ -78,7 +67,7 @@ describe('an operator-run relay for a placement behind NAT', () => {
     const relayAddr = `/ip4/127.0.0.1/tcp/${relayPort}/p2p/${relayId}`;
 
     // The relay pod runs (the Deployment's ReplicaSet made it) with the identity from the Secret.
-    const relayPod = await waitFor(async () => (await podsIn(dc1, `spotswarm.dev/swarm=${SWARM},${LABEL_ROLE}=${ROLE_RELAY}`)).find((p) => p.status?.phase === 'Running'), { what: 'the relay pod running', timeoutMs: 90_000 });
+    const relayPod = await waitFor(async () => (await livePods(dc1, `spotswarm.dev/swarm=${SWARM},${LABEL_ROLE}=${ROLE_RELAY}`)).find((p) => p.status?.phase === 'Running'), { what: 'the relay pod running', timeoutMs: 90_000 });
     expect(relayPod.spec!.priorityClassName).toBeUndefined();
     const started = await waitFor(() => logLines(dc1, relayPod.metadata!.name!).find((l) => l['message'] === 'relay started'), { what: 'the relay log "relay started"', timeoutMs: 60_000 });
     expect(started['peerId']).toBe(relayId);

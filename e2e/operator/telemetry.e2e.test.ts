@@ -6,10 +6,8 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { LABEL_SWARM, Subjects } from '../../api/index.ts';
-import { httpGet } from '../cluster/http.ts';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../harness/operator.ts';
-import { startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { httpGet } from '../../testkit/cluster/index.ts';
+import { startSwarmEnv, type OperatorProcess, type SwarmEnv, waitFor } from '../../testkit/harness/index.ts';
 
 let env: SwarmEnv;
 let op: OperatorProcess;

@@ -16,11 +16,7 @@
 import { stringify } from 'yaml';
 import { Env, type TrainingSwarm } from '../../api/index.ts';
 import { join } from 'node:path';
-import { REPO_ROOT, type TestCluster } from '../harness/cluster.ts';
-import { waitFor } from '../harness/wait.ts';
-import { startNats, type NatsServer } from '../harness/nats.ts';
-import type { OperatorProcess } from '../harness/operator.ts';
-import { startRemoteCluster, startSwarmEnv, type SwarmEnv } from '../harness/swarms.ts';
+import { REPO_ROOT, startNats, startRemoteCluster, startSwarmEnv, type NatsServer, type OperatorProcess, type SwarmEnv, type TestCluster, waitFor } from '../../testkit/harness/index.ts';
 
 const AUTH_SECRET = 'spotswarm-nats-auth';
 let env: SwarmEnv;

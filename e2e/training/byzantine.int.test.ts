@@ -11,8 +11,8 @@
  * peers can outvote one.
  */
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
-import { epochsOf, evalsOf, peerIdOf, roundsOf, spawnPeer, tinyTraining, trainingSuite } from '../harness/training.ts';
-import type { Trainer } from '../harness/trainers.ts';
+import { epochsOf, evalsOf, peerIdOf, roundsOf, spawnPeer, tinyTraining, trainingSuite } from '../../testkit/dataplane/index.ts';
+import type { Trainer } from '../../testkit/harness/index.ts';
 
 jest.setTimeout(900_000);
 const suite = trainingSuite();

@@ -7,8 +7,8 @@
  * (RoundResult.bytesSent: payload and frames written to all-reduce streams).
  */
 import { describe, expect, it, jest } from '@jest/globals';
-import { epochsOf, evalsOf, roundsOf, spawnPeer, tinyTraining, trainingSuite } from '../harness/training.ts';
-import type { Trainer } from '../harness/trainers.ts';
+import { epochsOf, evalsOf, roundsOf, spawnPeer, tinyTraining, trainingSuite } from '../../testkit/dataplane/index.ts';
+import type { Trainer } from '../../testkit/harness/index.ts';
 
 jest.setTimeout(900_000);
 const suite = trainingSuite();

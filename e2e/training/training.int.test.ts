@@ -7,11 +7,9 @@
  * trainers computed and reported (checksums, losses, rounds, telemetry).
  */
 import { describe, expect, it, jest } from '@jest/globals';
-import {
-  epochsOf, evalsOf, peerIdOf, reachEpoch, roundsOf, spawnPeer, tinyTraining, trainingSuite, watchTelemetry, type EpochLine,
-} from '../harness/training.ts';
-import { freePort } from '../cluster/ports.ts';
-import type { Trainer } from '../harness/trainers.ts';
+import { freePort } from '../../testkit/cluster/index.ts';
+import { epochsOf, evalsOf, peerIdOf, reachEpoch, roundsOf, spawnPeer, tinyTraining, trainingSuite, watchTelemetry, type EpochLine } from '../../testkit/dataplane/index.ts';
+import type { Trainer } from '../../testkit/harness/index.ts';
 
 jest.setTimeout(600_000);
 const suite = trainingSuite();

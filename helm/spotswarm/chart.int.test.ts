@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
-import { toolPath } from '../../e2e/cluster/tools.ts';
+import { toolPath } from '../../testkit/cluster/index.ts';
 
 const run = promisify(execFile);
 const chart = dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,4 @@
-/** Fuzz properties of the .creds reader the operator applies to Secrets (see scripts/fuzz/registry.ts). */
+/** Fuzz properties of the .creds reader the operator applies to Secrets (see testkit/fuzz/registry.ts). */
 import fc from 'fast-check';
 import { createAuthBundle, MAX_CREDS_BYTES, mintSwarmUser, parseCreds, reissueReason } from './keys.ts';
 

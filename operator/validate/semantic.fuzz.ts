@@ -1,4 +1,4 @@
-/** Fuzz properties of the semantic spec checks (see scripts/fuzz/registry.ts). */
+/** Fuzz properties of the semantic spec checks (see testkit/fuzz/registry.ts). */
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,12 +1,13 @@
 /**
  * `npm run fuzz -- [--runs N] [--seed S] [--filter TEXT]`: runs every fuzz
- * property of the repo (see registry.ts) with a longer budget than CI's, and
- * prints one line per property and a closing "N passed, N failed" line.
+ * property of the repo (see testkit/fuzz/registry.ts) with a longer budget
+ * than CI's, and prints one line per property and a closing "N passed,
+ * N failed" line.
  * A failure prints fast-check's counterexample and the seed and path that
  * replay it (`--seed S` plus fast-check's `path` in the message).
  */
 import fc from 'fast-check';
-import { loadProperties } from './registry.ts';
+import { loadProperties } from '../../testkit/fuzz/index.ts';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,4 +1,4 @@
-/** Fuzz properties of the trainer's config decoder (env and SPOTSWARM_TRAINING JSON); see scripts/fuzz/registry.ts. */
+/** Fuzz properties of the trainer's config decoder (env and SPOTSWARM_TRAINING JSON); see testkit/fuzz/registry.ts. */
 import fc from 'fast-check';
 import { Env } from '../../api/index.ts';
 import { ConfigError, parseConfig, parseTraining } from './config.ts';

@@ -1,4 +1,5 @@
 import { Env } from '../../api/index.ts';
+import { errorOf } from '../../testkit/errors/index.ts';
 import { ConfigError, parseConfig } from './config.ts';
 
 const good = {
@@ -9,15 +10,6 @@ const good = {
   [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 4096, averaging: { maxGroupSize: 4, compression: 'fp16' } }),
 };
 const parse = (over: Record<string, string | undefined>) => parseConfig({ ...good, ...over }, { hostname: 'host-1' });
-const errorOf = (over: Record<string, string | undefined>): ConfigError => {
-  try {
-    parse(over);
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('parse did not throw');
-};
 
 describe('parseConfig', () => {
   it('applies the CRD defaults and the documented ones, and freezes the result', () => {
@@ -100,7 +92,7 @@ describe('parseConfig', () => {
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"robust":[]}}' }, Env.TrainingSpec, /averaging\.robust: must be an object/],
     [{ [Env.TrainingSpec]: '{"targetBatchSize":5,"averaging":{"maxGroupSize":2,"robust":{"method":"centered-clip"}}}' }, Env.TrainingSpec, /averaging\.maxGroupSize: must be at least 3 with robust aggregation/],
   ])('names the variable in errors: %j', (over, variable, re) => {
-    const e = errorOf(over);
+    const e = errorOf(ConfigError, () => parse(over));
     expect(e.variable).toBe(variable);
     expect(e.message.startsWith(`${variable}: `)).toBe(true);
     expect(e.message).toMatch(re);

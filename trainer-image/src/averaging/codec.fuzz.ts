@@ -1,9 +1,9 @@
 /**
- * Fuzz properties of the all-reduce wire codec (see scripts/fuzz/registry.ts):
+ * Fuzz properties of the all-reduce wire codec (see testkit/fuzz/registry.ts):
  * the incremental FrameDecoder over arbitrary and mutated bytes.
  */
 import fc from 'fast-check';
-import { mutated } from '../../../scripts/fuzz/arbitraries.ts';
+import { mutated } from '../../../testkit/fuzz/index.ts';
 import { decodeFrame, encodeAck, encodeChunk, encodeEnd, encodeOpen, FrameDecoder, type Frame } from './codec.ts';
 import { encode } from './compression.ts';
 import { MAX_FRAME_BODY } from './constants.ts';

@@ -46,6 +46,10 @@ export { averageVerified, ReducersDisagreeError, type Outvoted } from './verify.
 /** Stated error bounds of the codecs (per element, per encoding), for tests that check rounds. */
 export { FP16_ABS_ERROR, FP16_REL_ERROR, fp16ErrorBound, int8ErrorBound } from './compression.ts';
 export type { Compression, RobustAggregation } from '../../../api/index.ts';
+export { RobustShard, ShardAccumulator, type ShardReduction } from './reduce.ts';
+export { robustReduceInto } from './robust.ts';
+export { waitWritable } from './stream-io.ts';
+export { createTestHost, randomVector, valueAt } from './testing.ts';
 
 export interface GroupMember {
   /** libp2p peer id (base58 / CID string), as in the membership registry. */

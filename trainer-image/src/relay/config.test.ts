@@ -1,6 +1,7 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { Env } from '../../../api/index.ts';
+import { errorOf } from '../../../testkit/errors/index.ts';
 import { ConfigError } from '../config.ts';
 import { DEFAULT_RELAY_MAX_RESERVATIONS, parseRelayConfig } from './config.ts';
 
@@ -13,15 +14,6 @@ beforeAll(async () => {
 });
 
 const parse = (over: Record<string, string | undefined>) => parseRelayConfig({ [Env.RelayPrivateKey]: key, [Env.PodIp]: '10.1.2.3', ...over }, { hostname: 'relay-0' });
-const errorOf = (over: Record<string, string | undefined>): ConfigError => {
-  try {
-    parse(over);
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('parse did not throw');
-};
 
 describe('parseRelayConfig', () => {
   it('reads the key (the peer id follows from it), defaults the rest, and freezes the result', () => {
@@ -61,7 +53,7 @@ describe('parseRelayConfig', () => {
     [{ [Env.RelayMaxReservations]: '0' }, Env.RelayMaxReservations, /integer/],
     [{ [Env.LogFormat]: 'xml' }, Env.LogFormat, /json/],
   ])('names the variable in errors: %j', (over, variable, re) => {
-    const e = errorOf(over);
+    const e = errorOf(ConfigError, () => parse(over));
     expect(e.variable).toBe(variable);
     expect(e.message).toMatch(re);
   });

@@ -1,10 +1,10 @@
 /**
- * Fuzz properties of the state protocol (see scripts/fuzz/registry.ts): its
+ * Fuzz properties of the state protocol (see testkit/fuzz/registry.ts): its
  * frames (META, GET_CHUNK, CHUNK, ERROR) and the state blob that downloads
  * and checkpoints carry.
  */
 import fc from 'fast-check';
-import { mutated } from '../../../scripts/fuzz/arbitraries.ts';
+import { mutated } from '../../../testkit/fuzz/index.ts';
 import { decodeState, encodeState } from './blob.ts';
 import { decodeFrame, encodeFrame, type StateFrame } from './codec.ts';
 import { MAX_RESPONSE_BODY } from './constants.ts';

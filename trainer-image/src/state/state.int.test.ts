@@ -9,7 +9,7 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
-import { startNats, type NatsServer } from '../../../e2e/harness/nats.ts';
+import { startNats, type NatsServer } from '../../../testkit/harness/index.ts';
 import { createTestHost, introduce, randomVector } from '../averaging/testing.ts';
 import {
   CheckpointStore, createStateMetrics, decodeFrame, decodeState, downloadState, encodeFrame, encodeState, makeSnapshot, NoDonorError,

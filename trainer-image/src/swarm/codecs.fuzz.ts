@@ -1,6 +1,6 @@
-/** Fuzz properties of the swarm layer's wire codecs: membership records, round assignments and round result digests (see scripts/fuzz/registry.ts). */
+/** Fuzz properties of the swarm layer's wire codecs: membership records, round assignments and round result digests (see testkit/fuzz/registry.ts). */
 import fc from 'fast-check';
-import { mutated } from '../../../scripts/fuzz/arbitraries.ts';
+import { mutated } from '../../../testkit/fuzz/index.ts';
 import { decodeResultDigest, encodeResultDigest } from './agreement.ts';
 import { decodeAssignment, encodeAssignment, type RoundAssignment } from './assignment.ts';
 import { MAX_ASSIGNMENT_BYTES, MAX_RECORD_BYTES, MAX_RESULT_DIGEST_BYTES } from './constants.ts';

@@ -20,3 +20,4 @@ export { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
 export { errorMessage, silentLogger, type SwarmLogger } from './log.ts';
 export { InvalidAssignmentError, InvalidRecordError, SwarmErrorCodes, type SwarmErrorCode } from './errors.ts';
 export * as SwarmConstants from './constants.ts';
+export { makePeerIds, makeRecord } from './testing.ts';

@@ -1,17 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Env } from '../../../api/index.ts';
+import { errorOf } from '../../../testkit/errors/index.ts';
 import { ConfigError } from '../config.ts';
 import { parseTrainingEnv, parseTrainingSettings } from './training-config.ts';
-
-const errorOf = (f: () => unknown): ConfigError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('did not throw');
-};
 
 describe('parseTrainingSettings', () => {
   it('fills in the CRD defaults', () => {
@@ -49,7 +40,7 @@ describe('parseTrainingSettings', () => {
     ['{"targetBatchSize":8,"data":{"urls":["x"],"microBatchSize":0}}', /data\.microBatchSize/],
     ['{"targetBatchSize":8,"data":{"urls":["x"]},"averaging":{"averageOptimizerState":"yes"}}', /averaging\.averageOptimizerState: must be true or false/],
   ])('names the field in errors: %s', (json, re) => {
-    const e = errorOf(() => parseTrainingSettings(json));
+    const e = errorOf(ConfigError, () => parseTrainingSettings(json));
     expect(e.variable).toBe(Env.TrainingSpec);
     expect(e.message).toMatch(re);
   });
@@ -61,14 +52,14 @@ describe('parseTrainingEnv', () => {
     expect(parseTrainingEnv({ [Env.EvalBatches]: '3', [Env.Backends]: 'wasm,cpu', [Env.FaultNanGradientEpochs]: '2, 5' })).toEqual({
       evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
     });
-    expect(errorOf(() => parseTrainingEnv({ [Env.Backends]: 'gpu' })).variable).toBe(Env.Backends);
-    expect(errorOf(() => parseTrainingEnv({ [Env.EvalBatches]: '-1' })).variable).toBe(Env.EvalBatches);
-    expect(errorOf(() => parseTrainingEnv({ [Env.FaultNanGradientEpochs]: 'x' })).variable).toBe(Env.FaultNanGradientEpochs);
+    expect(errorOf(ConfigError, () => parseTrainingEnv({ [Env.Backends]: 'gpu' })).variable).toBe(Env.Backends);
+    expect(errorOf(ConfigError, () => parseTrainingEnv({ [Env.EvalBatches]: '-1' })).variable).toBe(Env.EvalBatches);
+    expect(errorOf(ConfigError, () => parseTrainingEnv({ [Env.FaultNanGradientEpochs]: 'x' })).variable).toBe(Env.FaultNanGradientEpochs);
     expect(parseTrainingEnv({ [Env.FaultByzantine]: 'scale:-100' }).faults.byzantine).toEqual({ kind: 'scale', factor: -100 });
-    const z = errorOf(() => parseTrainingEnv({ [Env.FaultByzantine]: 'scale:0' }));
+    const z = errorOf(ConfigError, () => parseTrainingEnv({ [Env.FaultByzantine]: 'scale:0' }));
     expect(z.variable).toBe(Env.FaultByzantine);
     expect(z.message).toMatch(/SPOTSWARM_FAULT_BYZANTINE: must be scale:<non-zero factor>, random:<std > 0> or nan, got "scale:0"/);
     expect(parseTrainingEnv({ [Env.FaultByzantineResults]: 'random:10' }).faults.byzantineResults).toEqual({ kind: 'random', std: 10 });
-    expect(errorOf(() => parseTrainingEnv({ [Env.FaultByzantineResults]: 'flip' })).variable).toBe(Env.FaultByzantineResults);
+    expect(errorOf(ConfigError, () => parseTrainingEnv({ [Env.FaultByzantineResults]: 'flip' })).variable).toBe(Env.FaultByzantineResults);
   });
 });
