@@ -27,11 +27,12 @@
  */
 import type { OptimizerName } from '../../../api/index.ts';
 import type { RoundResult } from '../averaging/index.ts';
+import { firstNonFinite } from '../common/index.ts';
 import { layoutSize, type ParamSegment } from './layout.ts';
 import { applies, classifyRound, type RoundOutcome, RoundOutcomes } from './policy.ts';
 import { adamwStep, createMomentState, lambStep, type MomentState, nesterovStep, DILOCO_OUTER_LR, DILOCO_OUTER_MOMENTUM } from './rules.ts';
 import { learningRateAt } from './schedule.ts';
-import { clipByGlobalNorm, firstNonFinite, norm } from './vector.ts';
+import { clipByGlobalNorm, norm } from './vector.ts';
 
 export type AveragingMode = 'gradient' | 'diloco';
 

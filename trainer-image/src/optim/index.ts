@@ -21,4 +21,4 @@ export {
   type MomentState, nesterovStep, type NesterovHyper,
 } from './rules.ts';
 export { learningRateAt, type ScheduleOptions } from './schedule.ts';
-export { clipByGlobalNorm, firstNonFinite, norm } from './vector.ts';
+export { clipByGlobalNorm, norm } from './vector.ts';
