@@ -11,7 +11,7 @@
  *   model.setFlat(opt.params);
  */
 export {
-  type AccumulateResult, type AverageFn, CollaborativeOptimizer, type CollaborativeOptions, type AveragingMode,
+  type AccumulateResult, type AverageFn, CollaborativeOptimizer, type CollaborativeOptions,
   type DilocoSettings, type OptimizerSettings, type SharedState, type StepReport,
 } from './collaborative.ts';
 export { decays, layoutSize, type ParamSegment, segmentsOf } from './layout.ts';
