@@ -28,6 +28,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { Buckets, TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
 import { AveragerLeftError, averageVerified, ReducersDisagreeError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
 import type { TrainerConfig } from '../config.ts';
+import { samplesPerEpoch, type TrainingSpec } from '../training-spec.ts';
 import { createDataset, createTokenizer, hash32, type MlmBatch, mlmBatches, sourceKind, type TextTokenizer } from '../data/index.ts';
 import { type ComputeHost, type ModelCompute, modelConfig } from '../model/index.ts';
 import { CollaborativeOptimizer, segmentsOf, type StepReport } from '../optim/index.ts';
@@ -37,7 +38,6 @@ import {
 } from '../state/index.ts';
 import { errorMessage, findGroup, type AssignmentMember, type RoundAssignment, type Swarm, type SwarmLogger } from '../swarm/index.ts';
 import { applyByzantineFault, type ByzantineFault } from './faults.ts';
-import type { TrainingSettings } from './training-config.ts';
 
 /**
  * Shortest gap between two membership writes caused by sample growth. A
@@ -70,7 +70,6 @@ export interface TrainingWorkloadDeps {
   averager: Averager;
   nc: NatsConnection;
   config: TrainerConfig;
-  training: TrainingSettings;
   /** Where the model runs (main.ts: a worker thread) and on which backend. */
   compute: ComputeHost;
   log: SwarmLogger;
@@ -134,7 +133,7 @@ class Rate {
 
 export class TrainingWorkload {
   readonly #d: TrainingWorkloadDeps;
-  readonly #t: TrainingSettings;
+  readonly #t: TrainingSpec;
   readonly #log: SwarmLogger;
   readonly #now: () => number;
   readonly #m: TrainingMetrics;
@@ -193,7 +192,7 @@ export class TrainingWorkload {
 
   constructor(deps: TrainingWorkloadDeps) {
     this.#d = deps;
-    this.#t = deps.training;
+    this.#t = deps.config.training;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
     this.#m = createTrainingMetrics(deps.registry);
@@ -219,10 +218,10 @@ export class TrainingWorkload {
     this.#opt = new CollaborativeOptimizer({
       segments: segmentsOf(this.#model.params),
       params: await this.#model.getFlat(),
-      mode: t.mode,
+      mode: t.averaging.mode,
       optimizer: { ...t.optimizer },
     });
-    this.#fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: this.#tokenizer.hash, mode: t.mode });
+    this.#fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: this.#tokenizer.hash, mode: t.averaging.mode });
     const shard = t.data.urls.some((u) => sourceKind(u) === 'generated')
       ? { index: hash32(swarm.peerId) % GENERATED_SHARDS, count: GENERATED_SHARDS }
       : { index: 0, count: 1 };
@@ -234,7 +233,7 @@ export class TrainingWorkload {
       parameters: this.#model.size,
       vocabSize: this.#tokenizer.vocabSize,
       tokenizer: this.#tokenizer.hash.slice(0, 16),
-      mode: t.mode,
+      mode: t.averaging.mode,
       optimizer: t.optimizer.name,
       shard,
       fingerprint: this.#fingerprint.slice(0, 16),
@@ -425,7 +424,7 @@ export class TrainingWorkload {
 
   /** The swarm's target for one epoch: a global batch, or innerSteps of them in diloco. */
   #target(): number {
-    return this.#t.mode === 'diloco' ? this.#t.targetBatchSize * this.#t.innerSteps : this.#t.targetBatchSize;
+    return samplesPerEpoch(this.#t);
   }
 
   /** Matchmaking, as the averaging workload does it: a round to run, or whether to compute or wait meanwhile. */
@@ -669,7 +668,7 @@ export class TrainingWorkload {
    * everyone's.
    */
   async #maybeAverageState(epoch: number, index: number, members: AssignmentMember[]): Promise<'diverged' | undefined> {
-    const every = this.#t.stateAveragingEvery;
+    const every = this.#t.averaging.stateAveragingEvery;
     if (this.#opt.mode !== 'gradient' || every <= 0 || (epoch + 1) % every !== 0 || members.length < 2) return undefined;
     const spec: RoundSpec = {
       roundId: `${roundIdOf(epoch, index)}s`,
@@ -678,16 +677,16 @@ export class TrainingWorkload {
       timeoutMs: this.#d.config.training.averaging.timeoutSeconds * 1000,
       robust: this.#d.config.training.averaging.robust,
     };
-    const mine = this.#opt.averagingVector(this.#t.averageOptimizerState);
+    const mine = this.#opt.averagingVector(this.#t.averaging.averageOptimizerState);
     this.#byzantineTamper(epoch, 'state')?.(mine);
     try {
       const r = await this.#average(spec, mine);
       this.#m.bytesSent.inc({ kind: 'state' }, r.bytesSent);
       const agreement = await this.#confirm(spec.roundId, r.vector);
       if (!agreement.agreed) return 'diverged';
-      this.#opt.adoptAveraged(r.vector, this.#t.averageOptimizerState);
+      this.#opt.adoptAveraged(r.vector, this.#t.averaging.averageOptimizerState);
       await this.#model.setFlat(this.#opt.params);
-      this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, optimizerState: this.#t.averageOptimizerState, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
+      this.#log.info('parameters averaged', { epoch, roundId: spec.roundId, optimizerState: this.#t.averaging.averageOptimizerState, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent });
     } catch (e) {
       // Others may have finished it: our unaveraged parameters would then differ from theirs.
       this.#log.warn('parameter averaging failed; will load the state from a peer', { epoch, error: errorMessage(e) });
