@@ -10,7 +10,7 @@ import { errorMessage } from './common/index.ts';
 import { ConfigError } from './config-error.ts';
 import { parseRelay } from './swarm/relay-client.ts';
 import { parseTrainingSpec, type TrainingSpec } from './training-spec.ts';
-import { type ByzantineFault, parseByzantineFault } from './workload/faults.ts';
+import { type ByzantineFault, parseByzantineFault, type TrainingFaults } from './workload/faults.ts';
 
 export { ConfigError } from './config-error.ts';
 
@@ -32,7 +32,7 @@ export interface TrainWorkloadConfig {
   evalBatches: number;
   /** Backend preference (SPOTSWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
   backends: BackendKind[] | undefined;
-  faults: { nanGradientEpochs: number[]; byzantine: ByzantineFault | undefined; byzantineResults: ByzantineFault | undefined };
+  faults: TrainingFaults;
 }
 
 export interface TrainerConfig {

@@ -24,6 +24,7 @@ import { ComputeWorker } from './model/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 import { applyByzantineFault } from './workload/faults.ts';
 import { TrainingWorkload } from './workload/training.ts';
+import type { Workload } from './workload/workload.ts';
 
 /** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
 const SHUTDOWN_LIMIT_MS = 25_000;
@@ -93,14 +94,14 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     ...(resultsFault ? { tamperResult: (v: Float32Array) => applyByzantineFault(resultsFault, v, 0) } : {}),
   });
   if (resultsFault) log.warn('fault injection: this peer tampers with every shard result it reduces', { fault: resultsFault });
-  let workload: AveragingWorkload | TrainingWorkload;
+  let workload: Workload;
   let compute: ComputeWorker | undefined;
   if (train) {
     // The model computes in a worker thread (model/compute.ts): a micro-batch would block NATS and libp2p here.
     compute = await ComputeWorker.start({ ...(train.backends ? { order: train.backends } : {}), log });
     const backend = compute.backend;
     log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts, thread: 'compute worker' });
-    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, compute, log, registry, evalBatches: train.evalBatches, faults: train.faults });
+    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, train, compute, log, registry });
   } else {
     workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
   }
