@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
-import { API_VERSION, MODEL_ARCHITECTURES, MODEL_SIZES, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL, type TrainingSwarm } from './trainingswarm.ts';
+import {
+  API_VERSION, AVERAGING_MODES, COMPRESSIONS, MODEL_ARCHITECTURES, MODEL_SIZES, OPTIMIZER_NAMES, ROBUST_METHODS, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL,
+  type TrainingSwarm,
+} from './trainingswarm.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const crd = parse(readFileSync(join(root, 'crds/trainingswarm.yaml'), 'utf8'));
@@ -86,6 +89,15 @@ describe('CRD metadata', () => {
     const model = openApi.properties.spec.properties.training.properties.model.properties;
     expect(model.size.enum).toEqual([...MODEL_SIZES]);
     expect(model.architecture.enum).toEqual([...MODEL_ARCHITECTURES]);
+  });
+
+  it('lists the optimizers, averaging modes, compressions and robust methods of the api constant arrays', () => {
+    const training = openApi.properties.spec.properties.training.properties;
+    const averaging = training.averaging.properties;
+    expect(training.optimizer.properties.name.enum).toEqual([...OPTIMIZER_NAMES]);
+    expect(averaging.mode.enum).toEqual([...AVERAGING_MODES]);
+    expect(averaging.compression.enum).toEqual([...COMPRESSIONS]);
+    expect(averaging.robust.properties.method.enum).toEqual([...ROBUST_METHODS]);
   });
 
   it('ships the spotswarm-preemptible PriorityClass below the autoscaler cutoff, never preempting', () => {

@@ -95,7 +95,7 @@ export const MODEL_ARCHITECTURES = ['lean-albert'] as const;
 
 export interface ModelSpec {
   /** Architecture; only the LeanALBERT encoder exists today. */
-  architecture: 'lean-albert';
+  architecture: (typeof MODEL_ARCHITECTURES)[number];
   /** Size preset, see trainer-image/src/model for the numbers. */
   size: ModelPreset;
   /** Sequence length in tokens. */
@@ -113,7 +113,9 @@ export interface DataSpec {
   microBatchSize: number;
 }
 
-export type OptimizerName = 'lamb' | 'adam';
+/** Optimizers the trainer knows (crds/trainingswarm.yaml's enum lists the same). */
+export const OPTIMIZER_NAMES = ['lamb', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
 export interface OptimizerSpec {
   name: OptimizerName;
@@ -124,9 +126,14 @@ export interface OptimizerSpec {
   clipGradNorm?: number;
 }
 
-export type AveragingMode = 'gradient' | 'diloco';
-export type Compression = 'auto' | 'none' | 'fp16' | 'int8';
+/** How peers average (crds/trainingswarm.yaml's enum lists the same). */
+export const AVERAGING_MODES = ['gradient', 'diloco'] as const;
+export type AveragingMode = (typeof AVERAGING_MODES)[number];
+/** Wire compressions of averaged vectors (crds/trainingswarm.yaml's enum lists the same). */
+export const COMPRESSIONS = ['auto', 'none', 'fp16', 'int8'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
+/** Robust aggregation methods (crds/trainingswarm.yaml's enum lists the same). */
 export const ROBUST_METHODS = ['none', 'trimmed-mean', 'centered-clip'] as const;
 export type RobustMethod = (typeof ROBUST_METHODS)[number];
 
@@ -154,7 +161,7 @@ export interface AveragingSpec {
   /** Largest all-reduce group; larger swarms split into several groups. */
   maxGroupSize: number;
   compression: Compression;
-  /** Seconds before the ETA at which peers start forming groups. */
+  /** averaging workload: seconds before the ETA at which peers start forming groups (training forms them at the target). */
   matchmakingWindowSeconds: number;
   /** Hard upper bound on one all-reduce round. */
   timeoutSeconds: number;

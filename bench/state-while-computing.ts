@@ -42,7 +42,7 @@ import { createModel, modelConfig } from '../trainer-image/src/model/index.ts';
 import { CollaborativeOptimizer, segmentsOf } from '../trainer-image/src/optim/index.ts';
 import { createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, stateFingerprint } from '../trainer-image/src/state/index.ts';
 import { connectNats, createSwarmMetrics, Membership, silentLogger, Swarm } from '../trainer-image/src/swarm/index.ts';
-import { parseTrainingSettings } from '../trainer-image/src/workload/index.ts';
+import { parseTrainingSpec } from '../trainer-image/src/training-spec.ts';
 import { Registry } from 'prom-client';
 
 const env = process.env;
@@ -112,17 +112,17 @@ async function joinerDownload(fleet: Fleet, nats: NatsServer, swarm: string): Pr
 
 /** The state a trainer of this spec holds: same model, optimizer and fingerprint as the joiner expects. */
 async function idleSnapshot(): Promise<Snapshot> {
-  const t = parseTrainingSettings(JSON.stringify(training));
+  const t = parseTrainingSpec(JSON.stringify(training), { dataRequired: true });
   await loadBackend({ order: ['wasm'] });
   const tokenizer = await createTokenizer(t.data, { trainLines: TOKENIZER_TRAIN_LINES });
   const mc = modelConfig(t.model.size, { vocabSize: tokenizer.vocabSize, maxSeqLength: t.model.seqLength });
   const model = createModel(mc, { seed: 'bench/model' });
-  const opt = new CollaborativeOptimizer({ segments: segmentsOf(model.params), params: await model.getFlat(), mode: t.mode, optimizer: { ...t.optimizer } });
+  const opt = new CollaborativeOptimizer({ segments: segmentsOf(model.params), params: await model.getFlat(), mode: t.averaging.mode, optimizer: { ...t.optimizer } });
   model.dispose();
   const EPOCH = 1;
   opt.relabel(EPOCH);
-  const fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: tokenizer.hash, mode: t.mode });
-  return makeSnapshot(encodeState(opt.shared(), fingerprint), { epoch: EPOCH, mode: t.mode, fingerprint });
+  const fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: tokenizer.hash, mode: t.averaging.mode });
+  return makeSnapshot(encodeState(opt.shared(), fingerprint), { epoch: EPOCH, mode: t.averaging.mode, fingerprint });
 }
 
 /**

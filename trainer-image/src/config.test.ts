@@ -7,22 +7,28 @@ const good = {
   [Env.SwarmNamespace]: 'team-a',
   [Env.PodIp]: '10.1.2.3',
   [Env.NatsUrl]: 'nats://nats:4222',
-  [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 4096, averaging: { maxGroupSize: 4, compression: 'fp16' } }),
+  [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 4096, data: { urls: ['generated:tiny-corpus'] }, averaging: { maxGroupSize: 4, compression: 'fp16' } }),
 };
 const parse = (over: Record<string, string | undefined>) => parseConfig({ ...good, ...over }, { hostname: 'host-1' });
 
 describe('parseConfig', () => {
   it('applies the CRD defaults and the documented ones, and freezes the result', () => {
     const c = parse({});
-    expect(c.training).toEqual({ targetBatchSize: 4096, averaging: {
-      maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60,
+    expect(c.training.targetBatchSize).toBe(4096);
+    expect(c.training.averaging).toEqual({
+      mode: 'gradient', maxGroupSize: 4, compression: 'fp16', matchmakingWindowSeconds: 5, timeoutSeconds: 60, innerSteps: undefined,
+      stateAveragingEvery: 0, averageOptimizerState: false,
       robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false },
-    } });
+    });
+    expect(c.train).toEqual({ evalBatches: 0, backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
     expect(c.membershipTtlMs).toBe(10_000);
     expect(c.workload).toBe('train');
-    expect(parse({ [Env.Workload]: 'averaging' }).workload).toBe('averaging');
+    const averaging = parse({ [Env.Workload]: 'averaging', [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 64 }) });
+    expect(averaging.workload).toBe('averaging');
+    expect(averaging.train).toBeUndefined();
+    expect(averaging.training.data.urls).toEqual([]);
     expect(Object.isFrozen(c.training.averaging)).toBe(true);
     expect(() => {
       (c.synthetic as { samplesPerSecond: number }).samplesPerSecond = 1;
@@ -30,10 +36,27 @@ describe('parseConfig', () => {
   });
 
   it('reads spec.training.averaging.robust, filling the CRD defaults', () => {
-    const spec = (robust: unknown): Record<string, string> => ({ [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 5, averaging: { maxGroupSize: 4, robust } }) });
+    const spec = (robust: unknown): Record<string, string> => ({ [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 5, data: { urls: ['generated:tiny-corpus'] }, averaging: { maxGroupSize: 4, robust } }) });
     expect(parse(spec({ method: 'centered-clip', clipTau: 2 })).training.averaging.robust).toEqual({ method: 'centered-clip', trimFraction: 0.2, clipTau: 2, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });
     expect(parse(spec({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 })).training.averaging.robust).toMatchObject({ method: 'trimmed-mean', trimFraction: 0.3, maxSamplesRatio: 2 });
     expect(parse(spec({ method: 'trimmed-mean', verifyReducers: true })).training.averaging.robust.verifyReducers).toBe(true);
+  });
+
+  it('reads the train workload\'s eval batches, backends and faults, and names bad variables', () => {
+    expect(parse({ [Env.EvalBatches]: '3', [Env.Backends]: 'wasm,cpu', [Env.FaultNanGradientEpochs]: '2, 5' }).train).toEqual({
+      evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
+    });
+    expect(errorOf({ [Env.Backends]: 'gpu' }).variable).toBe(Env.Backends);
+    expect(errorOf({ [Env.EvalBatches]: '-1' }).variable).toBe(Env.EvalBatches);
+    expect(errorOf({ [Env.FaultNanGradientEpochs]: 'x' }).variable).toBe(Env.FaultNanGradientEpochs);
+    expect(parse({ [Env.FaultByzantine]: 'scale:-100' }).train?.faults.byzantine).toEqual({ kind: 'scale', factor: -100 });
+    const z = errorOf({ [Env.FaultByzantine]: 'scale:0' });
+    expect(z.variable).toBe(Env.FaultByzantine);
+    expect(z.message).toMatch(/SPOTSWARM_FAULT_BYZANTINE: must be scale:<non-zero factor>, random:<std > 0> or nan, got "scale:0"/);
+    expect(parse({ [Env.FaultByzantineResults]: 'random:10' }).train?.faults.byzantineResults).toEqual({ kind: 'random', std: 10 });
+    expect(errorOf({ [Env.FaultByzantineResults]: 'flip' }).variable).toBe(Env.FaultByzantineResults);
+    // The averaging workload reads none of them.
+    expect(parse({ [Env.Workload]: 'averaging', [Env.Backends]: 'gpu' }).train).toBeUndefined();
   });
 
   it('reads the synthetic workload settings', () => {

@@ -4,17 +4,15 @@
  * frozen. Every error names the variable, and the field inside it for JSON.
  */
 import { isIP } from 'node:net';
-import { Env, ROBUST_METHODS, type Compression, type RobustAggregation, type RobustMethod } from '../../api/index.ts';
+import { Env } from '../../api/index.ts';
+import { type BackendKind, parseBackendOrder } from './backend/index.ts';
+import { errorMessage } from './common/index.ts';
+import { ConfigError } from './config-error.ts';
 import { parseRelay } from './swarm/relay-client.ts';
+import { parseTrainingSpec, type TrainingSpec } from './training-spec.ts';
+import { type ByzantineFault, parseByzantineFault, type TrainingFaults } from './workload/faults.ts';
 
-export interface AveragingConfig {
-  maxGroupSize: number;
-  compression: Compression;
-  matchmakingWindowSeconds: number;
-  timeoutSeconds: number;
-  /** Robust aggregation of gradient rounds (spec.training.averaging.robust). */
-  robust: RobustAggregation;
-}
+export { ConfigError } from './config-error.ts';
 
 export interface SyntheticConfig {
   /** Float32 elements of the synthetic vector. */
@@ -28,11 +26,20 @@ export interface SyntheticConfig {
   dumpDir: string | undefined;
 }
 
+/** Knobs of the train workload outside spec.training (tests, benchmarks, operators who know why). */
+export interface TrainWorkloadConfig {
+  /** Held-out batches evaluated after every epoch (SPOTSWARM_EVAL_BATCHES; 0 = off). */
+  evalBatches: number;
+  /** Backend preference (SPOTSWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
+  backends: BackendKind[] | undefined;
+  faults: TrainingFaults;
+}
+
 export interface TrainerConfig {
   swarm: { name: string; namespace: string; uid: string | undefined };
   pod: { name: string; ip: string; cluster: string | undefined };
   nats: { url: string; credentials: string | undefined; replicas: number };
-  training: { targetBatchSize: number; averaging: AveragingConfig };
+  training: TrainingSpec;
   stopAfterEpochs: number | undefined;
   p2pPort: number;
   /**
@@ -45,29 +52,15 @@ export interface TrainerConfig {
   membershipTtlMs: number;
   /** train (the default): LeanALBERT training; averaging: the synthetic data-plane workload. */
   workload: 'train' | 'averaging';
+  /** The train workload's own knobs; undefined for the averaging workload, which reads none. */
+  train: TrainWorkloadConfig | undefined;
   synthetic: SyntheticConfig;
 }
 
-/** Thrown when the environment does not make a valid configuration; `variable` names the culprit. */
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG';
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
-
-/** Defaults of spec.training.averaging, as in crds/trainingswarm.yaml. */
-export const AVERAGING_DEFAULTS: Readonly<Omit<AveragingConfig, 'robust'>> = Object.freeze({ maxGroupSize: 16, compression: 'auto', matchmakingWindowSeconds: 5, timeoutSeconds: 60 });
-/** Defaults of spec.training.averaging.robust, as in crds/trainingswarm.yaml. */
-export const ROBUST_DEFAULTS: Readonly<RobustAggregation> = Object.freeze({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });
 export const DEFAULT_SYNTHETIC_VECTOR_MB = 1;
 export const DEFAULT_SYNTHETIC_SAMPLES_PER_SECOND = 100;
 export const DEFAULT_MEMBERSHIP_TTL_SECONDS = 10;
 const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
-const COMPRESSIONS: readonly Compression[] = ['auto', 'none', 'fp16', 'int8'];
 
 type EnvSource = Readonly<Record<string, string | undefined>>;
 
@@ -83,7 +76,6 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** JetStream stream replicas: 1, 3 or 5 (an even count cannot hold a quorum). */
 /** SPOTSWARM_NATS_URL: a nats://, tls://, ws:// or wss:// URL. */
 export function checkNatsUrl(url: string): string {
   if (!/^(nats|tls|ws|wss):\/\/\S+$/.test(url)) throw new ConfigError(Env.NatsUrl, `must be a nats:// (or tls://, ws://, wss://) URL, got ${JSON.stringify(url)}`);
@@ -157,7 +149,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     swarm: { name: required(Env.SwarmName), namespace: required(Env.SwarmNamespace), uid: str(Env.SwarmUid) },
     pod: { name: str(Env.PodName) ?? fallback.hostname, ip: podIp, cluster: str(Env.Cluster) },
     nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials], replicas: natsReplicas(env[Env.NatsReplicas]) },
-    training: parseTraining(required(Env.TrainingSpec)),
+    training: parseTrainingSpec(required(Env.TrainingSpec), { dataRequired: workload === 'train' }),
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
     p2pPort,
     network: { mode, announceIp, relays },
@@ -165,6 +157,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     log: { format, level },
     membershipTtlMs: (num(Env.MembershipTtlSeconds, DEFAULT_MEMBERSHIP_TTL_SECONDS, { min: 1, max: 3600 }) as number) * 1000,
     workload,
+    train: workload === 'train' ? parseTrainWorkload(env) : undefined,
     synthetic: {
       vectorElements,
       seed: str(Env.SyntheticSeed),
@@ -176,64 +169,38 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   return deepFreeze(cfg);
 }
 
-/** Reads the fields of spec.training the data plane uses; the CRD has validated the rest. */
-export function parseTraining(json: string): TrainerConfig['training'] {
-  const V = Env.TrainingSpec;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (e) {
-    throw new ConfigError(V, `is not JSON: ${(e as Error).message}`);
+/** Reads the train workload's variables besides SPOTSWARM_TRAINING. */
+function parseTrainWorkload(env: EnvSource): TrainWorkloadConfig {
+  const str = (n: string): string | undefined => {
+    const v = env[n]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const evalRaw = str(Env.EvalBatches) ?? '0';
+  const evalBatches = Number(evalRaw);
+  if (!Number.isInteger(evalBatches) || evalBatches < 0 || evalBatches > 1000) throw new ConfigError(Env.EvalBatches, `must be an integer in [0, 1000], got ${JSON.stringify(evalRaw)}`);
+  let backends: BackendKind[] | undefined;
+  const b = str(Env.Backends);
+  if (b !== undefined) {
+    try {
+      backends = parseBackendOrder(b);
+    } catch (e) {
+      throw new ConfigError(Env.Backends, errorMessage(e));
+    }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(V, 'must be a JSON object (spec.training)');
-  const t = raw as Record<string, unknown>;
-  const tbs = t['targetBatchSize'];
-  if (typeof tbs !== 'number' || !Number.isInteger(tbs) || tbs < 1) throw new ConfigError(V, `targetBatchSize: must be an integer >= 1, got ${JSON.stringify(tbs)}`);
-  const a = t['averaging'] ?? {};
-  if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new ConfigError(V, 'averaging: must be an object');
-  const av = a as Record<string, unknown>;
-  const field = <T>(name: keyof typeof AVERAGING_DEFAULTS, ok: (v: unknown) => v is T, what: string): T => {
-    const v = av[name] ?? AVERAGING_DEFAULTS[name];
-    if (!ok(v)) throw new ConfigError(V, `averaging.${name}: must be ${what}, got ${JSON.stringify(v)}`);
-    return v;
+  const nanGradientEpochs: number[] = [];
+  for (const part of (str(Env.FaultNanGradientEpochs) ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const e = Number(part);
+    if (!Number.isInteger(e) || e < 0) throw new ConfigError(Env.FaultNanGradientEpochs, `must be comma-separated epochs, got ${JSON.stringify(part)}`);
+    nanGradientEpochs.push(e);
+  }
+  const fault = (name: string): ByzantineFault | undefined => {
+    const z = str(name);
+    if (z === undefined) return undefined;
+    try {
+      return parseByzantineFault(z);
+    } catch (e) {
+      throw new ConfigError(name, errorMessage(e));
+    }
   };
-  const maxGroupSize = field('maxGroupSize', isNum(2, 1024, true), 'an integer in [2, 1024]');
-  const robust = parseRobust(av['robust']);
-  if (robust.method !== 'none' && maxGroupSize < 3) throw new ConfigError(V, `averaging.maxGroupSize: must be at least 3 with robust aggregation, got ${maxGroupSize}`);
-  return {
-    targetBatchSize: tbs,
-    averaging: {
-      maxGroupSize,
-      compression: field('compression', (v): v is Compression => COMPRESSIONS.includes(v as Compression), COMPRESSIONS.join(' | ')),
-      matchmakingWindowSeconds: field('matchmakingWindowSeconds', isNum(0, 600), 'a number in [0, 600]'),
-      timeoutSeconds: field('timeoutSeconds', isNum(1, 3600), 'a number in [1, 3600]'),
-      robust,
-    },
-  };
-}
-
-const isNum = (lo: number, hi: number, int = false) => (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi && (!int || Number.isInteger(v));
-
-/** spec.training.averaging.robust with the CRD's defaults and ranges; errors name the field. */
-function parseRobust(raw: unknown): RobustAggregation {
-  const V = Env.TrainingSpec;
-  const r = raw ?? {};
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new ConfigError(V, 'averaging.robust: must be an object');
-  const o = r as Record<string, unknown>;
-  const field = <T>(name: keyof RobustAggregation, ok: (v: unknown) => v is T, what: string): T => {
-    const v = o[name] ?? ROBUST_DEFAULTS[name];
-    if (!ok(v)) throw new ConfigError(V, `averaging.robust.${name}: must be ${what}, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const method = field('method', (v): v is RobustMethod => ROBUST_METHODS.includes(v as RobustMethod), ROBUST_METHODS.join(' | '));
-  const trimFraction = field('trimFraction', (v): v is number => isNum(0, 0.5)(v) && v < 0.5, 'a number in [0, 0.5)');
-  if (method === 'trimmed-mean' && trimFraction === 0) throw new ConfigError(V, 'averaging.robust.trimFraction: must be above 0 when method is trimmed-mean');
-  return {
-    method,
-    trimFraction,
-    clipTau: field('clipTau', (v): v is number => isNum(0, 1000)(v) && v > 0, 'a number in (0, 1000]'),
-    clipIterations: field('clipIterations', isNum(1, 100, true), 'an integer in [1, 100]'),
-    maxSamplesRatio: field('maxSamplesRatio', isNum(1, 1000), 'a number in [1, 1000]'),
-    verifyReducers: field('verifyReducers', (v): v is boolean => typeof v === 'boolean', 'true or false'),
-  };
+  return { evalBatches, backends, faults: { nanGradientEpochs, byzantine: fault(Env.FaultByzantine), byzantineResults: fault(Env.FaultByzantineResults) } };
 }

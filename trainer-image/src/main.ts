@@ -18,12 +18,13 @@ import { ConfigError, parseConfig, type TrainerConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { relayMain } from './relay/main.ts';
-import { connectNats, createSwarmMetrics, errorMessage, Swarm, type ClaimCapOptions } from './swarm/index.ts';
+import { errorMessage } from './common/index.ts';
+import { connectNats, createSwarmMetrics, Swarm, type ClaimCapOptions } from './swarm/index.ts';
 import { ComputeWorker } from './model/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 import { applyByzantineFault } from './workload/faults.ts';
 import { TrainingWorkload } from './workload/training.ts';
-import { parseTrainingEnv, parseTrainingSettings, type TrainingEnv, type TrainingSettings } from './workload/training-config.ts';
+import type { Workload } from './workload/workload.ts';
 
 /** Longest a clean shutdown may take before we give up and exit 1 (Kubernetes' default grace is 30 s). */
 const SHUTDOWN_LIMIT_MS = 25_000;
@@ -37,14 +38,14 @@ const SHUTDOWN_LIMIT_MS = 25_000;
  * is one report's worth: a micro-batch, or a second of the synthetic rate
  * (that workload reports every 250 ms).
  */
-function claimCap(cfg: TrainerConfig, train: { settings: TrainingSettings } | undefined): ClaimCapOptions | undefined {
+function claimCap(cfg: TrainerConfig): ClaimCapOptions | undefined {
   const robust = cfg.training.averaging.robust;
   if (robust.method === 'none') return undefined;
-  const floorSamples = train ? train.settings.data.microBatchSize : Math.max(1, Math.ceil(cfg.synthetic.samplesPerSecond));
+  const floorSamples = cfg.workload === 'train' ? cfg.training.data.microBatchSize : Math.max(1, Math.ceil(cfg.synthetic.samplesPerSecond));
   return { maxSamplesRatio: robust.maxSamplesRatio, floorSamples };
 }
 
-async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, train: { settings: TrainingSettings; env: TrainingEnv } | undefined): Promise<number> {
+async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let ready = false;
@@ -68,7 +69,7 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
   const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log, metrics: swarmMetrics });
   log.info('connected to NATS', { server: nc.getServer() });
 
-  const cap = claimCap(cfg, train);
+  const cap = claimCap(cfg);
   const swarm = await Swarm.join({
     nc,
     swarm: { namespace: cfg.swarm.namespace, name: cfg.swarm.name },
@@ -84,7 +85,8 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
     metrics: swarmMetrics,
     ...(cap !== undefined ? { claimCap: cap } : {}),
   });
-  const resultsFault = train?.env.faults.byzantineResults;
+  const train = cfg.train;
+  const resultsFault = train?.faults.byzantineResults;
   const averager = createAverager(swarm.host, {
     privateKey: swarm.privateKey,
     logger: log,
@@ -92,14 +94,14 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>, tra
     ...(resultsFault ? { tamperResult: (v: Float32Array) => applyByzantineFault(resultsFault, v, 0) } : {}),
   });
   if (resultsFault) log.warn('fault injection: this peer tampers with every shard result it reduces', { fault: resultsFault });
-  let workload: AveragingWorkload | TrainingWorkload;
+  let workload: Workload;
   let compute: ComputeWorker | undefined;
   if (train) {
     // The model computes in a worker thread (model/compute.ts): a micro-batch would block NATS and libp2p here.
-    compute = await ComputeWorker.start({ ...(train.env.backends ? { order: train.env.backends } : {}), log });
+    compute = await ComputeWorker.start({ ...(train.backends ? { order: train.backends } : {}), log });
     const backend = compute.backend;
     log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts, thread: 'compute worker' });
-    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, training: train.settings, compute, log, registry, evalBatches: train.env.evalBatches, faults: train.env.faults });
+    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, train, compute, log, registry });
   } else {
     workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
   }
@@ -134,10 +136,8 @@ function main(): void {
     return;
   }
   let cfg: TrainerConfig;
-  let train: { settings: TrainingSettings; env: TrainingEnv } | undefined;
   try {
     cfg = parseConfig(process.env, { hostname: hostname() });
-    if (cfg.workload === 'train') train = { settings: parseTrainingSettings(process.env[Env.TrainingSpec] ?? ''), env: parseTrainingEnv(process.env) };
   } catch (e) {
     const boot = createLogger({ format: process.env[Env.LogFormat] === 'json' ? 'json' : 'text', level: 'info', meta: {} });
     boot.error('invalid configuration', { error: errorMessage(e), variable: e instanceof ConfigError ? e.variable : undefined });
@@ -146,7 +146,7 @@ function main(): void {
   }
   const log = createLogger({ format: cfg.log.format, level: cfg.log.level, meta: { pod: cfg.pod.name } });
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e) }));
-  run(cfg, log, train).then(
+  run(cfg, log).then(
     (code) => process.exit(code),
     (e: unknown) => {
       log.error('trainer failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });

@@ -1,10 +1,8 @@
 /** RoundSpec validation (pure). Errors name the field. */
-import { ROBUST_METHODS } from '../../../api/index.ts';
+import { COMPRESSIONS, ROBUST_METHODS } from '../../../api/index.ts';
 import { MAX_GROUP_SIZE, MAX_ROUND_ID_BYTES } from './constants.ts';
 import { InvalidRoundSpecError } from './errors.ts';
 import type { RoundSpec } from './index.ts';
-
-const COMPRESSIONS = new Set(['auto', 'none', 'fp16', 'int8']);
 
 /** Validate `spec` for the local peer `selfId` and a vector of `length` elements; returns the local member index. */
 export function validateSpec(spec: RoundSpec, selfId: string, length: number): number {
@@ -25,7 +23,7 @@ export function validateSpec(spec: RoundSpec, selfId: string, length: number): n
   });
   const self = spec.members.findIndex((m) => m.peerId === selfId);
   if (self < 0) throw new InvalidRoundSpecError('members', `does not contain the local peer ${selfId}`);
-  if (!COMPRESSIONS.has(spec.compression)) throw new InvalidRoundSpecError('compression', `must be auto, none, fp16 or int8, got ${String(spec.compression)}`);
+  if (!COMPRESSIONS.includes(spec.compression)) throw new InvalidRoundSpecError('compression', `must be auto, none, fp16 or int8, got ${String(spec.compression)}`);
   if (!(Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) throw new InvalidRoundSpecError('timeoutMs', `must be a positive number, got ${spec.timeoutMs}`);
   if (spec.robust !== undefined) validateRobust(spec.robust);
   if (!Number.isInteger(length) || length > 0xffffffff) throw new InvalidRoundSpecError('vector', `length ${length} out of range`);

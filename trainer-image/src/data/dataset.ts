@@ -21,7 +21,8 @@
  */
 import { createRng, type Rng } from './rng.ts';
 import { generatedCorpus } from './generated.ts';
-import { DataSourceError, errorMessage, readLines, type ReadOptions, sourceKind } from './source.ts';
+import { errorMessage } from '../common/index.ts';
+import { DataSourceError, readLines, type ReadOptions, sourceKind } from './source.ts';
 
 export interface DatasetSpec {
   /** Absolute paths, file:// or http(s) URLs, or generated:<name>; read in order. */

@@ -7,13 +7,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { errorMessage } from '../common/index.ts';
 import { generatedCorpus } from './generated.ts';
-
-/** The message of a thrown value (Errors from another realm included). */
-export function errorMessage(e: unknown): string {
-  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
-  return String(e);
-}
 
 export type SourceKind = 'file' | 'http' | 'generated';
 

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { errorMessage } from './source.ts';
+import { errorMessage } from '../common/index.ts';
 
 /** The parsed tokenizer.json (the subset we read; the library reads the rest). */
 export interface TokenizerJson {

@@ -13,6 +13,7 @@
  * the gradients and parameter vectors it returns.
  */
 import type { BackendChoice, BackendKind } from '../backend/index.ts';
+import { errorMessage } from '../common/index.ts';
 import type { MlmBatch } from '../data/batch.ts';
 import type { ModelConfig } from './config.ts';
 import { createModel, type LeanAlbert, type LossAndGradients } from './lean-albert.ts';
@@ -44,12 +45,6 @@ export type ComputeReply =
   | { id: number; ok: false; error: string; name: string };
 
 export type ComputeHello = { type: 'ready'; backend: BackendChoice } | { type: 'failed'; error: string };
-
-/** The message of a thrown value (Errors from another realm included). */
-export function errorMessage(e: unknown): string {
-  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
-  return String(e);
-}
 
 /** The buffer of `v` if `v` spans all of it (then it can be transferred), else none. */
 export function ownBuffer(v: ArrayBufferView): ArrayBuffer[] {

@@ -6,7 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadBackend } from '../backend/index.ts';
-import { type ComputeHello, type ComputeRequest, ComputeService, type ComputeWorkerInit, errorMessage } from './compute-protocol.ts';
+import { errorMessage } from '../common/index.ts';
+import { type ComputeHello, type ComputeRequest, ComputeService, type ComputeWorkerInit } from './compute-protocol.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('compute-worker.ts runs in a worker thread (see compute.ts), not as a program');

@@ -23,9 +23,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice, BackendKind } from '../backend/index.ts';
+import { errorMessage } from '../common/index.ts';
 import type { MlmBatch } from '../data/batch.ts';
 import {
-  batchCopy, type ComputeHello, type ComputeOp, type ComputeReply, type ComputeRequest, type ComputeWorkerInit, errorMessage, type ModelInfo, ownBuffer,
+  batchCopy, type ComputeHello, type ComputeOp, type ComputeReply, type ComputeRequest, type ComputeWorkerInit, type ModelInfo, ownBuffer,
 } from './compute-protocol.ts';
 import type { ModelConfig } from './config.ts';
 import type { LossAndGradients } from './lean-albert.ts';

@@ -19,5 +19,5 @@ export {
 } from './compute.ts';
 export { applyRotary, dense, gatherRows, geglu, gelu, layerNorm, matMul, rotaryTables, rotationMatrix } from './ops.ts';
 export {
-  assignFlat, checksum, fingerprint, firstNonFinite, flattenTensors, type ParamSpec, totalSize, unflatten,
+  assignFlat, checksum, fingerprint, flattenTensors, type ParamSpec, totalSize, unflatten,
 } from './params.ts';

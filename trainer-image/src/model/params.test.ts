@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../backend/index.ts';
-import { assignFlat, checksum, fingerprint, firstNonFinite, flattenTensors, unflatten } from './params.ts';
+import { firstNonFinite } from '../common/index.ts';
+import { assignFlat, checksum, fingerprint, flattenTensors, unflatten } from './params.ts';
 
 beforeAll(async () => {
   await loadBackend({ order: ['wasm', 'cpu'] });

@@ -64,12 +64,6 @@ export function assignFlat(variables: readonly tf.Variable[], flat: Float32Array
   });
 }
 
-/** Index of the first NaN/±Infinity, or -1. */
-export function firstNonFinite(flat: Float32Array): number {
-  for (let i = 0; i < flat.length; i++) if (!Number.isFinite(flat[i]!)) return i;
-  return -1;
-}
-
 /**
  * sha256 (hex) of the vector's bytes (little-endian float32). Equal only for
  * bitwise-equal parameters: what peers compare every epoch in gradient mode.

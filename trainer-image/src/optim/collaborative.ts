@@ -25,15 +25,14 @@
  * parameters. Nothing here reads a clock or does I/O, so it is unit tested
  * with a fake average function.
  */
-import type { OptimizerName } from '../../../api/index.ts';
+import type { AveragingMode, OptimizerName } from '../../../api/index.ts';
 import type { RoundResult } from '../averaging/index.ts';
+import { firstNonFinite } from '../common/index.ts';
 import { layoutSize, type ParamSegment } from './layout.ts';
 import { applies, classifyRound, type RoundOutcome, RoundOutcomes } from './policy.ts';
 import { adamwStep, createMomentState, lambStep, type MomentState, nesterovStep, DILOCO_OUTER_LR, DILOCO_OUTER_MOMENTUM } from './rules.ts';
 import { learningRateAt } from './schedule.ts';
-import { clipByGlobalNorm, firstNonFinite, norm } from './vector.ts';
-
-export type AveragingMode = 'gradient' | 'diloco';
+import { clipByGlobalNorm, norm } from './vector.ts';
 
 export interface OptimizerSettings {
   name: OptimizerName;

@@ -11,7 +11,7 @@
  *   model.setFlat(opt.params);
  */
 export {
-  type AccumulateResult, type AverageFn, CollaborativeOptimizer, type CollaborativeOptions, type AveragingMode,
+  type AccumulateResult, type AverageFn, CollaborativeOptimizer, type CollaborativeOptions,
   type DilocoSettings, type OptimizerSettings, type SharedState, type StepReport,
 } from './collaborative.ts';
 export { decays, layoutSize, type ParamSegment, segmentsOf } from './layout.ts';
@@ -21,4 +21,4 @@ export {
   type MomentState, nesterovStep, type NesterovHyper,
 } from './rules.ts';
 export { learningRateAt, type ScheduleOptions } from './schedule.ts';
-export { clipByGlobalNorm, firstNonFinite, norm } from './vector.ts';
+export { clipByGlobalNorm, norm } from './vector.ts';

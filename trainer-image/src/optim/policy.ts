@@ -30,7 +30,7 @@
  * skipped), its unchanged state is state(e+1) for everybody and it goes on.
  */
 import type { RoundResult } from '../averaging/index.ts';
-import { firstNonFinite } from './vector.ts';
+import { firstNonFinite } from '../common/index.ts';
 
 export const RoundOutcomes = {
   Complete: 'complete',

@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { segmentsOf, decays, layoutSize } from './layout.ts';
 import { adamwStep, createMomentState, lambStep, nesterovStep, LAMB_MAX_WEIGHT_NORM } from './rules.ts';
 import { learningRateAt } from './schedule.ts';
-import { clipByGlobalNorm, firstNonFinite, norm } from './vector.ts';
+import { firstNonFinite } from '../common/index.ts';
+import { clipByGlobalNorm, norm } from './vector.ts';
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs);
 

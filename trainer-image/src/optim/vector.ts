@@ -1,14 +1,5 @@
 /** Small float-vector helpers shared by the optimizers (float64 accumulation, in order: deterministic on every peer). */
 
-/** Index of the first NaN or ±Infinity, or -1. */
-export function firstNonFinite(v: Float32Array): number {
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (x - x !== 0) return i; // NaN − NaN and ∞ − ∞ are NaN
-  }
-  return -1;
-}
-
 /** Euclidean norm of v[offset, offset + size). */
 export function norm(v: Float32Array, offset = 0, size = v.length - offset): number {
   let s = 0;

@@ -18,10 +18,15 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
-import { AveragerLeftError, type Averager, type RoundResult, type RoundSpec } from '../averaging/index.ts';
+import { AveragerLeftError, type Averager, type RoundResult } from '../averaging/index.ts';
+import { errorMessage, type Logger } from '../common/index.ts';
 import type { TrainerConfig } from '../config.ts';
-import { errorMessage, findGroup, type AssignmentMember, type RoundAssignment, type Swarm, type SwarmLogger } from '../swarm/index.ts';
+import type { Swarm } from '../swarm/index.ts';
+import { ProgressPublisher } from './progress-publisher.ts';
+import { RepeatedWarning } from './repeated-warning.ts';
+import { RoundRunner, type JoinedRound } from './round-runner.ts';
 import { SampleCounter, syntheticVector, vectorChecksum } from './synthetic.ts';
+import type { Workload, WorkloadEnd } from './workload.ts';
 
 /** How often the loop looks at progress. */
 const TICK_MS = 100;
@@ -31,26 +36,25 @@ const PUBLISH_GAP_MS = 250;
 const TELEMETRY_EVERY_MS = 5_000;
 /** Repeated matchmaking errors (NATS away) are logged at most this often. */
 const STEP_ERROR_LOG_EVERY_MS = 5_000;
-/** How often a peer without a known assignment asks the bucket directly (besides the watch). */
-const POLL_ASSIGNMENT_MS = 1_000;
 
 export interface WorkloadDeps {
   swarm: Swarm;
   averager: Averager;
   config: TrainerConfig;
-  log: SwarmLogger;
+  log: Logger;
   now?: () => number;
 }
 
-export type WorkloadEnd = { reason: 'stopAfterEpochs'; epoch: number };
-
-export class AveragingWorkload {
+export class AveragingWorkload implements Workload {
   readonly #swarm: Swarm;
   readonly #averager: Averager;
   readonly #cfg: TrainerConfig;
-  readonly #log: SwarmLogger;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #counter: SampleCounter;
+  readonly #publisher: ProgressPublisher;
+  readonly #rounds: RoundRunner;
+  readonly #stepErrors: RepeatedWarning;
   #vector: Float32Array;
   /** Checksum of #vector, recomputed only when it changes (64 MiB take ~0.1 s). */
   #checksum: string;
@@ -60,11 +64,6 @@ export class AveragingWorkload {
   #ticking = false;
   #stopping = false;
   #round: Promise<void> | undefined;
-  #lastPublish = 0;
-  #lastPublished = '';
-  #lastPoll = 0;
-  #lastStepError = '';
-  #lastStepErrorAt = 0;
   #endResolve: (e: WorkloadEnd) => void = () => undefined;
   /** Resolves when the workload ends on its own (stopAfterEpochs). */
   readonly ended: Promise<WorkloadEnd>;
@@ -79,6 +78,18 @@ export class AveragingWorkload {
     this.#counter = new SampleCounter(syn.samplesPerSecond, syn.samplesPerEpoch, this.#now());
     this.#vector = syntheticVector(syn.seed ?? deps.swarm.peerId, syn.vectorElements);
     this.#checksum = vectorChecksum(this.#vector);
+    this.#publisher = new ProgressPublisher({ swarm: deps.swarm, local: () => this.#localProgress(), gapMs: PUBLISH_GAP_MS, roundRate: false, now: this.#now });
+    const training = deps.config.training;
+    this.#rounds = new RoundRunner({
+      swarm: deps.swarm,
+      averager: deps.averager,
+      averaging: training.averaging,
+      target: { samples: training.targetBatchSize, windowMs: training.averaging.matchmakingWindowSeconds * 1000 },
+      publish: (force) => this.#publisher.publish(force),
+      log: deps.log,
+      now: this.#now,
+    });
+    this.#stepErrors = new RepeatedWarning(deps.log, 'matchmaking step failed; retrying', STEP_ERROR_LOG_EVERY_MS, this.#now);
     this.ended = new Promise((r) => (this.#endResolve = r));
   }
 
@@ -130,19 +141,6 @@ export class AveragingWorkload {
     return this.#cfg.stopAfterEpochs !== undefined && this.#epoch >= this.#cfg.stopAfterEpochs;
   }
 
-  /** Publishes the record when it changed, at most every PUBLISH_GAP_MS unless `force`. */
-  #maybePublish(force: boolean): void {
-    const l = this.#localProgress();
-    this.#swarm.setLocal(l);
-    const key = `${l.epoch}/${l.samples}/${l.samplesPerSecond}`;
-    const now = this.#now();
-    if (key === this.#lastPublished) return;
-    if (!force && now - this.#lastPublish < PUBLISH_GAP_MS) return;
-    this.#lastPublished = key;
-    this.#lastPublish = now;
-    void this.#swarm.publish();
-  }
-
   async #tick(): Promise<void> {
     if (this.#ticking || this.#stopping || this.#round) return;
     this.#ticking = true;
@@ -150,13 +148,7 @@ export class AveragingWorkload {
       await this.#step();
     } catch (e) {
       // NATS away, a failed create, ...: try again next tick (and say so at most every few seconds).
-      const msg = errorMessage(e);
-      const now = this.#now();
-      if (msg !== this.#lastStepError || now - this.#lastStepErrorAt > STEP_ERROR_LOG_EVERY_MS) {
-        this.#lastStepError = msg;
-        this.#lastStepErrorAt = now;
-        this.#log.warn('matchmaking step failed; retrying', { epoch: this.#epoch, error: msg });
-      }
+      this.#stepErrors.note(e, { epoch: this.#epoch });
     } finally {
       this.#ticking = false;
     }
@@ -164,85 +156,53 @@ export class AveragingWorkload {
 
   async #step(): Promise<void> {
     if (this.#reachedStop()) return;
-    this.#maybePublish(false);
-    const avg = this.#cfg.training.averaging;
-    const p = this.#swarm.progress({ highWaterEpoch: this.#epoch, targetBatchSize: this.#cfg.training.targetBatchSize, matchmakingWindowMs: avg.matchmakingWindowSeconds * 1000 });
-    const me = this.#swarm.peerId;
-    let a = this.#swarm.matchmaker.known(this.#epoch);
-    const now = this.#now();
-    if (!a && (p.ready || p.epoch > this.#epoch || now - this.#lastPoll >= POLL_ASSIGNMENT_MS)) {
-      this.#lastPoll = now;
-      a = await this.#swarm.matchmaker.get(this.#epoch);
-    }
-    if (a) {
-      const g = findGroup(a, me);
-      if (g) {
-        this.#startRound(a, g.index, g.members);
+    const next = await this.#rounds.next(this.#epoch);
+    switch (next.kind) {
+      case 'join':
+        this.#startRound(next);
         return;
-      }
-      // Not in this round: wait for the next one. Move on once the swarm has, or once nobody of the round is left at this epoch.
-      const live = this.#swarm.liveRecords();
-      const roundAlive = a.groups.flat().some((m) => m.peerId !== me && live.some((r) => r.peerId === m.peerId && r.epoch === a.epoch));
-      if (p.epoch > this.#epoch || !roundAlive) {
-        this.#log.info('not in this round; waiting for the next', { epoch: this.#epoch, leader: a.leader });
-        this.#advance(Math.max(p.epoch, this.#epoch + 1));
-      }
-      return;
+      case 'missed':
+        // Not in this round: wait for the next one. Move on once the swarm has, or once nobody of the round is left at this epoch.
+        this.#log.info('not in this round; waiting for the next', { epoch: this.#epoch, leader: next.assignment.leader });
+        this.#advance(next.epoch);
+        return;
+      case 'behind':
+        this.#log.info('swarm is ahead; catching up', { from: this.#epoch, to: next.epoch });
+        this.#advance(next.epoch);
+        return;
+      case 'invalid':
+        this.#log.warn('the round assignment is invalid; skipping the round', { epoch: this.#epoch });
+        this.#advance(this.#epoch + 1);
+        return;
+      case 'excluded':
+      case 'accumulate':
+      case 'settling':
+        return;
     }
-    if (p.epoch > this.#epoch) {
-      this.#log.info('swarm is ahead; catching up', { from: this.#epoch, to: p.epoch });
-      this.#advance(p.epoch);
-      return;
-    }
-    if (!p.ready || this.#swarm.settling()) return;
-    // Make sure the leader (maybe us) sees our latest samples.
-    this.#maybePublish(true);
-    const formed = await this.#swarm.matchmaker.formRound(this.#epoch, this.#swarm.candidates(this.#epoch));
-    if (!formed) {
-      this.#log.warn('the round assignment is invalid; skipping the round', { epoch: this.#epoch });
-      this.#advance(this.#epoch + 1);
-      return;
-    }
-    const g = findGroup(formed.assignment, me);
-    if (g) this.#startRound(formed.assignment, g.index, g.members);
   }
 
   #advance(epoch: number): void {
     if (epoch <= this.#epoch) return;
     this.#epoch = epoch;
     this.#counter.reset(this.#now());
-    this.#maybePublish(true);
+    this.#publisher.publish(true);
     if (this.#reachedStop()) {
       this.#log.info('reached stopAfter.epochs', { epoch });
       this.#endResolve({ reason: 'stopAfterEpochs', epoch });
     }
   }
 
-  #startRound(a: RoundAssignment, index: number, members: AssignmentMember[]): void {
-    this.#round = this.#runRound(a, index, members).finally(() => {
+  #startRound(r: JoinedRound): void {
+    this.#round = this.#runRound(r).finally(() => {
       this.#round = undefined;
     });
   }
 
-  async #runRound(a: RoundAssignment, index: number, members: AssignmentMember[]): Promise<void> {
-    const epoch = a.epoch;
-    const avg = this.#cfg.training.averaging;
-    const spec: RoundSpec = {
-      roundId: `e${epoch}g${index}`,
-      members: members.map((m) => (m.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: m.bandwidth })),
-      compression: avg.compression,
-      timeoutMs: avg.timeoutSeconds * 1000,
-      robust: avg.robust,
-    };
-    const meta = {
-      epoch,
-      roundId: spec.roundId,
-      group: index,
-      groups: a.groups.length,
-      leader: a.leader,
-      members: spec.members.map((m) => m.peerId),
-      weights: spec.members.map((m) => m.weight),
-    };
+  async #runRound(r: JoinedRound): Promise<void> {
+    const epoch = r.assignment.epoch;
+    const members = r.members;
+    const spec = this.#rounds.spec(r);
+    const meta = this.#rounds.meta(r, spec);
     const t0 = this.#now();
     let result: RoundResult | undefined;
     try {
@@ -251,7 +211,7 @@ export class AveragingWorkload {
       if (members.length === 1) {
         this.#log.info('round has a single member; nothing to average', meta);
       } else {
-        result = await this.#averager.run(spec, this.#vector);
+        result = await this.#rounds.average(spec, this.#vector);
         this.#vector = result.vector;
         this.#checksum = vectorChecksum(this.#vector);
       }

@@ -12,6 +12,16 @@ export type ByzantineFault =
   /** fill it with NaN */
   | { kind: 'nan' };
 
+/** The faults a test injects into a training peer (SPOTSWARM_FAULT_*). */
+export interface TrainingFaults {
+  /** Epochs at which this peer sends a NaN gradient to its group (must be rejected). */
+  nanGradientEpochs: readonly number[];
+  /** Tamper with every gradient (and parameter vector) this peer sends (tests of robust aggregation). */
+  byzantine: ByzantineFault | undefined;
+  /** Tamper with every shard result this peer reduces (tests of verifyReducers). */
+  byzantineResults: ByzantineFault | undefined;
+}
+
 /** Parses "scale:<factor>", "random:<std>" or "nan"; throws a RangeError saying what is accepted. */
 export function parseByzantineFault(text: string): ByzantineFault {
   const [kind, arg, ...rest] = text.trim().split(':');

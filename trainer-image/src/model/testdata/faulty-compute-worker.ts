@@ -9,7 +9,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { loadBackend } from '../../backend/index.ts';
-import { errorMessage, type ComputeRequest } from '../compute-protocol.ts';
+import { errorMessage } from '../../common/index.ts';
+import type { ComputeRequest } from '../compute-protocol.ts';
 
 export type Fault = 'crash' | 'exit' | 'hang' | 'slow' | 'no-backend';
 
