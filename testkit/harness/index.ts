@@ -11,5 +11,5 @@ export { startNats, type NatsServer } from './nats.ts';
 export { startOperator, type OperatorOptions, type OperatorProcess } from './operator.ts';
 export { relayIdentity, relayModeEnv, spawnRelay, type RelayIdentity } from './relay.ts';
 export { livePods, running, startRemoteCluster, startSwarmEnv, waiting, type SwarmEnv } from './swarms.ts';
-export { allLogged, Fleet, NODE_BIN, TRAINER_MAIN, Trainer, type LogLine, type TrainerSpec } from './trainers.ts';
+export { allLogged, Fleet, NODE_BIN, Trainer, type LogLine, type TrainerSpec } from './trainers.ts';
 export { sleep, waitFor } from './wait.ts';
