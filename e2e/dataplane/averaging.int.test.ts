@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 1 and 7: real trainer processes on 127.0.0.1 and a
+ * Real trainer processes on 127.0.0.1 and a
  * real nats-server average synthetic vectors.
  *
  * The synthetic values are k/64 (|k| ≤ 512) and the sample caps are chosen

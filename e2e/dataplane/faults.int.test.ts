@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 2, 3 and 5: peers that die (kill -9) or leave (SIGTERM)
+ * Peers that die (kill -9) or leave (SIGTERM)
  * in the middle of a round, and a nats-server restart in the middle of a run.
  */
 import { describe, expect, it, jest } from '@jest/globals';

@@ -1,5 +1,5 @@
 /**
- * Issue 3, must-show 4 and 6: a peer joining a running swarm is in the next
+ * A peer joining a running swarm is in the next
  * round; peers not registered in the swarm (or registered in another one)
  * can neither connect nor contribute.
  */

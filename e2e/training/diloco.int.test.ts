@@ -1,5 +1,5 @@
 /**
- * Issue 4, must-show 4: on the same budget of samples and the same optimizer
+ * On the same budget of samples and the same optimizer
  * settings, DiLoCo (H inner AdamW steps' worth of samples per outer step,
  * pseudo-gradient averaged, outer Nesterov step) reaches a held-out loss
  * comparable to per-batch gradient averaging while sending at least 10×

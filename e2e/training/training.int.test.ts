@@ -1,7 +1,7 @@
 /**
- * Issue 4, must-shows 1, 2, 3 and 5: real trainer processes (the training
- * workload on the tiny LeanALBERT, wasm backend) and a real nats-server.
- * Must-show 4 (DiLoCo against gradient averaging) is diloco.int.test.ts.
+ * Real trainer processes (the training workload on the tiny LeanALBERT, wasm
+ * backend) and a real nats-server: training, state sync, preemption and NaN
+ * rejection. DiLoCo against gradient averaging is diloco.int.test.ts.
  *
  * Budgets are epochs, never seconds: every assertion is about what the
  * trainers computed and reported (checksums, losses, rounds, telemetry).
