@@ -16,7 +16,7 @@ import {
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
-import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
+import { ACCOUNTING_FINALIZER, viewPod, withExpectedPods } from '../reconcile/pods.ts';
 import { placementsOf, reconcile, type CapacityView, type PlacementInput } from '../reconcile/reconcile.ts';
 import type { TelemetryHub } from '../telemetry/hub.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
@@ -31,6 +31,7 @@ import { withSharedConnections } from './connections.ts';
 import { deletePodAsSeen } from './delete-pod.ts';
 import { describeError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
+import { PodExpectations } from './expectations.ts';
 import { ResilientInformer } from './informer.ts';
 
 /** How long a create or delete we made may stay invisible in the cache. */
@@ -75,18 +76,6 @@ export interface ControllerDeps {
 /** Custom objects arrive as plain JSON; the informer wants a KubernetesObject. */
 type SwarmObject = TrainingSwarm & KubernetesObject;
 
-interface CreatedPod {
-  /** Unix ms of the create. */
-  at: number;
-  /** The resourceVersion the create returned: what a delete of this pod may assume. */
-  resourceVersion?: string;
-}
-
-interface Expectations {
-  created: Map<string, CreatedPod>;
-  deleted: Map<string, number>;
-}
-
 interface RemoteCluster {
   /** The Secret's resourceVersion the cache was built from; a rotated kubeconfig rebuilds it. */
   resourceVersion?: string;
@@ -102,9 +91,11 @@ export class SwarmController {
   readonly #swarms: ResilientInformer<SwarmObject>;
   readonly #local: ClusterCache;
   readonly #remotes = new Map<string, RemoteCluster>();
-  readonly #expect = new Map<string, Expectations>();
-  /** Creates decided but not yet answered, by `${swarm uid}/${placement}` (#withInFlight). */
-  readonly #reserved = new Map<string, number>();
+  /** Creates and deletes the caches do not show yet (expectations.ts). */
+  readonly #expectations: PodExpectations;
+  /** The controller's clock (ControllerDeps.now); #now reads it in Unix ms. */
+  readonly #clock: () => Date;
+  readonly #now: () => number;
   readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
   readonly #spec: SpecChecker;
   /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
@@ -116,6 +107,9 @@ export class SwarmController {
 
   constructor(d: ControllerDeps) {
     this.#d = d;
+    this.#clock = d.now ?? (() => new Date());
+    this.#now = () => this.#clock().getTime();
+    this.#expectations = new PodExpectations({ now: this.#now, ttlMs: EXPECTATION_TTL_MS });
     this.#queue = new WorkQueue((k) => this.#reconcileKey(k), {
       concurrency: d.concurrency,
       baseRetryMs: 200,
@@ -138,7 +132,7 @@ export class SwarmController {
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
     this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
-    this.#relays = new RelayManager({ core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
@@ -187,6 +181,7 @@ export class SwarmController {
       onCapacity: () => this.#capacityChanged(),
       onGpusTaken: () => this.#refreshStatusSoon(),
       onReachability: () => this.#enqueueAll(),
+      now: this.#now,
     });
   }
 
@@ -226,7 +221,7 @@ export class SwarmController {
     if (!ref) return this.#local;
     const id = `${ref.name}/${ref.key}`;
     let r = this.#remotes.get(id);
-    const now = Date.now();
+    const now = this.#now();
     if (r && (r.cache || now < r.retryAt)) return r.cache ?? { problem: r.problem! };
     r = { retryAt: now + REMOTE_RETRY_MS };
     this.#remotes.set(id, r);
@@ -290,7 +285,7 @@ export class SwarmController {
     }
 
     const uid = swarm.metadata.uid!;
-    const now = (d.now ?? (() => new Date()))();
+    const now = this.#clock();
     const placements = placementsOf(swarm, d.cluster);
     if (placements.some((p) => p.kubeconfigSecretRef) && !(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) {
       // Carry on with the patched object: its resourceVersion is what the status write must name.
@@ -321,27 +316,27 @@ export class SwarmController {
       const c = clusters.get(pl.name);
       if (!c) return unusableInput(pl.name);
       const pods = c.trainerPods(swarm).filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
-      const expected = this.#expectations(`${uid}/${pl.name}`).created;
+      const expected = this.#expectations.observe(uid, pl.name, new Set(pods.map((p) => p.metadata?.name ?? '')));
       seenVersions.set(pl.name, new Map([
-        ...[...expected].map(([n, e]) => [n, e.resourceVersion] as const),
+        ...expected.created.map((e) => [e.name, e.resourceVersion] as const),
         ...pods.map((p) => [p.metadata?.name ?? '', p.metadata?.resourceVersion] as const),
       ]));
       const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
       const since = c.unreachableSince();
       return {
         name: pl.name,
-        pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
+        pods: withExpectedPods(pods.map(viewPod), expected),
         capacity: this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name),
         reachable: c.reachable(),
         ...(since && !c.reachable() ? { unreachableSince: since } : {}),
       };
     });
     const { result, events: specEvents } = applySpecProblems(reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now }), swarm.status, checked.problems, swarm.metadata.generation ?? 0, now);
-    const reservations: string[] = [];
+    const reserved: string[] = [];
     for (const [pl, a] of Object.entries(result.actions)) {
       if (a.create <= 0) continue;
-      reservations.push(`${uid}/${pl}`);
-      this.#reserved.set(`${uid}/${pl}`, a.create);
+      reserved.push(pl);
+      this.#expectations.expectCreations(uid, pl, a.create);
     }
     d.log.debug('reconcile', { swarm: k, actions: result.actions });
     try {
@@ -374,7 +369,7 @@ export class SwarmController {
           if (p) await this.#releaseFinalizer(c, p);
         }
         for (const podName of act.delete) {
-          if (await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`, seenVersions.get(pl.name)?.get(podName))) deleted++;
+          if (await this.#deletePod(c, namespace, podName, uid, pl.name, seenVersions.get(pl.name)?.get(podName))) deleted++;
         }
         const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
         // Also while pods run there: the copy is reissued before its credentials expire.
@@ -383,15 +378,11 @@ export class SwarmController {
           // A reconcile's pods are created concurrently; one Event names them all.
           const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
           const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
-          // From here the created pods count as in flight through the expectations instead.
-          this.#reserved.delete(`${uid}/${pl.name}`);
-          const names: string[] = [];
-          for (const r of results) {
-            if (r.status === 'rejected') continue;
-            names.push(r.value.metadata!.name!);
-            this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, { at: now.getTime(), resourceVersion: r.value.metadata?.resourceVersion });
-            d.metrics.podsCreated.inc({ namespace, swarm: name });
-          }
+          const answered = results.filter((r) => r.status === 'fulfilled').map((r) => ({ name: r.value.metadata!.name!, ...(r.value.metadata?.resourceVersion ? { resourceVersion: r.value.metadata.resourceVersion } : {}) }));
+          // From here the created pods are expected by name instead of as a count.
+          this.#expectations.creationsAnswered(uid, pl.name, answered);
+          const names = answered.map((a) => a.name);
+          if (names.length > 0) d.metrics.podsCreated.inc({ namespace, swarm: name }, names.length);
           created += names.length;
           const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
           if (names.length > 0) recording.push(d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod${names.length > 1 ? 's' : ''} ${names.join(', ')}${where}`));
@@ -412,7 +403,7 @@ export class SwarmController {
       const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined, relay && 'problem' in relay ? relay.retryMs : undefined].filter((x) => x !== undefined);
       return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
     } finally {
-      for (const id of reservations) this.#reserved.delete(id);
+      for (const pl of reserved) this.#expectations.creationsAbandoned(uid, pl);
     }
   }
 
@@ -455,7 +446,7 @@ export class SwarmController {
       }
       for (const p of c.podsOfSwarmUid(uid)) {
         remaining++;
-        if (!p.metadata?.deletionTimestamp) await this.#deletePod(c, p.metadata!.namespace!, p.metadata!.name!, `${uid}/${pl.name}`);
+        if (!p.metadata?.deletionTimestamp) await this.#deletePod(c, p.metadata!.namespace!, p.metadata!.name!, uid, pl.name);
         await this.#releaseFinalizer(c, p);
       }
     }
@@ -488,39 +479,16 @@ export class SwarmController {
    * fill the same free GPUs.
    */
   #withInFlight(cap: CapacityView, uid: string, placement: string): CapacityView {
-    let inFlight = 0;
-    const others = (id: string): boolean => id.endsWith(`/${placement}`) && !id.startsWith(`${uid}/`);
-    for (const [id, e] of this.#expect) if (others(id)) inFlight += e.created.size;
-    for (const [id, n] of this.#reserved) if (others(id)) inFlight += n;
+    const inFlight = this.#expectations.inFlightElsewhere(uid, placement);
     return inFlight > 0 ? { ...cap, pendingElsewhere: cap.pendingElsewhere + inFlight } : cap;
   }
 
-  #expectations(id: string): Expectations {
-    let e = this.#expect.get(id);
-    if (!e) {
-      e = { created: new Map(), deleted: new Map() };
-      this.#expect.set(id, e);
-    }
-    return e;
-  }
-
-  /** Adds pods we created that the cache has not shown yet, and marks pods we deleted as going. */
-  #withExpectations(id: string, views: PodView[], now: number): PodView[] {
-    const e = this.#expectations(id);
-    const seen = new Set(views.map((v) => v.name));
-    for (const [n, c] of e.created) if (seen.has(n) || now - c.at > EXPECTATION_TTL_MS) e.created.delete(n);
-    for (const [n, at] of e.deleted) if (!seen.has(n) || now - at > EXPECTATION_TTL_MS) e.deleted.delete(n);
-    const out = views.map((v) => (e.deleted.has(v.name) && v.ending === undefined ? { ...v, ending: 'deleted' as const, running: false } : v));
-    for (const [n, c] of e.created) out.push({ name: n, uid: `pending:${n}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: c.at });
-    return out;
-  }
-
   /** Deletes a pod, with `resourceVersion` only if unchanged since (delete-pod.ts). True if deleted. */
-  async #deletePod(c: ClusterCache, namespace: string, name: string, id: string, resourceVersion?: string): Promise<boolean> {
+  async #deletePod(c: ClusterCache, namespace: string, name: string, uid: string, placement: string, resourceVersion?: string): Promise<boolean> {
     const outcome = await deletePodAsSeen(c.core, namespace, name, resourceVersion, (call) => c.request('delete', 'pods', call));
     if (outcome === 'changed') this.#d.log.info('pod changed since the reconcile saw it (bound or started); kept', { pod: `${namespace}/${name}`, cluster: c.name, seenResourceVersion: resourceVersion });
     if (outcome !== 'deleted') return false;
-    this.#expectations(id).deleted.set(name, Date.now());
+    this.#expectations.expectDeletion(uid, placement, name);
     return true;
   }
 
