@@ -14,6 +14,10 @@
  *   deletions it no longer shows are observed; what is still expected is
  *   returned.
  *
+ * Unlike a ReplicaSet, a reconcile does not wait for SatisfiedExpectations:
+ * what is still expected is folded into the pods it decides on (pending
+ * creates, deletes as ending; reconcile/pods.ts withExpectedPods).
+ *
  * Every expectation lapses after ttlMs (Kubernetes' ExpectationsTimeout): an
  * event the cache never delivers cannot make the controller count a pod
  * forever.
