@@ -79,6 +79,31 @@ export const Env = {
   SyntheticSamplesPerEpoch: 'SPOTSWARM_SYNTHETIC_SAMPLES_PER_EPOCH',
   /** Averaging workload: directory to write each round's resulting vector to (for tests). */
   SyntheticDumpDir: 'SPOTSWARM_SYNTHETIC_DUMP_DIR',
+
+  // The operator's own settings (operator/config.ts), set in its Deployment. It also reads
+  // MetricsPort, LogFormat and LogLevel above, with the same meaning.
+  /** Path of a kubeconfig; unset means the in-cluster service account. */
+  Kubeconfig: 'KUBECONFIG',
+  /** Name of the operator's cluster in placements and pod env. */
+  ClusterName: 'SPOTSWARM_CLUSTER_NAME',
+  /** The operator's namespace (downward API): its leader-election Lease and kubeconfig Secrets live there. */
+  OperatorNamespace: 'POD_NAMESPACE',
+  /** The operator replica's pod name (downward API): its leader-election identity. */
+  OperatorPodName: 'POD_NAME',
+  LeaseName: 'SPOTSWARM_LEASE_NAME',
+  LeaderElect: 'SPOTSWARM_LEADER_ELECT',
+  LeaseDurationSeconds: 'SPOTSWARM_LEASE_DURATION_SECONDS',
+  RenewDeadlineSeconds: 'SPOTSWARM_RENEW_DEADLINE_SECONDS',
+  RetryPeriodSeconds: 'SPOTSWARM_RETRY_PERIOD_SECONDS',
+  MetricsHost: 'SPOTSWARM_METRICS_HOST',
+  /** Swarms the operator reconciles at once. */
+  Concurrency: 'SPOTSWARM_CONCURRENCY',
+  /** Token of the operator's own NATS user (reads telemetry). */
+  NatsToken: 'SPOTSWARM_NATS_TOKEN',
+  /** Secret with the NATS operator-mode auth bundle; set, the operator issues each swarm its credentials. */
+  NatsAuthSecret: 'SPOTSWARM_NATS_AUTH_SECRET',
+  /** Lifetime of the trainer credentials the operator issues. */
+  NatsCredentialsTtlHours: 'SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

@@ -1,3 +1,4 @@
+import { Env } from '../api/index.ts';
 import { ConfigError, parseConfig } from './config.ts';
 
 describe('parseConfig', () => {
@@ -9,14 +10,44 @@ describe('parseConfig', () => {
     expect(c.logFormat).toBe('json');
     expect(Object.isFrozen(c)).toBe(true);
   });
+  it('reads every setting from its variable in the Env map', () => {
+    const c = parseConfig({
+      [Env.Kubeconfig]: '/k', [Env.ClusterName]: 'east', [Env.OperatorNamespace]: 'ops', [Env.LeaseName]: 'l', [Env.OperatorPodName]: 'op-0',
+      [Env.LeaderElect]: 'false', [Env.LeaseDurationSeconds]: '30', [Env.RenewDeadlineSeconds]: '20', [Env.RetryPeriodSeconds]: '5',
+      [Env.MetricsPort]: '9090', [Env.MetricsHost]: '127.0.0.1', [Env.Concurrency]: '4', [Env.NatsToken]: 't', [Env.NatsAuthSecret]: 'nats-auth',
+      [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug',
+    }, false);
+    expect(c).toEqual({
+      kubeconfig: '/k', clusterName: 'east', leaseNamespace: 'ops', leaseName: 'l', identity: 'op-0', leaderElect: false,
+      leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 5_000, metricsPort: 9090, metricsHost: '127.0.0.1', concurrency: 4,
+      natsToken: 't', natsAuthSecret: 'nats-auth', natsCredentialsTtlSeconds: 7200, logFormat: 'text', logLevel: 'debug',
+    });
+  });
   it.each([
     [{ SPOTSWARM_METRICS_PORT: 'abc' }, 'SPOTSWARM_METRICS_PORT'],
     [{ SPOTSWARM_LEADER_ELECT: 'maybe' }, 'SPOTSWARM_LEADER_ELECT'],
     [{ SPOTSWARM_LOG_FORMAT: 'xml' }, 'SPOTSWARM_LOG_FORMAT'],
+    [{ SPOTSWARM_LOG_LEVEL: 'loud' }, 'SPOTSWARM_LOG_LEVEL'],
     [{ SPOTSWARM_CLUSTER_NAME: 'Not_A_Label' }, 'SPOTSWARM_CLUSTER_NAME'],
     [{ SPOTSWARM_RENEW_DEADLINE_SECONDS: '20' }, 'SPOTSWARM_RENEW_DEADLINE_SECONDS'],
+    [{ SPOTSWARM_NATS_AUTH_SECRET: 'Bad/Name' }, 'SPOTSWARM_NATS_AUTH_SECRET'],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => parseConfig(env, false)).toThrow(ConfigError);
     expect(() => parseConfig(env, false)).toThrow(name);
+    expect(() => parseConfig(env, false)).toThrow(expect.objectContaining({ variable: name }));
+  });
+});
+
+describe('ConfigError', () => {
+  it('names its variable, in the field and at the start of the message, with the value when given', () => {
+    const withValue = new ConfigError('SPOTSWARM_CONCURRENCY', 'must be an integer in [1, 256]', '0');
+    expect(withValue.variable).toBe('SPOTSWARM_CONCURRENCY');
+    expect(withValue.message).toBe('SPOTSWARM_CONCURRENCY=0: must be an integer in [1, 256]');
+    expect(withValue.name).toBe('ConfigError');
+    expect(new ConfigError('KUBECONFIG', 'no current cluster').message).toBe('KUBECONFIG: no current cluster');
+  });
+  it('keeps the messages the operator printed before the field existed', () => {
+    expect(() => parseConfig({ SPOTSWARM_METRICS_PORT: 'abc' }, false)).toThrow('SPOTSWARM_METRICS_PORT=abc: must be an integer in [0, 65535]');
+    expect(() => parseConfig({ SPOTSWARM_CLUSTER_NAME: 'A' }, false)).toThrow('SPOTSWARM_CLUSTER_NAME=A: must be a DNS label');
   });
 });

@@ -3,6 +3,7 @@
  * (errors name the variable), then frozen.
  */
 import { hostname } from 'node:os';
+import { Env } from '../api/index.ts';
 
 export interface OperatorConfig {
   /** Path of a kubeconfig; unset means in-cluster service account. @env KUBECONFIG */
@@ -41,58 +42,70 @@ export interface OperatorConfig {
   logLevel: string;
 }
 
+/** A setting the operator cannot start with; `variable` names it, and so does the message. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** The environment variable at fault. */
+  readonly variable: string;
+  /** `value` is the offending value when there is one: the message then reads `VARIABLE=value: problem`. */
+  constructor(variable: string, problem: string, value?: string) {
+    super(`${variable}${value === undefined ? '' : `=${value}`}: ${problem}`);
+    this.variable = variable;
+  }
 }
 
-function int(env: Record<string, string | undefined>, name: string, def: number, min: number, max: number): number {
+type RawEnv = Record<string, string | undefined>;
+
+function int(env: RawEnv, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name}=${raw}: must be an integer in [${min}, ${max}]`);
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(name, `must be an integer in [${min}, ${max}]`, raw);
   return v;
 }
 
-function bool(env: Record<string, string | undefined>, name: string, def: boolean): boolean {
+function bool(env: RawEnv, name: string, def: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
-  throw new ConfigError(`${name}=${raw}: must be true or false`);
+  throw new ConfigError(name, 'must be true or false', raw);
 }
 
-export function parseConfig(env: Record<string, string | undefined>, isTTY: boolean): Readonly<OperatorConfig> {
-  const logFormat = env['SPOTSWARM_LOG_FORMAT'] ?? (isTTY ? 'text' : 'json');
-  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(`SPOTSWARM_LOG_FORMAT=${logFormat}: must be json or text`);
-  const logLevel = env['SPOTSWARM_LOG_LEVEL'] ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new ConfigError(`SPOTSWARM_LOG_LEVEL=${logLevel}: must be error, warn, info or debug`);
-  const leaseDurationMs = int(env, 'SPOTSWARM_LEASE_DURATION_SECONDS', 15, 2, 600) * 1000;
-  const renewDeadlineMs = int(env, 'SPOTSWARM_RENEW_DEADLINE_SECONDS', 10, 1, 600) * 1000;
-  const retryPeriodMs = int(env, 'SPOTSWARM_RETRY_PERIOD_SECONDS', 2, 1, 600) * 1000;
+export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfig> {
+  const logFormat = env[Env.LogFormat] ?? (isTTY ? 'text' : 'json');
+  if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(Env.LogFormat, 'must be json or text', logFormat);
+  const logLevel = env[Env.LogLevel] ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) throw new ConfigError(Env.LogLevel, 'must be error, warn, info or debug', logLevel);
+  const leaseDurationMs = int(env, Env.LeaseDurationSeconds, 15, 2, 600) * 1000;
+  const renewDeadlineMs = int(env, Env.RenewDeadlineSeconds, 10, 1, 600) * 1000;
+  const retryPeriodMs = int(env, Env.RetryPeriodSeconds, 2, 1, 600) * 1000;
   if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
-    throw new ConfigError('SPOTSWARM_RETRY_PERIOD_SECONDS < SPOTSWARM_RENEW_DEADLINE_SECONDS < SPOTSWARM_LEASE_DURATION_SECONDS must hold');
+    // The renew deadline is the setting that must sit between the other two.
+    throw new ConfigError(Env.RenewDeadlineSeconds, `${Env.RetryPeriodSeconds} < ${Env.RenewDeadlineSeconds} < ${Env.LeaseDurationSeconds} must hold`, String(renewDeadlineMs / 1000));
   }
-  const clusterName = env['SPOTSWARM_CLUSTER_NAME'] ?? 'local';
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(`SPOTSWARM_CLUSTER_NAME=${clusterName}: must be a DNS label`);
-  const kubeconfig = env['KUBECONFIG'] || undefined;
-  const natsAuthSecret = env['SPOTSWARM_NATS_AUTH_SECRET'] || undefined;
-  if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(`SPOTSWARM_NATS_AUTH_SECRET=${natsAuthSecret}: must be a Secret name`);
+  const clusterName = env[Env.ClusterName] ?? 'local';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(Env.ClusterName, 'must be a DNS label', clusterName);
+  const kubeconfig = env[Env.Kubeconfig] || undefined;
+  const natsAuthSecret = env[Env.NatsAuthSecret] || undefined;
+  if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(Env.NatsAuthSecret, 'must be a Secret name', natsAuthSecret);
+  const natsToken = env[Env.NatsToken];
   return Object.freeze({
     ...(kubeconfig ? { kubeconfig } : {}),
     clusterName,
-    leaseNamespace: env['POD_NAMESPACE'] ?? 'spotswarm-system',
-    leaseName: env['SPOTSWARM_LEASE_NAME'] ?? 'spotswarm-operator',
-    identity: env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
-    leaderElect: bool(env, 'SPOTSWARM_LEADER_ELECT', true),
+    leaseNamespace: env[Env.OperatorNamespace] ?? 'spotswarm-system',
+    leaseName: env[Env.LeaseName] ?? 'spotswarm-operator',
+    identity: env[Env.OperatorPodName] ?? `${hostname()}-${process.pid}`,
+    leaderElect: bool(env, Env.LeaderElect, true),
     leaseDurationMs,
     renewDeadlineMs,
     retryPeriodMs,
-    metricsPort: int(env, 'SPOTSWARM_METRICS_PORT', 8080, 0, 65535),
-    metricsHost: env['SPOTSWARM_METRICS_HOST'] ?? '0.0.0.0',
-    concurrency: int(env, 'SPOTSWARM_CONCURRENCY', 16, 1, 256),
-    ...(env['SPOTSWARM_NATS_TOKEN'] ? { natsToken: env['SPOTSWARM_NATS_TOKEN'] } : {}),
+    metricsPort: int(env, Env.MetricsPort, 8080, 0, 65535),
+    metricsHost: env[Env.MetricsHost] ?? '0.0.0.0',
+    concurrency: int(env, Env.Concurrency, 16, 1, 256),
+    ...(natsToken ? { natsToken } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
-    natsCredentialsTtlSeconds: int(env, 'SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS', 720, 0, 24 * 3650) * 3600,
+    natsCredentialsTtlSeconds: int(env, Env.NatsCredentialsTtlHours, 720, 0, 24 * 3650) * 3600,
     logFormat,
     logLevel,
   });

@@ -4,6 +4,7 @@
  * reconciles TrainingSwarms until SIGTERM.
  */
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { Env } from '../api/index.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { startHealthServer } from './health.ts';
 import { withSharedConnections } from './kube/connections.ts';
@@ -17,13 +18,15 @@ import { loadOrCreateAuthBundle, NatsCredentialIssuer } from './natsauth/issuer.
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
+  // Unset, the in-cluster service account is used; the error still names the variable that would change that.
+  const value = path ?? '(unset: in-cluster)';
   try {
     if (path) kc.loadFromFile(path);
     else kc.loadFromCluster();
   } catch (err) {
-    throw new ConfigError(`kubeconfig ${path ?? '(in-cluster)'}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(Env.Kubeconfig, err instanceof Error ? err.message : String(err), value);
   }
-  if (!kc.getCurrentCluster()) throw new ConfigError(`kubeconfig ${path ?? '(in-cluster)'}: no current cluster; set current-context`);
+  if (!kc.getCurrentCluster()) throw new ConfigError(Env.Kubeconfig, 'no current cluster; set current-context', value);
   return kc;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Issue 6, must-show 2: a Byzantine peer sends scaled or random gradients.
+ * A Byzantine peer sends scaled or random gradients.
  * With robust aggregation on, the held-out loss stays within a stated bound
  * of the clean run; with it off, what happens is asserted here and
  * documented in docs/robust-aggregation.md.
@@ -8,7 +8,8 @@
  * nats-server. Every run starts from the same initial parameters (the
  * swarm uid seeds them) and evaluates the same held-out batches; budgets
  * are epochs. Three peers per run: the smallest group in which two honest
- * peers can outvote one.
+ * peers can outvote one. Each test runs alone (`-t`): the clean run the
+ * others compare with is made by whichever test needs it first.
  */
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { epochsOf, evalsOf, peerIdOf, roundsOf, spawnPeer, tinyTraining, trainingSuite } from '../../testkit/dataplane/index.ts';
@@ -90,17 +91,20 @@ async function run(name: string, robust: Record<string, unknown> | undefined, by
   };
 }
 
-describe('must-show 2: robust aggregation against a Byzantine peer', () => {
-  let clean: Run;
+/** The clean run, made once per file (before the run that is compared with it, so the two never share the machine). */
+let cleanRun: Promise<Run> | undefined;
+const cleanBaseline = (): Promise<Run> => (cleanRun ??= run('clean', undefined, undefined));
 
+describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   it(`clean run: 3 honest peers, ${EPOCHS} epochs, held-out loss falls by at least 20%`, async () => {
-    clean = await run('clean', undefined, undefined);
+    const clean = await cleanBaseline();
     expect(clean.initial).toBeGreaterThan(5);
     expect(clean.final).toBeLessThanOrEqual(0.8 * clean.initial);
     expect(clean.checksumsPerEpoch).toEqual(Array(EPOCHS + 1).fill(1));
   });
 
   const withinBound = async (byzantine: string, robust: Record<string, unknown>): Promise<void> => {
+    const clean = await cleanBaseline();
     const r = await run(`on-${byzantine.split(':')[0]}`, robust, byzantine);
     expect(r.faultLines).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
@@ -127,6 +131,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   it(`Byzantine scale:1000 with robust {"method":"centered-clip"}: ${title}`, () => withinBound('scale:1000', { method: 'centered-clip' }));
 
   it('robust centered-clip, one honest peer and one Byzantine scale:1000 (two contributors in every round): the step stays honest-sized and the loss falls by 20%', async () => {
+    const clean = await cleanBaseline();
     const r = await run('pair-scale', { method: 'centered-clip' }, 'scale:1000', { honestPeers: 1 });
     expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.initial).toBeCloseTo(clean.initial, 4);
@@ -139,6 +144,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   // Parameter averaging every 2 epochs: the Byzantine peer also sends noise as its parameters.
   const STATE_EVERY = 2;
   it(`parameter averaging every ${STATE_EVERY} epochs, Byzantine random:10 in gradients and parameters, robust trimmed-mean: ${title}`, async () => {
+    const clean = await cleanBaseline();
     const r = await run('state-random', { method: 'trimmed-mean' }, 'random:10', { stateAveragingEvery: STATE_EVERY });
     expect(r.parameterAverages).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
     expect(r.stateFaultLines).toBeGreaterThanOrEqual(EPOCHS / STATE_EVERY - 1);
@@ -156,6 +162,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   // A Byzantine *reducer*: its gradients are honest, but every result it computes for its shard
   // is replaced by noise. Robust rules bound contributors, not reducers.
   it('robust trimmed-mean without verifyReducers, a Byzantine reducer (results random:10): its shard of every applied step is noise, the step\'s norm over 100× the clean one (documented)', async () => {
+    const clean = await cleanBaseline();
     const r = await run('reducer-off', { method: 'trimmed-mean' }, undefined, { byzantineResults: 'random:10' });
     expect(r.medianNorm).toBeGreaterThan(100 * clean.medianNorm);
     expect(r.outvoted).toEqual({ third: 0, others: 0 });
@@ -163,6 +170,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   });
 
   it(`robust trimmed-mean with verifyReducers, a Byzantine reducer (results random:10): it is outvoted in every round and named, and ${title}`, async () => {
+    const clean = await cleanBaseline();
     const r = await run('reducer-verified', { method: 'trimmed-mean', verifyReducers: true }, undefined, { byzantineResults: 'random:10' });
     expect(r.outvoted.third).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.outvoted.others).toBe(0);
@@ -173,6 +181,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   });
 
   it('robust off, Byzantine random:10: the noise dominates the mean and the held-out loss does not fall by 20% (documented)', async () => {
+    const clean = await cleanBaseline();
     const r = await run('off-random', undefined, 'random:10');
     expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.final).toBeGreaterThan(0.8 * r.initial);
@@ -183,6 +192,7 @@ describe('must-show 2: robust aggregation against a Byzantine peer', () => {
   });
 
   it('robust off, Byzantine scale:1000: the scaled gradient is ~all of the mean (norm ≥ 100× clean); LAMB normalises the scale away, so the step follows that one peer\'s gradient and the loss still falls by 20% (documented)', async () => {
+    const clean = await cleanBaseline();
     const r = await run('off-scale', undefined, 'scale:1000');
     expect(r.attackedRounds).toBeGreaterThanOrEqual(EPOCHS - 2);
     expect(r.medianNorm).toBeGreaterThan(100 * clean.medianNorm);

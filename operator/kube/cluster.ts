@@ -30,12 +30,15 @@ export interface ClusterCacheOptions {
   onGpusTaken: () => void;
   /** The cluster became unreachable or reachable again. */
   onReachability: () => void;
+  /** The controller's clock, in Unix ms (default Date.now). */
+  now?: () => number;
 }
 
 export class ClusterCache {
   readonly name: string;
   readonly core: CoreV1Api;
   readonly #o: ClusterCacheOptions;
+  readonly #now: () => number;
   readonly #pods: ResilientInformer<V1Pod>;
   readonly #nodes: ResilientInformer<V1Node>;
   /** Per node, what capacity maths reads; heartbeats that change none of it trigger nothing. */
@@ -46,6 +49,7 @@ export class ClusterCache {
 
   constructor(o: ClusterCacheOptions) {
     this.#o = o;
+    this.#now = o.now ?? Date.now;
     this.name = o.name;
     // Calls (lists included) share kept connections; the informers' watches use the plain config (connections.ts).
     this.core = withSharedConnections(o.kubeConfig).makeApiClient(CoreV1Api);
@@ -98,7 +102,7 @@ export class ClusterCache {
   }
 
   /** Reachable unless its watches have been failing for UNREACHABLE_AFTER_MS. */
-  reachable(now = Date.now()): boolean {
+  reachable(now = this.#now()): boolean {
     return this.#downSince === undefined || now - this.#downSince < UNREACHABLE_AFTER_MS;
   }
 
@@ -151,15 +155,15 @@ export class ClusterCache {
 
   /** A watch (re)connected; it counts as recovery only if no error follows within a moment. */
   #connected(): void {
-    const at = Date.now();
+    const at = this.#now();
     setTimeout(() => { if (this.#lastErrorAt < at) this.#up(); }, 2_000).unref();
   }
 
   #down(resource: string): void {
-    this.#lastErrorAt = Date.now();
+    this.#lastErrorAt = this.#now();
     this.#o.metrics.informerRestarts.inc({ cluster: this.name, resource });
     if (this.#downSince !== undefined) return;
-    this.#downSince = Date.now();
+    this.#downSince = this.#now();
     // Look again once the outage has lasted long enough to call the cluster unreachable.
     this.#reachTimer = setTimeout(() => {
       this.#reachTimer = undefined;

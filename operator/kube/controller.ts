@@ -1,37 +1,33 @@
 /**
- * The swarm controller: informers feed a work queue; each key is reconciled
- * by the pure reconciler, and this file applies the result to every cluster
- * the swarm places pods in. It fetches from caches, computes, writes status
- * only when it changed (optimistically, by resourceVersion), then releases,
- * deletes and creates, placement by placement.
+ * The swarm controller: informers feed a work queue, and each key is
+ * reconciled in three parts. Gone and deleted swarms are cleaned up
+ * (cleanup.ts); otherwise the swarm's clusters and spec are looked up, the
+ * caches observed and the pure reconciler decides (observe.ts); then the
+ * apply steps write status, release, delete and create, in that order, in
+ * every cluster the swarm places pods in (apply.ts).
  */
-import { isDeepStrictEqual } from 'node:util';
-import {
-  ApiException, KubeConfig, PatchStrategy, setHeaderOptions,
-  type CoreV1Api, type CustomObjectsApi, type KubernetesObject, type V1Pod,
-} from '@kubernetes/client-node';
-import {
-  GROUP, LABEL_SWARM_UID, PLURAL, REMOTE_PODS_FINALIZER, VERSION, type Placement, type TrainingSwarm,
-} from '../../api/index.ts';
+import { ApiException, AppsV1Api, type CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { trainerPod } from '../reconcile/pod-template.ts';
-import { ACCOUNTING_FINALIZER, viewPod, type PodView } from '../reconcile/pods.ts';
-import { placementsOf, reconcile, type CapacityView, type PlacementInput } from '../reconcile/reconcile.ts';
-import type { TelemetryHub } from '../telemetry/hub.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
-import { applySpecProblems } from '../validate/semantic.ts';
-import { SpecChecker } from './spec-check.ts';
-import { AppsV1Api } from '@kubernetes/client-node';
-import { needsOperatorRelay, placementWithRelay, relaySettings } from '../reconcile/relay.ts';
-import { RelayManager, type RelayState } from './relay.ts';
+import { placementsOf } from '../reconcile/reconcile.ts';
+import type { TelemetryHub } from '../telemetry/hub.ts';
 import { WorkQueue } from '../workqueue.ts';
+import { APPLY_STEPS, newApplyContext, type ApplyDeps } from './apply.ts';
+import { cleanUpDeletedSwarm, releaseOrphanedPods, type CleanupDeps } from './cleanup.ts';
 import { ClusterCache } from './cluster.ts';
 import { withSharedConnections } from './connections.ts';
-import { deletePodAsSeen } from './delete-pod.ts';
 import { describeError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
+import { PodExpectations } from './expectations.ts';
 import { ResilientInformer } from './informer.ts';
+import { observe, unusablePlacement } from './observe.ts';
+import { PlacementClusters } from './placement-clusters.ts';
+import { RelayManager } from './relay.ts';
+import { SpecChecker } from './spec-check.ts';
+import { runSteps } from './steps.ts';
+import { addRemotePodsFinalizer, type SwarmObject } from './swarm-writes.ts';
 
 /** How long a create or delete we made may stay invisible in the cache. */
 const EXPECTATION_TTL_MS = 60_000;
@@ -39,18 +35,12 @@ const EXPECTATION_TTL_MS = 60_000;
 const RECONCILE_TIMEOUT_MS = 60_000;
 /** Telemetry changes a swarm's status at most this often (status writes are rate-limited). */
 export const TELEMETRY_STATUS_INTERVAL_MS = 2_000;
-/** While peers report, look again this often so peers that went quiet drop out of status. */
-const TELEMETRY_RECHECK_MS = 10_000;
 /** Capacity changes (a node added, a GPU pod gone) are batched this long before every swarm is reconciled. */
 const CAPACITY_DEBOUNCE_MS = 200;
 /** Longest a swarm's status shows GPUs as free after another swarm's pods took them. */
 const STATUS_REFRESH_MS = 5_000;
 /** Level-based safety net: every swarm is reconciled at least this often. */
 const RESYNC_MS = 60_000;
-/** A kubeconfig Secret that could not be loaded is tried again after this long. */
-const REMOTE_RETRY_MS = 15_000;
-/** While a deleted swarm still has pods in remote clusters, look again this often. */
-const CLEANUP_RECHECK_MS = 5_000;
 
 export interface ControllerDeps {
   /** The plain config: the informers watch with it; API clients made here share connections (connections.ts). */
@@ -72,43 +62,25 @@ export interface ControllerDeps {
   now?: () => Date;
 }
 
-/** Custom objects arrive as plain JSON; the informer wants a KubernetesObject. */
-type SwarmObject = TrainingSwarm & KubernetesObject;
-
-interface CreatedPod {
-  /** Unix ms of the create. */
-  at: number;
-  /** The resourceVersion the create returned: what a delete of this pod may assume. */
-  resourceVersion?: string;
-}
-
-interface Expectations {
-  created: Map<string, CreatedPod>;
-  deleted: Map<string, number>;
-}
-
-interface RemoteCluster {
-  /** The Secret's resourceVersion the cache was built from; a rotated kubeconfig rebuilds it. */
-  resourceVersion?: string;
-  cache?: ClusterCache;
-  /** Why the cluster cannot be used, e.g. a missing Secret or an unreadable kubeconfig. */
-  problem?: string;
-  retryAt: number;
-}
-
 export class SwarmController {
   readonly #d: ControllerDeps;
   readonly #queue: WorkQueue;
   readonly #swarms: ResilientInformer<SwarmObject>;
   readonly #local: ClusterCache;
-  readonly #remotes = new Map<string, RemoteCluster>();
-  readonly #expect = new Map<string, Expectations>();
-  /** Creates decided but not yet answered, by `${swarm uid}/${placement}` (#withInFlight). */
-  readonly #reserved = new Map<string, number>();
+  /** The clusters placements point at: the local one, and remote ones from kubeconfig Secrets. */
+  readonly #clusters: PlacementClusters;
+  /** Creates and deletes the caches do not show yet (expectations.ts). */
+  readonly #expectations: PodExpectations;
+  /** The controller's clock (ControllerDeps.now); #now reads it in Unix ms. */
+  readonly #clock: () => Date;
+  readonly #now: () => number;
   readonly #telemetryTimers = new Map<string, NodeJS.Timeout>();
   readonly #spec: SpecChecker;
   /** Circuit relays the operator runs for Relay placements without relays (kube/relay.ts). */
   readonly #relays: RelayManager;
+  /** What the apply steps and the cleanup of deleted swarms work with. */
+  readonly #apply: ApplyDeps;
+  readonly #cleanup: CleanupDeps;
   /** Debounced enqueueAll calls, by reason (#enqueueAllAfter). */
   readonly #pending = new Map<'capacity' | 'status', NodeJS.Timeout>();
   #resync: NodeJS.Timeout | undefined;
@@ -116,6 +88,9 @@ export class SwarmController {
 
   constructor(d: ControllerDeps) {
     this.#d = d;
+    this.#clock = d.now ?? (() => new Date());
+    this.#now = () => this.#clock().getTime();
+    this.#expectations = new PodExpectations({ now: this.#now, ttlMs: EXPECTATION_TTL_MS });
     this.#queue = new WorkQueue((k) => this.#reconcileKey(k), {
       concurrency: d.concurrency,
       baseRetryMs: 200,
@@ -138,7 +113,11 @@ export class SwarmController {
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
     this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
-    this.#relays = new RelayManager({ core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#clusters = new PlacementClusters({ local: this.#local, core: d.core, secretsNamespace: d.secretsNamespace, newCluster: (name, kc) => this.#newCluster(name, kc), log: d.log, now: this.#now });
+    const natsAuth = d.natsAuth ? { natsAuth: d.natsAuth } : {};
+    this.#apply = { local: this.#local, custom: d.custom, events: d.events, metrics: d.metrics, log: d.log, relays: this.#relays, expectations: this.#expectations, ...natsAuth };
+    this.#cleanup = { local: this.#local, custom: d.custom, clusters: this.#clusters, expectations: this.#expectations, cluster: d.cluster, log: d.log, ...natsAuth };
   }
 
   /** Starts the caches; reconciling begins with activate() (once leader). */
@@ -163,7 +142,7 @@ export class SwarmController {
     this.#pending.clear();
     for (const t of this.#telemetryTimers.values()) clearTimeout(t);
     this.#queue.stop();
-    await Promise.all([this.#swarms.stop(), this.#local.stop(), ...[...this.#remotes.values()].map((r) => r.cache?.stop())]);
+    await Promise.all([this.#swarms.stop(), this.#local.stop(), this.#clusters.stop()]);
   }
 
   /** Called by the telemetry hub: reconcile that swarm soon, at most once per interval. */
@@ -187,6 +166,7 @@ export class SwarmController {
       onCapacity: () => this.#capacityChanged(),
       onGpusTaken: () => this.#refreshStatusSoon(),
       onReachability: () => this.#enqueueAll(),
+      now: this.#now,
     });
   }
 
@@ -220,37 +200,6 @@ export class SwarmController {
     for (const s of this.#swarms.list()) this.#queue.add(key(s.metadata.namespace, s.metadata.name));
   }
 
-  /** The cluster a placement points at, or why it cannot be used. */
-  async #clusterFor(pl: Placement): Promise<ClusterCache | { problem: string }> {
-    const ref = pl.kubeconfigSecretRef;
-    if (!ref) return this.#local;
-    const id = `${ref.name}/${ref.key}`;
-    let r = this.#remotes.get(id);
-    const now = Date.now();
-    if (r && (r.cache || now < r.retryAt)) return r.cache ?? { problem: r.problem! };
-    r = { retryAt: now + REMOTE_RETRY_MS };
-    this.#remotes.set(id, r);
-    const where = `kubeconfig Secret ${this.#d.secretsNamespace}/${ref.name} key ${ref.key}`;
-    try {
-      const secret = await this.#local.request('get', 'secrets', () => this.#d.core.readNamespacedSecret({ namespace: this.#d.secretsNamespace, name: ref.name }));
-      const data = secret.data?.[ref.key];
-      if (!data) throw new Error('the key is missing');
-      const kc = new KubeConfig();
-      kc.loadFromString(Buffer.from(data, 'base64').toString('utf8'));
-      if (!kc.getCurrentCluster()) throw new Error('no current cluster (set current-context)');
-      r.resourceVersion = secret.metadata?.resourceVersion;
-      r.cache = this.#newCluster(pl.name, kc);
-      r.cache.start();
-      this.#d.log.info('connected to remote cluster', { placement: pl.name, server: kc.getCurrentCluster()?.server, secret: where });
-      await Promise.race([r.cache.synced, new Promise((res) => setTimeout(res, 10_000).unref())]);
-      return r.cache;
-    } catch (err) {
-      r.problem = `${where}: ${err instanceof ApiException && err.code === 404 ? 'not found' : describeError(err)}`;
-      this.#d.log.warn('cannot use remote cluster', { placement: pl.name, problem: r.problem });
-      return { problem: r.problem };
-    }
-  }
-
   async #reconcileKey(k: string): Promise<{ requeueAfterMs?: number } | void> {
     if (!this.#active) return;
     const [namespace, name] = k.split('/') as [string, string];
@@ -267,278 +216,43 @@ export class SwarmController {
     }
   }
 
+  /**
+   * Reads the swarm and its clusters, decides (observe.ts), and applies the
+   * decision in the apply steps' order (apply.ts), stopping at the first error.
+   */
   async #reconcileSwarm(namespace: string, name: string): Promise<{ requeueAfterMs?: number } | void> {
     const d = this.#d;
     const k = key(namespace, name);
-    let swarm = this.#swarms.get(name, namespace);
-
+    const found = this.#swarms.get(name, namespace);
     // Local pods of a swarm that is gone or was replaced: no more accounting, let the garbage collector have them.
-    const liveUid = swarm && !swarm.metadata.deletionTimestamp ? swarm.metadata.uid : undefined;
-    const probe = { metadata: { name, namespace } } as TrainingSwarm;
-    for (const p of this.#local.trainerPods(probe)) {
-      if (p.metadata?.labels?.[LABEL_SWARM_UID] !== liveUid) await this.#releaseFinalizer(this.#local, p);
-    }
-    if (!swarm) {
+    await releaseOrphanedPods(this.#local, namespace, name, found);
+    if (!found) {
       d.telemetry?.unwatch(k);
       this.#spec.forget(namespace, name);
       this.#relays.forget(namespace, name);
       return;
     }
-    if (swarm.metadata.deletionTimestamp) {
+    if (found.metadata.deletionTimestamp) {
       d.telemetry?.unwatch(k);
-      return this.#cleanUpRemote(swarm);
+      return cleanUpDeletedSwarm(this.#cleanup, found);
     }
 
-    const uid = swarm.metadata.uid!;
-    const now = (d.now ?? (() => new Date()))();
-    const placements = placementsOf(swarm, d.cluster);
-    if (placements.some((p) => p.kubeconfigSecretRef) && !(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) {
-      // Carry on with the patched object: its resourceVersion is what the status write must name.
-      swarm = await this.#patchSwarm(swarm, [{ op: 'add', path: (swarm.metadata.finalizers ?? []).length ? '/metadata/finalizers/-' : '/metadata/finalizers', value: (swarm.metadata.finalizers ?? []).length ? REMOTE_PODS_FINALIZER : [REMOTE_PODS_FINALIZER] }]);
-    }
-
-    const clusters = new Map<string, ClusterCache>();
-    /** Placements whose cluster cannot be used at all (a missing Secret, an unreadable kubeconfig). */
-    const unusable = new Map<string, string>();
-    for (const pl of placements) {
-      const c = await this.#clusterFor(pl);
-      if (c instanceof ClusterCache) clusters.set(pl.name, c);
-      else unusable.set(pl.name, c.problem);
-    }
-    const unusableInput = (name: string): PlacementInput => ({ name, pods: [], reachable: false, problem: unusable.get(name)! });
-
+    const now = this.#clock();
+    const placements = placementsOf(found, d.cluster);
+    // Carry on with the patched object: its resourceVersion is what the status write must name.
+    const swarm = placements.some((p) => p.kubeconfigSecretRef) ? await addRemotePodsFinalizer(this.#apply, found) : found;
+    const { clusters, unusable } = await this.#clusters.resolve(placements);
     // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
-    const checked = await this.#spec.check(swarm, [...unusable.keys()].map(unusableInput));
+    const checked = await this.#spec.check(swarm, [...unusable].map(([pl, problem]) => unusablePlacement(pl, problem)));
     d.telemetry?.watch(k, swarm, checked.telemetryAuth);
     const telemetry = d.telemetry?.summary(k, swarm.spec.training.targetBatchSize);
-
-    // Pods and capacity are read, the decision made and its creates reserved with no await in between:
-    // concurrent reconciles of other swarms then see these pods as waiting before they exist, and do not
-    // fill the same free GPUs.
-    /** Per placement, the resourceVersion of each pod as this reconcile saw it (#deletePod). */
-    const seenVersions = new Map<string, Map<string, string | undefined>>();
-    const inputs: PlacementInput[] = placements.map((pl) => {
-      const c = clusters.get(pl.name);
-      if (!c) return unusableInput(pl.name);
-      const pods = c.trainerPods(swarm).filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
-      const expected = this.#expectations(`${uid}/${pl.name}`).created;
-      seenVersions.set(pl.name, new Map([
-        ...[...expected].map(([n, e]) => [n, e.resourceVersion] as const),
-        ...pods.map((p) => [p.metadata?.name ?? '', p.metadata?.resourceVersion] as const),
-      ]));
-      const req = { gpus: swarm.spec.trainer.resources.gpus, nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector, tolerations: pl.tolerations ?? swarm.spec.tolerations };
-      const since = c.unreachableSince();
-      return {
-        name: pl.name,
-        pods: this.#withExpectations(`${uid}/${pl.name}`, pods.map(viewPod), now.getTime()),
-        capacity: this.#withInFlight(c.capacityFor(swarm, req), uid, pl.name),
-        reachable: c.reachable(),
-        ...(since && !c.reachable() ? { unreachableSince: since } : {}),
-      };
-    });
-    const { result, events: specEvents } = applySpecProblems(reconcile({ swarm, placements: inputs, ...(telemetry ? { telemetry } : {}), now }), swarm.status, checked.problems, swarm.metadata.generation ?? 0, now);
-    const reservations: string[] = [];
-    for (const [pl, a] of Object.entries(result.actions)) {
-      if (a.create <= 0) continue;
-      reservations.push(`${uid}/${pl}`);
-      this.#reserved.set(`${uid}/${pl}`, a.create);
-    }
-    d.log.debug('reconcile', { swarm: k, actions: result.actions });
+    const observed = observe({ namespace, name, swarm, placements, clusters, unusable, checked, ...(telemetry ? { telemetry } : {}), now, expectations: this.#expectations });
+    d.log.debug('reconcile', { swarm: k, actions: observed.result.actions });
     try {
-      if (!isDeepStrictEqual(result.status, swarm.status ?? {})) {
-        await this.#local.request('update', `${PLURAL}/status`, () => d.custom.replaceNamespacedCustomObjectStatus({
-          group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
-          body: { ...swarm, status: result.status },
-        }));
-      }
-      // Events are best effort and do not hold up the reconcile: recorded concurrently, awaited at the end.
-      const recording: Promise<void>[] = [];
-      for (const e of [...result.events, ...specEvents]) {
-        recording.push(d.events.record(swarm, e.type, e.reason, e.message));
-        if (e.reason.startsWith('Pod')) d.metrics.podEndings.inc({ namespace, swarm: name, ending: e.reason.slice(3).toLowerCase() });
-      }
-
-      // ---- operator-run circuit relay (kube/relay.ts): Relay placements without relays get its address ----
-      const relay: RelayState | undefined = placements.some(needsOperatorRelay) ? await this.#relays.ensure(checked.podSwarm, relaySettings(placements)) : undefined;
-      const relayAddr = relay && 'addr' in relay ? relay.addr : undefined;
-      // ---- end relay ----
-      let created = 0;
-      let deleted = 0;
-      for (const pl of placements) {
-        const c = clusters.get(pl.name);
-        const act = result.actions[pl.name];
-        if (!c || !act || !c.reachable()) continue;
-        const byName = new Map(c.trainerPods(swarm).map((p) => [p.metadata?.name, p]));
-        for (const podName of act.release) {
-          const p = byName.get(podName);
-          if (p) await this.#releaseFinalizer(c, p);
-        }
-        for (const podName of act.delete) {
-          if (await this.#deletePod(c, namespace, podName, `${uid}/${pl.name}`, seenVersions.get(pl.name)?.get(podName))) deleted++;
-        }
-        const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
-        // Also while pods run there: the copy is reissued before its credentials expire.
-        const credentialsReady = act.create > 0 || byName.size > 0 ? await this.#credentialsIn(c, swarm, checked.issuedCredentials, pl.name, recording) : true;
-        if (act.create > 0 && relayed && credentialsReady) {
-          // A reconcile's pods are created concurrently; one Event names them all.
-          const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== this.#local });
-          const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
-          // From here the created pods count as in flight through the expectations instead.
-          this.#reserved.delete(`${uid}/${pl.name}`);
-          const names: string[] = [];
-          for (const r of results) {
-            if (r.status === 'rejected') continue;
-            names.push(r.value.metadata!.name!);
-            this.#expectations(`${uid}/${pl.name}`).created.set(r.value.metadata!.name!, { at: now.getTime(), resourceVersion: r.value.metadata?.resourceVersion });
-            d.metrics.podsCreated.inc({ namespace, swarm: name });
-          }
-          created += names.length;
-          const where = placements.length > 1 ? ` in cluster ${pl.name}` : '';
-          if (names.length > 0) recording.push(d.events.record(swarm, 'Normal', 'PodCreated', `Created trainer pod${names.length > 1 ? 's' : ''} ${names.join(', ')}${where}`));
-          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) {
-            // One placement failing (say, a missing namespace in a remote cluster) must not stop the others.
-            recording.push(d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod${where}: ${describeError(failed.reason)}`));
-            d.log.warn('cannot create trainer pod', { swarm: k, placement: pl.name, error: describeError(failed.reason) });
-          }
-        }
-      }
-      await Promise.all(recording);
-      const s = result.status.peers!;
-      d.metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
-      d.metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
-      d.metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
-      if (created > 0 || deleted > 0) d.log.info('reconciled', { swarm: k, created, deleted, running: s.running, desired: s.desired });
-      const requeue = [result.requeueAfterMs, telemetry ? TELEMETRY_RECHECK_MS : undefined, inputs.some((i) => !i.reachable) ? REMOTE_RETRY_MS : undefined, relay && 'problem' in relay ? relay.retryMs : undefined].filter((x) => x !== undefined);
-      return requeue.length ? { requeueAfterMs: Math.min(...requeue) } : undefined;
+      return await runSteps(APPLY_STEPS, [newApplyContext(this.#apply), swarm, observed], (step, err) => d.log.debug('apply step failed', { swarm: k, step, error: describeError(err) }));
     } finally {
-      for (const id of reservations) this.#reserved.delete(id);
-    }
-  }
-
-  /**
-   * Pods in a remote cluster mount the swarm's issued .creds Secret there too:
-   * makes sure that cluster holds a current copy. False (with a Warning Event)
-   * when it cannot, so no pod is created that could never start.
-   */
-  async #credentialsIn(c: ClusterCache, swarm: TrainingSwarm, issued: boolean, placement: string, recording: Promise<void>[]): Promise<boolean> {
-    const issuer = this.#d.natsAuth;
-    if (c === this.#local || !issued || !issuer) return true;
-    let problem: string | undefined;
-    try {
-      const r = await c.request('get', 'secrets', () => issuer.ensureCopy(swarm, c.core));
-      if (!r.ok) problem = r.problem;
-    } catch (err) {
-      problem = describeError(err);
-    }
-    if (problem === undefined) return true;
-    this.#d.log.warn('cannot copy the NATS credentials to a remote cluster', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}`, placement, problem });
-    recording.push(this.#d.events.record(swarm, 'Warning', 'CreateFailed', `Cannot copy the NATS credentials Secret to cluster ${placement}: ${problem}`));
-    return false;
-  }
-
-  /** A deleted swarm: remove its pods in remote clusters, then let the swarm go. */
-  async #cleanUpRemote(swarm: TrainingSwarm): Promise<{ requeueAfterMs?: number } | void> {
-    if (!(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) return;
-    const uid = swarm.metadata.uid!;
-    let remaining = 0;
-    for (const pl of placementsOf(swarm, this.#d.cluster).filter((p) => p.kubeconfigSecretRef)) {
-      const c = await this.#clusterFor(pl);
-      if (!(c instanceof ClusterCache)) {
-        // The kubeconfig is gone or broken: nothing we can reach to clean up.
-        this.#d.log.warn('cannot clean up remote pods; letting the swarm go', { swarm: swarm.metadata.name, placement: pl.name, problem: c.problem });
-        continue;
-      }
-      if (!c.reachable()) {
-        remaining++;
-        continue;
-      }
-      for (const p of c.podsOfSwarmUid(uid)) {
-        remaining++;
-        if (!p.metadata?.deletionTimestamp) await this.#deletePod(c, p.metadata!.namespace!, p.metadata!.name!, `${uid}/${pl.name}`);
-        await this.#releaseFinalizer(c, p);
-      }
-    }
-    if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
-    // Then the copies of its issued NATS credentials (best effort: a Secret left behind holds a user of a deleted account).
-    const issuer = this.#d.natsAuth;
-    if (issuer) {
-      for (const pl of placementsOf(swarm, this.#d.cluster).filter((p) => p.kubeconfigSecretRef)) {
-        const c = await this.#clusterFor(pl);
-        if (!(c instanceof ClusterCache)) continue;
-        await c.request('delete', 'secrets', () => issuer.removeCopy(swarm, c.core)).catch((err: unknown) => this.#d.log.warn('cannot remove the NATS credentials copy', { placement: pl.name, error: describeError(err) }));
-      }
-    }
-    const i = (swarm.metadata.finalizers ?? []).indexOf(REMOTE_PODS_FINALIZER);
-    await this.#patchSwarm(swarm, [{ op: 'test', path: `/metadata/finalizers/${i}`, value: REMOTE_PODS_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }]);
-    this.#d.log.info('remote pods removed; swarm released', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}` });
-  }
-
-  async #patchSwarm(swarm: TrainingSwarm, ops: object[]): Promise<SwarmObject> {
-    return this.#local.request('patch', PLURAL, () => this.#d.custom.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, plural: PLURAL, namespace: swarm.metadata.namespace!, name: swarm.metadata.name!, body: ops },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    )) as Promise<SwarmObject>;
-  }
-
-  /**
-   * Pods other swarms just created in this placement's cluster (or decided to
-   * create and are creating) are not in the cache yet, but they will take free
-   * GPUs first: count them as waiting, so concurrent reconciles do not all
-   * fill the same free GPUs.
-   */
-  #withInFlight(cap: CapacityView, uid: string, placement: string): CapacityView {
-    let inFlight = 0;
-    const others = (id: string): boolean => id.endsWith(`/${placement}`) && !id.startsWith(`${uid}/`);
-    for (const [id, e] of this.#expect) if (others(id)) inFlight += e.created.size;
-    for (const [id, n] of this.#reserved) if (others(id)) inFlight += n;
-    return inFlight > 0 ? { ...cap, pendingElsewhere: cap.pendingElsewhere + inFlight } : cap;
-  }
-
-  #expectations(id: string): Expectations {
-    let e = this.#expect.get(id);
-    if (!e) {
-      e = { created: new Map(), deleted: new Map() };
-      this.#expect.set(id, e);
-    }
-    return e;
-  }
-
-  /** Adds pods we created that the cache has not shown yet, and marks pods we deleted as going. */
-  #withExpectations(id: string, views: PodView[], now: number): PodView[] {
-    const e = this.#expectations(id);
-    const seen = new Set(views.map((v) => v.name));
-    for (const [n, c] of e.created) if (seen.has(n) || now - c.at > EXPECTATION_TTL_MS) e.created.delete(n);
-    for (const [n, at] of e.deleted) if (!seen.has(n) || now - at > EXPECTATION_TTL_MS) e.deleted.delete(n);
-    const out = views.map((v) => (e.deleted.has(v.name) && v.ending === undefined ? { ...v, ending: 'deleted' as const, running: false } : v));
-    for (const [n, c] of e.created) out.push({ name: n, uid: `pending:${n}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: c.at });
-    return out;
-  }
-
-  /** Deletes a pod, with `resourceVersion` only if unchanged since (delete-pod.ts). True if deleted. */
-  async #deletePod(c: ClusterCache, namespace: string, name: string, id: string, resourceVersion?: string): Promise<boolean> {
-    const outcome = await deletePodAsSeen(c.core, namespace, name, resourceVersion, (call) => c.request('delete', 'pods', call));
-    if (outcome === 'changed') this.#d.log.info('pod changed since the reconcile saw it (bound or started); kept', { pod: `${namespace}/${name}`, cluster: c.name, seenResourceVersion: resourceVersion });
-    if (outcome !== 'deleted') return false;
-    this.#expectations(id).deleted.set(name, Date.now());
-    return true;
-  }
-
-  async #releaseFinalizer(c: ClusterCache, p: V1Pod): Promise<void> {
-    const finalizers = p.metadata?.finalizers ?? [];
-    const i = finalizers.indexOf(ACCOUNTING_FINALIZER);
-    if (i < 0) return;
-    try {
-      await c.request('patch', 'pods', () => c.core.patchNamespacedPod(
-        {
-          namespace: p.metadata!.namespace!, name: p.metadata!.name!,
-          body: [{ op: 'test', path: `/metadata/finalizers/${i}`, value: ACCOUNTING_FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }],
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-      ));
-    } catch (err) {
-      // 404: already gone. 422: the test op failed because the list changed; the next event retries.
-      if (!(err instanceof ApiException && (err.code === 404 || err.code === 422))) throw err;
+      // Creates decided and not answered (an error, or a relay or credentials not ready) are no longer in flight.
+      for (const pl of Object.keys(observed.result.actions)) this.#expectations.creationsAbandoned(observed.uid, pl);
     }
   }
 }

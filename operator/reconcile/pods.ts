@@ -66,3 +66,21 @@ export function viewPod(pod: V1Pod): PodView {
     ...(running ? { runningSince: time(started) ?? time(pod.status?.startTime) ?? 0 } : {}),
   };
 }
+
+/** What the controller did in a placement that its pod cache does not show yet (kube/expectations.ts). */
+export interface ExpectedPods {
+  /** Pods it created, by name, with the Unix ms of the create. */
+  created: readonly { name: string; at: number }[];
+  /** Pods it deleted that the cache still shows. */
+  deleting: ReadonlySet<string>;
+}
+
+/**
+ * The cache's pods as the controller knows them to be: pods it deleted count
+ * as deleted, and pods it created that the cache has not shown yet as pending.
+ */
+export function withExpectedPods(views: readonly PodView[], expected: ExpectedPods): PodView[] {
+  const out = views.map((v) => (expected.deleting.has(v.name) && v.ending === undefined ? { ...v, ending: 'deleted' as const, running: false } : v));
+  for (const c of expected.created) out.push({ name: c.name, uid: `pending:${c.name}`, scheduled: false, running: false, holdsFinalizer: true, createdAt: c.at });
+  return out;
+}
