@@ -13,14 +13,15 @@ import { decodeInto, decodeView, encodedSize, encodeInto, resolveCompression, ty
 import { PROTOCOL } from './constants.ts';
 import { bitset, bitsWithin, Coverage, summarize } from './coverage.ts';
 import { ArrivalTracker, type DeadlinePolicy } from './deadline.ts';
-import { AveragerLeftError, BadFrameError, FrameTooLargeError, NonFiniteContributionError, RoundAbortedError, UnknownFrameTypeError, UnsupportedVersionError } from './errors.ts';
-import type { AveragingLogger, DropReason, DroppedPeer, RoundResult, RoundSpec, ShardReport } from './index.ts';
+import { AveragerLeftError, BadFrameError, StreamFailedError, FrameTooLargeError, NonFiniteContributionError, RoundAbortedError, UnknownFrameTypeError, UnsupportedVersionError } from './errors.ts';
+import type { DropReason, DroppedPeer, RoundResult, RoundSpec, ShardReport } from './types.ts';
+import { errorMessage, firstNonFinite, type Logger } from '../common/index.ts';
 import type { AveragingMetrics, RejectReason } from './metrics.ts';
 import { streamContext, type ChunkSigner, type ChunkVerifier } from './signing.ts';
 import { bandwidthShares, chunks, partition, type Shard } from './partition.ts';
-import { effectiveWeights, firstNonFinite, peerIdRanks, shardReduction, type Segment, type ShardReduction } from './reduce.ts';
+import { effectiveWeights, peerIdRanks, shardReduction, type Segment, type ShardReduction } from './reduce.ts';
 import { capWeights, MIN_ROBUST_CONTRIBUTORS } from './robust.ts';
-import { FrameStream, StreamFailedError } from './stream-io.ts';
+import { FrameStream } from './stream-io.ts';
 
 /**
  * Phase caps, as fractions of `timeoutMs` after the local start. Adaptive
@@ -55,7 +56,7 @@ export interface RoundContext {
   host: Libp2p;
   selfId: string;
   opts: ResolvedOptions;
-  log: AveragingLogger;
+  log: Logger;
   metrics: AveragingMetrics;
   /** Signs every chunk we write (signing.ts). */
   signer: ChunkSigner;
@@ -75,10 +76,6 @@ export function rejectReasonOf(e: unknown): RejectReason {
 }
 
 const now = (): number => performance.now();
-
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
   let resolve!: (v: T) => void;
@@ -289,7 +286,7 @@ export class Round {
         stream = await this.ctx.host.dialProtocol(peer, PROTOCOL, { signal });
       } catch (e) {
         if (attempt >= 2 || signal.aborted) throw e;
-        this.log('debug', 'all-reduce: dial failed, retrying', { to: this.ids[member], error: errMsg(e) });
+        this.log('debug', 'all-reduce: dial failed, retrying', { to: this.ids[member], error: errorMessage(e) });
         await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
       }
     }
@@ -521,7 +518,7 @@ export class Round {
     } catch (e) {
       fs?.abort('part failed');
       if (this.#settled || this.signal.aborted) return;
-      this.log('debug', 'all-reduce: part stream failed', { shard: s, reducer: this.ids[target], error: errMsg(e) });
+      this.log('debug', 'all-reduce: part stream failed', { shard: s, reducer: this.ids[target], error: errorMessage(e) });
       this.#partTargetFailed(s, target, 'disconnected');
     }
   }
@@ -676,11 +673,11 @@ export class Round {
       onFinish: (err) => {
         if (slot.active !== active) return;
         slot.active = undefined;
-        this.log('debug', 'all-reduce: result stream ended early', { shard: s, reducer: this.ids[m], error: err ? errMsg(err) : undefined });
+        this.log('debug', 'all-reduce: result stream ended early', { shard: s, reducer: this.ids[m], error: err ? errorMessage(err) : undefined });
         if (err) this.memberGone(m, 'disconnected');
         this.reducerFailed(s, this.gone.get(m) ?? 'disconnected');
       },
-      onError: (err) => bad(rejectReasonOf(err), errMsg(err)),
+      onError: (err) => bad(rejectReasonOf(err), errorMessage(err)),
     });
     fs.resume();
   }
@@ -893,7 +890,7 @@ export class ReduceTask {
         }
         this.#acc.add(r.self, r.myWeight, off, part);
       } catch (e) {
-        r.reject(rejectReasonOf(e), r.self, `own part: ${errMsg(e)}`, this.shard.index);
+        r.reject(rejectReasonOf(e), r.self, `own part: ${errorMessage(e)}`, this.shard.index);
         return;
       }
     }
@@ -943,7 +940,7 @@ export class ReduceTask {
           try {
             this.#acc.add(m, w, f.offset, values);
           } catch (e) {
-            return reject(rejectReasonOf(e), errMsg(e));
+            return reject(rejectReasonOf(e), errorMessage(e));
           }
           this.#tracker.progress(m, now());
           return;
@@ -961,11 +958,11 @@ export class ReduceTask {
       onFinish: (err) => {
         if (part.closed || part.complete) return;
         part.closed = true;
-        r.log('debug', 'all-reduce: part stream ended early', { shard: s, sender: r.ids[m], error: err ? errMsg(err) : undefined });
+        r.log('debug', 'all-reduce: part stream ended early', { shard: s, sender: r.ids[m], error: err ? errorMessage(err) : undefined });
         if (err) r.memberGone(m, 'disconnected');
         if (this.state === 'collecting') this.#drop(m, r.gone.get(m) ?? 'disconnected');
       },
-      onError: (err) => reject(rejectReasonOf(err), errMsg(err)),
+      onError: (err) => reject(rejectReasonOf(err), errorMessage(err)),
     });
     fs.resume();
   }
@@ -1167,7 +1164,7 @@ export class ReduceTask {
         x.done = true;
       } catch (e) {
         if (dest) drop(dest, 'result stream failed');
-        if (!r.signal.aborted) r.log(dest ? 'warn' : 'debug', 'all-reduce: result stream to member failed', { shard: s, to: r.ids[d], error: errMsg(e) });
+        if (!r.signal.aborted) r.log(dest ? 'warn' : 'debug', 'all-reduce: result stream to member failed', { shard: s, to: r.ids[d], error: errorMessage(e) });
       }
     };
 

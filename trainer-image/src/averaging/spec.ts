@@ -2,7 +2,7 @@
 import { ROBUST_METHODS } from '../../../api/index.ts';
 import { MAX_GROUP_SIZE, MAX_ROUND_ID_BYTES } from './constants.ts';
 import { InvalidRoundSpecError } from './errors.ts';
-import type { RoundSpec } from './index.ts';
+import type { RoundSpec } from './types.ts';
 
 const COMPRESSIONS = new Set(['auto', 'none', 'fp16', 'int8']);
 
