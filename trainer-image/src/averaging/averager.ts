@@ -10,11 +10,12 @@ import {
   DEFAULT_CHUNK_BYTES, DEFAULT_FP16_MIN_ELEMENTS, DEFAULT_INT8_BLOCK, FINISHED_ROUNDS_REMEMBERED, MAX_CHUNK_ELEMENTS,
   MAX_INT8_BLOCK, MIN_INT8_BLOCK, PROTOCOL,
 } from './constants.ts';
+import type { ResolvedOptions, RoundContext } from './context.ts';
 import { DEFAULT_DEADLINE_POLICY, type DeadlinePolicy } from './deadline.ts';
 import { AveragerLeftError, InvalidRoundSpecError } from './errors.ts';
-import { createMetrics, type AveragingMetrics, type RejectReason } from './metrics.ts';
+import { createMetrics, rejectReasonOf, type AveragingMetrics, type RejectReason } from './metrics.ts';
 import { chunkElements } from './partition.ts';
-import { rejectReasonOf, Round, type ResolvedOptions, type RoundContext } from './round.ts';
+import { Round } from './round.ts';
 import { ChunkSigner, ChunkVerifier } from './signing.ts';
 import { validateSpec } from './spec.ts';
 import { FrameStream } from './stream-io.ts';

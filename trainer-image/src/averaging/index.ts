@@ -2,11 +2,14 @@
  * Averaging layer: a fault-tolerant, sample-weighted butterfly all-reduce of
  * one flat Float32Array over libp2p streams (protocol `Protocols.allReduce`).
  *
- * This file is the public face. The implementation lives in `averager.ts`
- * (protocol handler, parking of early streams) and `round.ts` (one round),
- * over `stream-io.ts` (frames with back-pressure) and pure cores:
- * `partition.ts`, `reduce.ts`, `compression.ts`, `codec.ts` (wire frames),
- * `deadline.ts`, `coverage.ts` and `spec.ts`.
+ * This file is the public face; the types it exports live in `types.ts`.
+ * The implementation lives in `averager.ts` (protocol handler, parking of
+ * early streams) and `round.ts` (one round's lifecycle and failover, over
+ * `reduce-task.ts`, `broadcast.ts`, `send-part.ts`, `result-slots.ts`,
+ * `round-streams.ts` and `round-summary.ts`), over `stream-io.ts` (frames
+ * with back-pressure) and pure cores: `partition.ts`, `reduce.ts`,
+ * `compression.ts`, `codec.ts` (wire frames), `deadline.ts`, `coverage.ts`
+ * and `spec.ts`.
  *
  * One round, seen from member p of an ordered group of n members:
  *  1. The vector is cut into n contiguous shards (`partition`), sized by
@@ -25,7 +28,7 @@
  *     misses its deadline is replaced by a backup (the next live member in
  *     group order), to which the senders resend their parts of that shard.
  *  5. Deadlines: quorum of arrivals + slack (`DeadlineOptions`) inside phase
- *     caps that are fractions of `timeoutMs` (round.ts PHASE_CAPS); `run`
+ *     caps that are fractions of `timeoutMs` (context.ts PHASE_CAPS); `run`
  *     never outlives `timeoutMs`.
  *
  * Host requirements (swarm/ creates the host): TCP + noise + yamux, peers'
