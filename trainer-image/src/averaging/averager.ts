@@ -4,22 +4,22 @@
  * runs rounds (round.ts).
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
+import { silentLogger, type Logger } from '../common/index.ts';
 import { encodeAck, type OpenFrame } from './codec.ts';
 import {
   DEFAULT_CHUNK_BYTES, DEFAULT_FP16_MIN_ELEMENTS, DEFAULT_INT8_BLOCK, FINISHED_ROUNDS_REMEMBERED, MAX_CHUNK_ELEMENTS,
   MAX_INT8_BLOCK, MIN_INT8_BLOCK, PROTOCOL,
 } from './constants.ts';
+import type { ResolvedOptions, RoundContext } from './context.ts';
 import { DEFAULT_DEADLINE_POLICY, type DeadlinePolicy } from './deadline.ts';
 import { AveragerLeftError, InvalidRoundSpecError } from './errors.ts';
-import type { Averager as AveragerApi, AveragerOptions, AveragingLogger, RoundResult, RoundSpec } from './index.ts';
-import { createMetrics, type AveragingMetrics, type RejectReason } from './metrics.ts';
+import { createMetrics, rejectReasonOf, type AveragingMetrics, type RejectReason } from './metrics.ts';
 import { chunkElements } from './partition.ts';
-import { rejectReasonOf, Round, type ResolvedOptions, type RoundContext } from './round.ts';
+import { Round } from './round.ts';
 import { ChunkSigner, ChunkVerifier } from './signing.ts';
 import { validateSpec } from './spec.ts';
 import { FrameStream } from './stream-io.ts';
-
-const silent: AveragingLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+import type { Averager as AveragerApi, AveragerOptions, RoundResult, RoundSpec } from './types.ts';
 
 function positive(field: string, v: number | undefined, fallback: number, { integer = false, min = Number.MIN_VALUE, max = Infinity } = {}): number {
   if (v === undefined) return fallback;
@@ -64,7 +64,7 @@ interface Parked {
 export class Averager implements AveragerApi {
   readonly #host: Libp2p;
   readonly #opts: ResolvedOptions;
-  readonly #log: AveragingLogger;
+  readonly #log: Logger;
   readonly #metrics: AveragingMetrics;
   readonly #ctx: RoundContext;
   readonly #rounds = new Map<string, Round>();
@@ -86,7 +86,7 @@ export class Averager implements AveragerApi {
   constructor(host: Libp2p, opts: AveragerOptions) {
     this.#host = host;
     this.#opts = resolveOptions(opts);
-    this.#log = opts.logger ?? silent;
+    this.#log = opts.logger ?? silentLogger;
     this.#metrics = createMetrics(opts.registry);
     if (!opts.privateKey.publicKey.equals(host.peerId.publicKey)) throw new InvalidRoundSpecError('options.privateKey', `is not the key of host ${host.peerId.toString()}`);
     this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier(), ...(opts.tamperResult ? { tamperResult: opts.tamperResult } : {}) };

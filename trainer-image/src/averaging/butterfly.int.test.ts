@@ -3,113 +3,17 @@
  * 127.0.0.1) in this process. No timed assertions: deadlines are checked
  * through what the rounds report (deadlineHit / hardDeadlineHit) and metrics.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
-import { Registry } from 'prom-client';
-import { encodeAck, encodeChunkHead, encodeEnd, encodeOpen, FrameDecoder, type Frame } from './codec.ts';
 import { fp16ErrorBound, int8ErrorBound } from './compression.ts';
-import { PROTOCOL } from './constants.ts';
-import {
-  AveragerLeftError, createAverager, InvalidRoundSpecError, RoundAbortedError, type Averager, type AveragerOptions, type GroupMember, type RoundResult, type RoundSpec,
-} from './index.ts';
+import { AveragerLeftError, type RoundResult } from './index.ts';
 import { partition } from './partition.ts';
-import { ChunkSigner, streamContext } from './signing.ts';
 import { robustReduceInto } from './robust.ts';
+import { byPeerId, dyadic, firstDifference, members, metric, MiB, spec, startPeers, stopPeers, weightedMean } from './test-peers.ts';
+import { valueAt } from './testing.ts';
 import { agreeOnShards, passSpec } from './verify.ts';
-import { createTestHost, introduce, valueAt } from './testing.ts';
 
-interface Peer {
-  host: Libp2p;
-  privateKey: PrivateKey;
-  averager: Averager;
-  registry: Registry;
-  id: string;
-  /** warn/error log lines of this peer's averager */
-  warnings: string[];
-}
+const { abs, max } = Math;
 
-let peers: Peer[] = [];
-
-/**
- * Deadlines for tests that are not about deadlines: generous enough that a
- * loaded 2-core machine never drops a live peer, so these tests check only
- * the data path. Real failures (disconnects, LEAVE, bad frames) do not wait
- * for deadlines anyway.
- */
-const PATIENT: Omit<AveragerOptions, 'privateKey'> = { deadlines: { slackMs: 30_000, stallMs: 60_000 } };
-
-async function startPeers(n: number, opts: Omit<AveragerOptions, 'privateKey'> = PATIENT): Promise<Peer[]> {
-  const keys = await Promise.all(Array.from({ length: n }, () => generateKeyPair('Ed25519')));
-  const hosts = await Promise.all(keys.map((privateKey) => createTestHost({ privateKey })));
-  await introduce(hosts);
-  const started = hosts.map((host, i) => {
-    const registry = new Registry();
-    const warnings: string[] = [];
-    const keep = (m: string, meta?: Record<string, unknown>): void => void warnings.push(`${m} ${JSON.stringify(meta)}`);
-    const logger = { debug: () => undefined, info: () => undefined, warn: keep, error: keep };
-    return { host, privateKey: keys[i]!, registry, averager: createAverager(host, { ...opts, privateKey: keys[i]!, registry, logger }), id: host.peerId.toString(), warnings };
-  });
-  peers.push(...started);
-  return started;
-}
-
-afterEach(async () => {
-  const ps = peers;
-  peers = [];
-  await Promise.all(ps.map((p) => p.averager.stop()));
-  await Promise.all(ps.map((p) => p.host.stop()));
-});
-
-/** Dyadic values k/1024, |k| < 2^13: weighted sums of them are exact in float64, so the mean is exact after one rounding. */
-const { round, abs, max } = Math;
-function dyadic(seed: number, length: number): Float32Array {
-  const v = new Float32Array(length);
-  for (let i = 0; i < length; i++) v[i] = round(valueAt(seed, i) * 8000) / 1024;
-  return v;
-}
-
-/** The exact sample-weighted mean over `who`, rounded once to float32. */
-function weightedMean(vectors: Float32Array[], weights: number[], who: number[]): Float32Array {
-  const out = new Float32Array(vectors[0]!.length);
-  const W = who.reduce((a, i) => a + weights[i]!, 0);
-  for (let k = 0; k < out.length; k++) {
-    let s = 0;
-    for (const i of who) s += weights[i]! * vectors[i]![k]!;
-    out[k] = s / W;
-  }
-  return out;
-}
-
-/** First element whose bits differ (so -0 ≠ 0 and NaN = NaN), or -1. */
-function firstDifference(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return 0;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return k;
-  return -1;
-}
-
-async function metric(p: Peer, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = p.registry.getSingleMetric(name);
-  if (!m) return 0;
-  const v = await m.get();
-  return v.values.filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val)).reduce((a, x) => a + x.value, 0);
-}
-
-function members(ps: Peer[], weights: number[], bandwidths?: number[]): GroupMember[] {
-  return ps.map((p, i) => ({ peerId: p.id, weight: weights[i]!, ...(bandwidths ? { bandwidth: bandwidths[i]! } : {}) }));
-}
-
-/** Member indices `idx` in peer-id order: the order robust rules see parts in. */
-function byPeerId(ps: Peer[], idx: number[]): number[] {
-  return [...idx].sort((a, b) => (ps[a]!.id < ps[b]!.id ? -1 : 1));
-}
-
-function spec(roundId: string, group: GroupMember[], over: Partial<RoundSpec> = {}): RoundSpec {
-  return { roundId, members: group, compression: 'none', timeoutMs: 60_000, ...over };
-}
-
-const MiB = 1 << 20;
+afterEach(stopPeers);
 
 describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
   it('gives 4 peers the exact sample-weighted mean without compression (4 MiB, unequal shards)', async () => {
@@ -486,120 +390,5 @@ describe('butterfly all-reduce over libp2p (in-process hosts)', () => {
     expect([...solo.vector]).toEqual([5, 6]);
     expect(solo.fractionAveraged).toBe(1);
     expect(solo.fractionMultiPeer).toBe(0);
-  });
-});
-
-/** Open a raw all-reduce stream from `from` to `to`, write `frames`, and collect what comes back until the stream ends. */
-async function rawExchange(from: Libp2p, to: Libp2p, frames: Uint8Array[]): Promise<Frame[]> {
-  const stream = await from.dialProtocol(to.peerId, PROTOCOL);
-  const got: Frame[] = [];
-  const decoder = new FrameDecoder();
-  const ended = new Promise<void>((resolve) => {
-    stream.addEventListener('message', (evt) => {
-      const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
-      decoder.push(data, (f) => void got.push(structuredClone(f)));
-    });
-    stream.addEventListener('remoteCloseWrite', () => resolve());
-    stream.addEventListener('close', () => resolve());
-  });
-  for (const f of frames) stream.send(f);
-  await ended;
-  stream.abort(new Error('done'));
-  return got;
-}
-
-describe('all-reduce protocol hygiene (raw streams against a real averager)', () => {
-  it('rejects bad versions, wrong sizes and impersonation with a metric each, and the round still completes', async () => {
-    const ps = await startPeers(3);
-    const bad = ps[2]!; // a group member that does not run the averager properly: weight 0, no shard
-    await bad.averager.stop(); // it speaks the protocol only through rawExchange below
-    const group = members(ps, [1, 1, 0], [1, 1, 0]);
-    const L = 1000;
-    const open = (over: Partial<Parameters<typeof encodeOpen>[0]>): Uint8Array =>
-      encodeOpen({ kind: 'part', backup: false, groupSize: 3, sender: 2, shard: 0, shardLength: 500, handoff: null, roundId: 'hyg', ...over });
-    const garbage = Uint8Array.of(9, 2, 0, 0, 0, 0, 0, 0); // version 9
-    const replies = await Promise.all([
-      rawExchange(bad.host, ps[0]!.host, [garbage]),
-      rawExchange(bad.host, ps[0]!.host, [open({ shardLength: 7 })]),
-      rawExchange(bad.host, ps[0]!.host, [open({ sender: 1 })]),
-      rawExchange(bad.host, ps[1]!.host, [open({ groupSize: 4 })]),
-      // parked until the round starts, then checked
-      ps[0]!.averager.run(spec('hyg', group), dyadic(1, L)),
-      ps[1]!.averager.run(spec('hyg', group), dyadic(2, L)),
-    ]);
-    const [r0, r1] = [replies[4] as RoundResult, replies[5] as RoundResult];
-    for (const reply of replies.slice(0, 4) as Frame[][]) expect(reply).toContainEqual(expect.objectContaining({ type: 'ack', reason: 'rejected' }));
-    const expected = weightedMean([dyadic(1, L), dyadic(2, L)], [1, 1], [0, 1]);
-    for (const r of [r0, r1]) {
-      expect(r.fractionAveraged).toBe(1);
-      expect(firstDifference(r.vector.subarray(0, 1000), expected)).toBe(-1);
-    }
-    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'version' })).toBe(1);
-    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_size' })).toBe(1);
-    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_peer' })).toBe(1);
-    expect(await metric(ps[1]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'wrong_round' })).toBe(1);
-    expect(ps[0]!.warnings.some((w) => w.includes('rejected'))).toBe(true);
-  });
-
-  it('takes a part signed by its sender and refuses one that is not (bad_signature, naming the peer), averaging without it', async () => {
-    const ps = await startPeers(3);
-    const signer = ps[2]!; // a member with samples but no shard, speaking only through rawExchange
-    await signer.averager.stop();
-    const group = members(ps, [1, 1, 1], [1, 1, 0]);
-    const L = 1000;
-    const v = [dyadic(1, L), dyadic(2, L), dyadic(3, L)];
-    const part = (shard: number, key: PrivateKey): Uint8Array[] => {
-      const open = { kind: 'part', backup: false, groupSize: 3, sender: 2, shard, shardLength: 500, handoff: null, roundId: 'sig' } as const;
-      const payload = new Uint8Array(v[2]!.slice(shard * 500, shard * 500 + 500).buffer);
-      const chunk = { offset: 0, count: 500, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), payload } as const;
-      const signature = new ChunkSigner(key).sign(streamContext(open), chunk);
-      return [encodeOpen(open), encodeChunkHead({ ...chunk, signature }, payload.byteLength), payload, encodeEnd(500)];
-    };
-    const forger = await generateKeyPair('Ed25519');
-    const [toReducer0, toReducer1, r0, r1] = await Promise.all([
-      rawExchange(signer.host, ps[0]!.host, part(0, signer.privateKey)),
-      rawExchange(signer.host, ps[1]!.host, part(1, forger)),
-      ps[0]!.averager.run(spec('sig', group), v[0]!),
-      ps[1]!.averager.run(spec('sig', group), v[1]!),
-    ]);
-    expect(toReducer0).toEqual([{ type: 'ack', reason: 'complete', accepted: 500 }]);
-    expect(toReducer1).toEqual([{ type: 'ack', reason: 'rejected', accepted: 0 }]);
-    // Shard 0 holds all three parts; shard 1 only the two that were signed by their senders.
-    const withSigner = weightedMean(v, [1, 1, 1], [0, 1, 2]);
-    const without = weightedMean(v, [1, 1, 1], [0, 1]);
-    for (const r of [r0 as RoundResult, r1 as RoundResult]) {
-      expect(firstDifference(r.vector.subarray(0, 500), withSigner.subarray(0, 500))).toBe(-1);
-      expect(firstDifference(r.vector.subarray(500), without.subarray(500))).toBe(-1);
-      expect(r.contributorsPerShard.slice(0, 2)).toEqual([3, 2]);
-    }
-    expect(await metric(ps[1]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(1);
-    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'bad_signature' })).toBe(0);
-    expect(ps[1]!.warnings.some((w) => w.includes(`not signed by ${signer.id}`))).toBe(true);
-  });
-
-  it('holds a stream for a round that never starts only for pendingRoundWaitMs, then refuses it', async () => {
-    const ps = await startPeers(2, { pendingRoundWaitMs: 200 });
-    const frames = [
-      encodeOpen({ kind: 'part', backup: false, groupSize: 2, sender: 1, shard: 0, shardLength: 4, handoff: null, roundId: 'never' }),
-      encodeChunkHead({ offset: 0, count: 4, codec: 'none', blockSize: 0, contributors: new Uint8Array(0), signature: new Uint8Array(64) }, 16),
-      new Uint8Array(16),
-    ];
-    const reply = await rawExchange(ps[1]!.host, ps[0]!.host, frames);
-    expect(reply).toEqual([{ type: 'ack', reason: 'unknownRound', accepted: 0 }]);
-    expect(await metric(ps[0]!, 'spotswarm_allreduce_rejected_frames_total', { reason: 'unknown_round' })).toBe(1);
-    // an ACK is not a valid first frame either
-    expect(await rawExchange(ps[1]!.host, ps[0]!.host, [encodeAck('complete', 0)])).toContainEqual(expect.objectContaining({ reason: 'rejected' }));
-  });
-
-  it('validates specs, honours an abort signal, and refuses rounds after stop()', async () => {
-    const ps = await startPeers(2);
-    const group = members(ps, [1, 1]);
-    await expect(ps[0]!.averager.run(spec('bad', group, { timeoutMs: -1 }), new Float32Array(4))).rejects.toBeInstanceOf(InvalidRoundSpecError);
-    await expect(ps[0]!.averager.run(spec('ab', group), new Float32Array(4), { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(RoundAbortedError);
-    await expect(ps[0]!.averager.run(spec('ab', group), new Float32Array(4))).rejects.toBeInstanceOf(InvalidRoundSpecError); // ids are single-use
-    const pending = ps[0]!.averager.run(spec('stopped', group), new Float32Array(4));
-    await ps[0]!.averager.stop();
-    await expect(pending).rejects.toBeInstanceOf(AveragerLeftError);
-    await expect(ps[0]!.averager.run(spec('later', group), new Float32Array(4))).rejects.toBeInstanceOf(AveragerLeftError);
   });
 });

@@ -209,6 +209,17 @@ export function encode(codec: Codec, src: Float32Array, blockSize: number): Uint
   return encodeInto(codec, src, dst, blockSize) ? dst : undefined;
 }
 
+/**
+ * A chunk's payload in the round's codec, and the codec it got: raw float32
+ * when fp16 would overflow. A 'none' payload is a view of `values`.
+ */
+export function encodePayload(codec: Codec, values: Float32Array, blockSize: number): [Codec, Uint8Array] {
+  if (codec === 'none') return ['none', new Uint8Array(values.buffer, values.byteOffset, values.byteLength)];
+  const out = new Uint8Array(encodedSize(codec, values.length, blockSize));
+  if (encodeInto(codec, values, out, blockSize)) return [codec, out];
+  return ['none', new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice()];
+}
+
 // ---------------------------------------------------------------- decode
 
 /** Decode `count` elements from `payload` (exactly `encodedSize` bytes) into `dst`. Works at any alignment, without allocating. */

@@ -1,4 +1,5 @@
 /** Named errors of the averaging layer. Each `code` is one value of `ErrorCodes`. */
+import type { Outvoted } from './types.ts';
 
 export const ErrorCodes = {
   InvalidRoundSpec: 'ERR_INVALID_ROUND_SPEC',
@@ -85,5 +86,25 @@ export class AveragerLeftError extends Error {
   constructor(message = 'averager left the swarm') {
     super(message);
     this.name = 'AveragerLeftError';
+  }
+}
+
+/** Thrown when a stream closes or resets before the expected frames arrived or were written. */
+export class StreamFailedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StreamFailedError';
+  }
+}
+
+/** Thrown when no two reducers of different peers agreed on some shard of a verified round: the round must not be applied. */
+export class ReducersDisagreeError extends Error {
+  readonly shards: number[];
+  readonly outvoted: Outvoted[];
+  constructor(roundId: string, shards: number[], outvoted: Outvoted[]) {
+    super(`round ${roundId}: no two reducers agreed on shard(s) ${shards.join(', ')}`);
+    this.name = 'ReducersDisagreeError';
+    this.shards = shards;
+    this.outvoted = outvoted;
   }
 }

@@ -1,11 +1,21 @@
 /** prom-client metrics of the averaging layer, on an injected registry. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { FrameTooLargeError, NonFiniteContributionError, UnknownFrameTypeError, UnsupportedVersionError } from './errors.ts';
 
 export const RejectReasons = [
   'bad_frame', 'unknown_type', 'version', 'too_large', 'non_finite', 'wrong_size', 'wrong_round', 'wrong_peer',
   'unexpected', 'duplicate', 'unknown_round', 'pending_overflow', 'bad_signature',
 ] as const;
 export type RejectReason = (typeof RejectReasons)[number];
+
+/** The reject reason a thrown frame error is counted under. */
+export function rejectReasonOf(e: unknown): RejectReason {
+  if (e instanceof NonFiniteContributionError) return 'non_finite';
+  if (e instanceof UnsupportedVersionError) return 'version';
+  if (e instanceof FrameTooLargeError) return 'too_large';
+  if (e instanceof UnknownFrameTypeError) return 'unknown_type';
+  return 'bad_frame';
+}
 
 export interface AveragingMetrics {
   rounds: Counter<'outcome'>;

@@ -1,5 +1,6 @@
+import { firstNonFinite } from '../common/index.ts';
 import { NonFiniteContributionError } from './errors.ts';
-import { assertFinite, effectiveWeights, firstNonFinite, ShardAccumulator } from './reduce.ts';
+import { assertFinite, effectiveWeights, ShardAccumulator } from './reduce.ts';
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs);
 

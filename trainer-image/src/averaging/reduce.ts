@@ -11,18 +11,9 @@
  * on arrival order except through the final sum's rounding (2^-53 relative).
  */
 import type { RobustAggregation } from '../../../api/index.ts';
+import { firstNonFinite } from '../common/index.ts';
 import { NonFiniteContributionError } from './errors.ts';
 import { robustReduceInto } from './robust.ts';
-
-/** Index of the first NaN/±Infinity in `values`, or -1. */
-export function firstNonFinite(values: Float32Array): number {
-  // x − x is 0 for finite x and NaN otherwise; one comparison per element.
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v - v !== 0) return i;
-  }
-  return -1;
-}
 
 /** Throws NonFiniteContributionError if `values` holds NaN or ±Infinity. */
 export function assertFinite(values: Float32Array, offset = 0): void {

@@ -1,6 +1,6 @@
 import { resolveOptions } from './averager.ts';
 import { InvalidRoundSpecError } from './errors.ts';
-import type { RoundSpec } from './index.ts';
+import type { RoundSpec } from './types.ts';
 import { validateSpec } from './spec.ts';
 
 const spec = (over: Partial<RoundSpec> = {}): RoundSpec => ({

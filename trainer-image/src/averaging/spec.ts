@@ -2,7 +2,7 @@
 import { COMPRESSIONS, ROBUST_METHODS } from '../../../api/index.ts';
 import { MAX_GROUP_SIZE, MAX_ROUND_ID_BYTES } from './constants.ts';
 import { InvalidRoundSpecError } from './errors.ts';
-import type { RoundSpec } from './index.ts';
+import type { RoundSpec } from './types.ts';
 
 /** Validate `spec` for the local peer `selfId` and a vector of `length` elements; returns the local member index. */
 export function validateSpec(spec: RoundSpec, selfId: string, length: number): number {

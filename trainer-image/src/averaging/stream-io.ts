@@ -17,14 +17,7 @@
 import type { Stream } from '@libp2p/interface';
 import { FrameDecoder, type Frame } from './codec.ts';
 import { MAX_READ_BUFFER_BYTES, MAX_WRITE_BUFFER_BYTES } from './constants.ts';
-
-/** Thrown when a stream closes or resets before the expected frames arrived or were written. */
-export class StreamFailedError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StreamFailedError';
-  }
-}
+import { StreamFailedError } from './errors.ts';
 
 function asError(e: unknown, fallback: string): Error {
   if (e instanceof Error) return e;

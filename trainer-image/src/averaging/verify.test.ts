@@ -1,4 +1,4 @@
-import type { RoundResult, RoundSpec, ShardReport } from './index.ts';
+import type { RoundResult, RoundSpec, ShardReport } from './types.ts';
 import { partition } from './partition.ts';
 import { agreeOnShards, passesFor, passSpec } from './verify.ts';
 

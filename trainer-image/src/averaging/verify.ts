@@ -17,7 +17,8 @@
  * A shard with no two agreeing reducers fails the round (no member applies
  * what it cannot verify). Cost: two or three rounds instead of one.
  */
-import type { Averager, GroupMember, RoundResult, RoundSpec } from './index.ts';
+import { ReducersDisagreeError } from './errors.ts';
+import type { Averager, GroupMember, Outvoted, RoundResult, RoundSpec } from './types.ts';
 
 /** Passes a verified round needs for `members` members: a majority of three, or two that must agree. */
 export function passesFor(members: number): number {
@@ -37,12 +38,6 @@ export function passSpec(spec: RoundSpec, k: number): RoundSpec {
     return slot.bandwidth === undefined ? { peerId: m.peerId, weight: m.weight } : { peerId: m.peerId, weight: m.weight, bandwidth: slot.bandwidth };
   });
   return { ...spec, roundId: `${spec.roundId}v${k}`, members };
-}
-
-export interface Outvoted {
-  shard: number;
-  /** The reducer whose result for the shard differed from the agreed one. */
-  peerId: string;
 }
 
 export type PassVerdict =
@@ -87,18 +82,6 @@ export function agreeOnShards(passes: readonly RoundResult[]): PassVerdict {
     for (const v of votes) if (!sameBits(v.values, agreed.values)) outvoted.push({ shard: s, peerId: v.peerId });
   });
   return undecided.length > 0 ? { ok: false, undecided, outvoted } : { ok: true, vector: out, outvoted };
-}
-
-/** No two reducers of different peers agreed on some shard: the round must not be applied. */
-export class ReducersDisagreeError extends Error {
-  readonly shards: number[];
-  readonly outvoted: Outvoted[];
-  constructor(roundId: string, shards: number[], outvoted: Outvoted[]) {
-    super(`round ${roundId}: no two reducers agreed on shard(s) ${shards.join(', ')}`);
-    this.name = 'ReducersDisagreeError';
-    this.shards = shards;
-    this.outvoted = outvoted;
-  }
 }
 
 /**

@@ -24,3 +24,12 @@ export class InvalidAssignmentError extends Error {
     this.name = 'InvalidAssignmentError';
   }
 }
+
+/** Thrown when a swarm operation needs the NATS connection and there is none (no operation throws it yet). */
+export class NotConnectedError extends Error {
+  readonly code = SwarmErrorCodes.NotConnected;
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotConnectedError';
+  }
+}

@@ -18,6 +18,6 @@ export { createHost, hostMultiaddrs, rememberPeer, tcpMultiaddr, type HostOption
 export { circuitMultiaddrs, InvalidRelayAddressError, parseRelay, relayIdsIn, RelayReservations, type RelayRef } from './relay-client.ts';
 export { createSwarmMetrics, type SwarmMetrics } from './metrics.ts';
 export { errorMessage, silentLogger, type SwarmLogger } from './log.ts';
-export { InvalidAssignmentError, InvalidRecordError, SwarmErrorCodes, type SwarmErrorCode } from './errors.ts';
+export { InvalidAssignmentError, InvalidRecordError, NotConnectedError, SwarmErrorCodes, type SwarmErrorCode } from './errors.ts';
 export * as SwarmConstants from './constants.ts';
 export { makePeerIds, makeRecord } from './testing.ts';
