@@ -42,7 +42,7 @@ export const OPEN_FIXED_BYTES = 16;
  */
 export const MAX_FRAME_BODY = CHUNK_FIXED_BYTES + MAX_GROUP_SIZE / 8 + 4 + SIGNATURE_BYTES + 4 * MAX_CHUNK_ELEMENTS;
 
-/** Default uncompressed bytes per chunk: 1 MiB, the size FACTS.md measured libp2p throughput with. */
+/** Default uncompressed bytes per chunk: 1 MiB, the write size at which one libp2p stream (tcp, noise, yamux) ran at 570-630 MiB/s between two processes on 127.0.0.1. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 /** Default int8 block: 256 elements per f32 scale (1.6% overhead). */

@@ -10,7 +10,8 @@
  * Writing waits, after every `send()` that returns false or leaves more than
  * WRITE_HIGH_WATER bytes queued, until the stream's 'drain'/'idle' events
  * show the queue is short again (or 'close' fails it). `onDrain()` is not
- * used: in @libp2p/utils 7.4.1 it resolves only once (FACTS.md), which lets a
+ * used: in @libp2p/utils 7.4.1 it resolves only once (after the first drain it
+ * returns at once; a sender was seen holding 535 MB), which lets a
  * sender buffer a whole payload in memory. And one 'drain' is not enough:
  * yamux emits it on every window update while bytes remain queued.
  */

@@ -1,7 +1,8 @@
 /**
  * The model's building blocks as plain tfjs functions of tensors.
  *
- * Two of them carry a custom gradient because of the wasm backend (FACTS.md):
+ * Two of them carry a custom gradient because of the wasm backend (measured
+ * on 2-core x86 machines with tfjs-backend-wasm 4.22, SIMD on, threads off):
  *  - `matMul`: tfjs' built-in matMul gradient multiplies with
  *    `transposeA`/`transposeB`, which the wasm backend runs 13–70× slower
  *    than a plain matMul. Ours transposes explicitly, then multiplies plainly.

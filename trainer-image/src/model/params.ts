@@ -3,8 +3,8 @@
  * layer reduces. The order is the model's stable parameter order
  * (`LeanAlbert.params`), so every peer lays out the same vector.
  *
- * All reads happen outside `tf.tidy` (FACTS.md: returning typed arrays from
- * inside tidy costs ~0.5 s per 1M floats).
+ * All reads happen outside `tf.tidy`: returning a typed array from inside
+ * tidy cost ~0.5 s per 1M floats (tfjs 4.22, measured on a 2-core machine).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';

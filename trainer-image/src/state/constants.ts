@@ -14,7 +14,7 @@ export const HEADER_BYTES = 8;
 /** Bytes of a sha256 digest. */
 export const DIGEST_BYTES = 32;
 
-/** Default chunk: 1 MiB, the size FACTS.md measured libp2p throughput with. */
+/** Default chunk: 1 MiB, the write size at which one libp2p stream (tcp, noise, yamux) ran at 570-630 MiB/s between two processes on 127.0.0.1. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
 /** Largest chunk a donor may announce or send: 4 MiB, 4× the default (as the all-reduce CHUNK limit). */
 export const MAX_CHUNK_BYTES = 4 << 20;

@@ -3,7 +3,8 @@
  * frame and closes its side; the reader takes bytes until the writer closed,
  * refusing a header that announces more than its limit before buffering the
  * body, and refusing bytes after the frame. Writes wait for the stream's own
- * 'drain' event (not onDrain(), FACTS.md).
+ * 'drain' event: onDrain() in @libp2p/utils 7.4.1 resolves only once, then
+ * returns at once, so it would let a sender buffer a whole payload.
  */
 import type { Stream } from '@libp2p/interface';
 import { decodeFrame, decodeHeader, type StateFrame } from './codec.ts';

@@ -3,8 +3,9 @@
  * peers registered in this swarm's membership bucket. Noise authenticates the
  * remote peer id before the "encrypted" hooks run, so a peer cannot claim an
  * id it holds no key for; and only holders of the swarm's NATS credentials
- * can register. FACTS.md: @libp2p/pnet breaks under bulk data, so this gater
- * is the isolation mechanism instead.
+ * can register. @libp2p/pnet breaks under bulk data (with more than 32-64 MiB
+ * in flight its WASM xsalsa20 exceeds its maximum memory), so this gater is
+ * the isolation mechanism instead.
  *
  * Every refusal is counted (spotswarm_p2p_refused_connections_total) and
  * logged.

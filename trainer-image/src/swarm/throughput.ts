@@ -1,5 +1,6 @@
 /**
- * The cap on self-reported samples (issue 6), pure: no I/O, no clock.
+ * The cap on self-reported samples, against a peer that claims samples it
+ * never computed. Pure: no I/O, no clock.
  *
  * A peer's `samples` count toward the swarm's target and become its weight
  * in the round assignment, and nothing stops a peer from claiming 1e9, which
