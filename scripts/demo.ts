@@ -1,5 +1,5 @@
 /**
- * npm run demo [-- --exit] [--epochs 3] [--nodes 3] [--gpus 1]
+ * npm run demo [-- --exit] [--epochs 3] [--chaos] [--chaos-interval 30] [--nodes 3] [--gpus 1]
  *
  * The whole system on one machine: a real control plane, a nats-server with
  * JetStream, the test kubelet with fake GPU nodes, the operator (with leader
@@ -7,18 +7,21 @@
  * trained `--epochs` epochs and reports loss and samples/s, then prints
  * `kubectl get trainingswarms -o wide`, the pods and the swarm's Events.
  * Without --exit it then prints a live table until Ctrl-C, and stops every
- * process it started.
+ * process it started. `--chaos` evicts a random running trainer pod every
+ * `--chaos-interval` seconds; with --exit, two evictions and the recovery
+ * from them happen before the printout.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { GROUP, PLURAL, VERSION, type TrainingSwarm } from '../api/index.ts';
 import { startControlPlane, type ControlPlane, makeLogger, toolPath, toolsDir } from '../testkit/cluster/index.ts';
 import { runKubectl, waitFor, startNats, type NatsServer, startOperator, type OperatorProcess } from '../testkit/harness/index.ts';
 import { startKubelet, type Kubelet } from '../testkit/kubelet/index.ts';
+import { chaosUntilRecovered, evictRandomPeer, runChaos } from './demo/chaos.ts';
 import { liveView, waitForTraining, type ReadStatus } from './demo/watch.ts';
 
 const { values } = parseArgs({
@@ -27,6 +30,8 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '3' },
     gpus: { type: 'string', default: '1' },
     epochs: { type: 'string', default: '3' },
+    chaos: { type: 'boolean', default: false },
+    'chaos-interval': { type: 'string', default: '30' },
   },
 });
 function positiveInt(flag: string, text: string): number {
@@ -40,8 +45,11 @@ function positiveInt(flag: string, text: string): number {
 const nodes = positiveInt('nodes', values.nodes);
 const gpus = positiveInt('gpus', values.gpus);
 const wantEpochs = positiveInt('epochs', values.epochs);
+const chaosIntervalMs = positiveInt('chaos-interval', values['chaos-interval']) * 1000;
 /** Generous for a loaded 2-core machine, where the tiny swarm needs a few minutes. */
 const TRAIN_TIMEOUT_MS = 10 * 60_000;
+/** Evictions `--exit --chaos` waits for before it prints. */
+const EXIT_CHAOS_EVICTIONS = 2;
 const SWARM = 'tiny';
 
 const root = resolve(import.meta.dirname, '..');
@@ -54,11 +62,12 @@ let cp: ControlPlane | undefined;
 let nats: NatsServer | undefined;
 let kubelet: Kubelet | undefined;
 let operator: OperatorProcess | undefined;
-let stopping = false;
+/** Aborted when the demo stops, so that chaos and the live table end first. */
+const stopping = new AbortController();
 
 async function stopAll(code: number): Promise<never> {
-  if (stopping) process.exit(130);
-  stopping = true;
+  if (stopping.signal.aborted) process.exit(130);
+  stopping.abort();
   log.info('stopping everything the demo started');
   await operator?.stop().catch(() => {});
   await kubelet?.stop().catch(() => {});
@@ -108,6 +117,7 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
   const read: ReadStatus = async () => ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'default', name: SWARM })) as TrainingSwarm).status ?? {};
 
   const want = Math.min(swarm.spec.peers.max, nodes * gpus);
@@ -115,7 +125,11 @@ async function main(): Promise<void> {
   log.info(`${want} trainer pods run; they now find each other over NATS and libp2p and start training`);
   await waitForTraining({ read, wantEpochs, timeoutMs: TRAIN_TIMEOUT_MS, progressEveryMs: 5_000, log });
 
-
+  const chaos = { evict: () => evictRandomPeer(core, SWARM), intervalMs: chaosIntervalMs, log, signal: stopping.signal };
+  if (values.chaos && values.exit) {
+    log.info(`chaos: evicting a random running trainer pod every ${chaosIntervalMs / 1000}s, ${EXIT_CHAOS_EVICTIONS} times`);
+    await chaosUntilRecovered({ ...chaos, read, evictions: EXIT_CHAOS_EVICTIONS, timeoutMs: TRAIN_TIMEOUT_MS });
+  }
   process.stdout.write(`\n$ kubectl get trainingswarms -o wide\n${await kubectl('get', 'trainingswarms', '-o', 'wide')}`);
   process.stdout.write(`\n$ kubectl get pods -o wide\n${await kubectl('get', 'pods', '-o', 'wide')}`);
   process.stdout.write(`\n$ kubectl describe trainingswarm ${SWARM}   # the Events section\n${eventsSection(await kubectl('describe', 'trainingswarm', SWARM))}`);
@@ -132,7 +146,11 @@ async function main(): Promise<void> {
     '',
     '',
   ].join('\n'));
-  await liveView({ read, everyMs: 5_000, write: (line) => process.stdout.write(`${line}\n`) });
+  if (values.chaos) {
+    log.info(`chaos: evicting a random running trainer pod every ${chaosIntervalMs / 1000}s until Ctrl-C`);
+    void runChaos(chaos);
+  }
+  await liveView({ read, everyMs: 5_000, write: (line) => process.stdout.write(`${line}\n`), signal: stopping.signal });
 }
 
 main().catch(async (err: unknown) => {

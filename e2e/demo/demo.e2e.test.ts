@@ -88,4 +88,20 @@ describe('npm run demo', () => {
     expect(out).toMatch(/tiny-peer-\S+\s+1\/1\s+Running/);
     expectEverythingStopped(log);
   }, DEMO_TIMEOUT_MS + 60_000);
+
+  it('--chaos evicts two running trainer pods; the operator counts the preemptions, replaces the peers, and the epoch keeps climbing', async () => {
+    const { out, log } = await runDemo(['--epochs', String(EPOCHS), '--chaos', '--chaos-interval', '15']);
+    const evicted = [...log.matchAll(/chaos: evicted trainer pod (\S+) on /g)].map((m) => m[1]);
+    expect(evicted).toHaveLength(2);
+    expect(log).toMatch(/chaos: 2 peers evicted, all replaced, and the epoch advanced past \d+/);
+    const tiny = swarmRow(out);
+    expect(tiny).toMatchObject({ PHASE: 'Running', PEERS: '3/3' });
+    expect(Number(tiny['PREEMPTIONS'])).toBeGreaterThanOrEqual(2);
+    expect(Number(tiny['EPOCH'])).toBeGreaterThan(EPOCHS);
+    expect(eventReasons(out).filter((r) => r === 'PodPreempted')).toHaveLength(2);
+    // The evicted pods are gone: none of them is among the printed pods.
+    const pods = table(printed(out, 'kubectl get pods -o wide')).map((r) => r['NAME']);
+    for (const pod of evicted) expect(pods).not.toContain(pod);
+    expectEverythingStopped(log);
+  }, DEMO_TIMEOUT_MS + 60_000);
 });

@@ -48,10 +48,10 @@ export function liveRow(st: TrainingSwarmStatus, now: Date): string {
   return row([now.toTimeString().slice(0, 8), v(st.epoch), v(st.loss), v(st.samplesPerSecond), st.peers?.summary ?? '-', v(st.peers?.active), v(st.preemptions ?? 0)]);
 }
 
-/** Prints the header, then one row every `everyMs` until the process ends; a failed read prints why and goes on. */
-export async function liveView(o: { read: ReadStatus; everyMs: number; write: (line: string) => void }): Promise<never> {
+/** Prints the header, then one row every `everyMs` until `signal` aborts; a failed read prints why and goes on. */
+export async function liveView(o: { read: ReadStatus; everyMs: number; write: (line: string) => void; signal: AbortSignal }): Promise<void> {
   o.write(liveHeader());
-  for (;;) {
+  while (!o.signal.aborted) {
     try {
       o.write(liveRow(await o.read(), new Date()));
     } catch (err) {
