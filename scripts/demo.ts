@@ -1,11 +1,12 @@
 /**
- * npm run demo [-- --exit] [--epochs 3] [--chaos] [--chaos-interval 30] [--nodes 3] [--gpus 1]
+ * npm run demo [-- --exit] [--epochs 3] [--timeout 600] [--chaos] [--chaos-interval 30] [--nodes 3] [--gpus 1]
  *
  * The whole system on one machine: a real control plane, a nats-server with
  * JetStream, the test kubelet with fake GPU nodes, the operator (with leader
- * election) and the tiny example swarm. Waits (bounded) until the swarm has
- * trained `--epochs` epochs and reports loss and samples/s, then prints
- * `kubectl get trainingswarms -o wide`, the pods and the swarm's Events.
+ * election) and the tiny example swarm. Waits (at most `--timeout` seconds)
+ * until the swarm has trained `--epochs` epochs and reports loss and
+ * samples/s, then prints `kubectl get trainingswarms -o wide`, the pods and
+ * the swarm's Events.
  * Without --exit it then prints a live table until Ctrl-C, and stops every
  * process it started. `--chaos` evicts a random running trainer pod every
  * `--chaos-interval` seconds; with --exit, two evictions and the recovery
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     nodes: { type: 'string', default: '3' },
     gpus: { type: 'string', default: '1' },
     epochs: { type: 'string', default: '3' },
+    // Generous for a loaded 2-core machine, where the tiny swarm needs a few minutes.
+    timeout: { type: 'string', default: '600' },
     chaos: { type: 'boolean', default: false },
     'chaos-interval': { type: 'string', default: '30' },
   },
@@ -46,13 +49,19 @@ const nodes = positiveInt('nodes', values.nodes);
 const gpus = positiveInt('gpus', values.gpus);
 const wantEpochs = positiveInt('epochs', values.epochs);
 const chaosIntervalMs = positiveInt('chaos-interval', values['chaos-interval']) * 1000;
-/** Generous for a loaded 2-core machine, where the tiny swarm needs a few minutes. */
-const TRAIN_TIMEOUT_MS = 10 * 60_000;
+const timeoutMs = positiveInt('timeout', values.timeout) * 1000;
 /** Evictions `--exit --chaos` waits for before it prints. */
 const EXIT_CHAOS_EVICTIONS = 2;
 const SWARM = 'tiny';
 
 const root = resolve(import.meta.dirname, '..');
+const swarm = parse(readFileSync(join(root, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+const stopAt = swarm.spec.stopAfter?.epochs;
+// The swarm completes and removes its pods there, so a later epoch never comes.
+if (stopAt !== undefined && wantEpochs >= stopAt) {
+  process.stderr.write(`--epochs must be below the example's spec.stopAfter.epochs (${stopAt}), not ${wantEpochs}\n`);
+  process.exit(2);
+}
 const logDir = join(root, '.tmp', 'demo');
 rmSync(logDir, { recursive: true, force: true });
 mkdirSync(logDir, { recursive: true });
@@ -108,7 +117,6 @@ async function main(): Promise<void> {
   operator = startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: 'spotswarm-operator-0', logDir });
   log.info(`operator started (pid ${operator.pid}, log ${operator.logFile})`);
 
-  const swarm = parse(readFileSync(join(root, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
   swarm.spec.nats.url = nats.url;
   const applied = spawn(toolPath('kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', '-'], { stdio: ['pipe', 'inherit', 'inherit'] });
   applied.stdin.end(stringify(swarm));
@@ -123,12 +131,12 @@ async function main(): Promise<void> {
   const want = Math.min(swarm.spec.peers.max, nodes * gpus);
   await waitFor(async () => ((await read()).peers?.running ?? 0) >= want, { what: `${want} running peers`, timeoutMs: 120_000 });
   log.info(`${want} trainer pods run; they now find each other over NATS and libp2p and start training`);
-  await waitForTraining({ read, wantEpochs, timeoutMs: TRAIN_TIMEOUT_MS, progressEveryMs: 5_000, log });
+  await waitForTraining({ read, wantEpochs, timeoutMs, progressEveryMs: 5_000, log });
 
   const chaos = { evict: () => evictRandomPeer(core, SWARM), intervalMs: chaosIntervalMs, log, signal: stopping.signal };
   if (values.chaos && values.exit) {
     log.info(`chaos: evicting a random running trainer pod every ${chaosIntervalMs / 1000}s, ${EXIT_CHAOS_EVICTIONS} times`);
-    await chaosUntilRecovered({ ...chaos, read, evictions: EXIT_CHAOS_EVICTIONS, timeoutMs: TRAIN_TIMEOUT_MS });
+    await chaosUntilRecovered({ ...chaos, read, evictions: EXIT_CHAOS_EVICTIONS, timeoutMs });
   }
   process.stdout.write(`\n$ kubectl get trainingswarms -o wide\n${await kubectl('get', 'trainingswarms', '-o', 'wide')}`);
   process.stdout.write(`\n$ kubectl get pods -o wide\n${await kubectl('get', 'pods', '-o', 'wide')}`);
