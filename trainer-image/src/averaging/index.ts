@@ -51,7 +51,7 @@ export type { Compression, RobustAggregation } from '../../../api/index.ts';
 export { RobustShard, ShardAccumulator, type ShardReduction } from './reduce.ts';
 export { robustReduceInto } from './robust.ts';
 export { waitWritable } from './stream-io.ts';
-export { createTestHost, randomVector, valueAt } from './testing.ts';
+export { createTestHost, introduce, randomVector, valueAt } from './testing.ts';
 export type {
   Averager, AveragerOptions, AutoCompressionOptions, DeadlineOptions, DropReason, DroppedPeer, GroupMember, Outvoted, RoundResult, RoundSpec,
   ShardReport,

@@ -14,7 +14,7 @@
  */
 import type { BackendChoice, BackendKind } from '../backend/index.ts';
 import { errorMessage } from '../common/index.ts';
-import type { MlmBatch } from '../data/batch.ts';
+import type { MlmBatch } from '../data/index.ts';
 import type { ModelConfig } from './config.ts';
 import { createModel, type LeanAlbert, type LossAndGradients } from './lean-albert.ts';
 import type { ParamSpec } from './params.ts';

@@ -9,7 +9,7 @@
 import { jest } from '@jest/globals';
 import { loadBackend } from '../backend/index.ts';
 import { createDataset, createTokenizer, type MlmBatch, mlmBatches } from '../data/index.ts';
-import { IGNORE_INDEX } from '../data/batch.ts';
+import { IGNORE_INDEX } from '../data/index.ts';
 import type { Fault } from './testdata/faulty-compute-worker.ts';
 import { ComputeWorker, ComputeWorkerError, createModel, type LeanAlbert, type ModelCompute, modelConfig } from './index.ts';
 

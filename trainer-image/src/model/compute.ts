@@ -24,7 +24,7 @@
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice, BackendKind } from '../backend/index.ts';
 import { errorMessage } from '../common/index.ts';
-import type { MlmBatch } from '../data/batch.ts';
+import type { MlmBatch } from '../data/index.ts';
 import {
   batchCopy, type ComputeHello, type ComputeOp, type ComputeReply, type ComputeRequest, type ComputeWorkerInit, type ModelInfo, ownBuffer,
 } from './compute-protocol.ts';

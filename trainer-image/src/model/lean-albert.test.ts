@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadBackend } from '../backend/index.ts';
-import { IGNORE_INDEX, type MlmBatch } from '../data/batch.ts';
+import { IGNORE_INDEX, type MlmBatch } from '../data/index.ts';
 import { type ModelConfig, modelConfig, MODEL_PRESETS, parameterCount } from './config.ts';
 import { createModel, type LeanAlbert, PARAMETER_NAMES } from './lean-albert.ts';
 

@@ -21,8 +21,7 @@
  * No dropout (LeanALBERT pretrains without it).
  */
 import * as tf from '@tensorflow/tfjs';
-import { IGNORE_INDEX, type MlmBatch, validateBatch } from '../data/batch.ts';
-import { createRng } from '../data/rng.ts';
+import { createRng, IGNORE_INDEX, type MlmBatch, validateBatch } from '../data/index.ts';
 import { type ModelConfig, validateModelConfig } from './config.ts';
 import { applyRotary, dense, gatherRows, geglu, layerNorm, matMul, rotaryTables, rotationMatrix } from './ops.ts';
 import { assignFlat, checksum, flattenTensors, type ParamSpec } from './params.ts';

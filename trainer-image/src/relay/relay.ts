@@ -23,8 +23,7 @@ import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { Gauge, type Registry } from 'prom-client';
-import { tcpMultiaddr } from '../swarm/host.ts';
-import type { SwarmLogger } from '../swarm/log.ts';
+import { type SwarmLogger, tcpMultiaddr } from '../swarm/index.ts';
 
 /** HOP and STOP streams open at once: one of each per relayed connection. */
 export const MAX_RELAY_STREAMS = 4096;

@@ -10,7 +10,7 @@ import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { startNats, type NatsServer } from '../../../testkit/harness/index.ts';
-import { createTestHost, introduce, randomVector } from '../averaging/testing.ts';
+import { createTestHost, introduce, randomVector } from '../averaging/index.ts';
 import {
   CheckpointStore, createStateMetrics, decodeFrame, decodeState, downloadState, encodeFrame, encodeState, makeSnapshot, NoDonorError,
   sha256Hex, type Snapshot, StateConstants, StateServer, stateFingerprint, type StateMetrics,
