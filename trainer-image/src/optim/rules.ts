@@ -74,14 +74,17 @@ function withDefaults(h: AdamHyper): Required<AdamHyper> {
   return { learningRate: h.learningRate, beta1: h.beta1 ?? 0.9, beta2: h.beta2 ?? 0.999, epsilon: h.epsilon ?? 1e-6, weightDecay: h.weightDecay ?? 0 };
 }
 
-/** One AdamW step, in place on params and state. */
-export function adamwStep(params: Float32Array, grad: Float32Array, state: MomentState, segments: readonly ParamSegment[], hyper: AdamHyper): void {
+/** What AdamW and LAMB both set up before their segment loop: checked sizes, filled-in hyperparameters, bias corrections, a direction buffer. */
+function prepareAdamStep(params: Float32Array, grad: Float32Array, state: MomentState, segments: readonly ParamSegment[], hyper: AdamHyper): { h: Required<AdamHyper>; t: number; c1: number; c2: number; dir: Float32Array } {
   check(params, grad, state, segments);
   const h = withDefaults(hyper);
   const t = state.step + 1;
-  const c1 = 1 - Math.pow(h.beta1, t);
-  const c2 = 1 - Math.pow(h.beta2, t);
-  const dir = new Float32Array(params.length);
+  return { h, t, c1: 1 - Math.pow(h.beta1, t), c2: 1 - Math.pow(h.beta2, t), dir: new Float32Array(params.length) };
+}
+
+/** One AdamW step, in place on params and state. */
+export function adamwStep(params: Float32Array, grad: Float32Array, state: MomentState, segments: readonly ParamSegment[], hyper: AdamHyper): void {
+  const { h, t, c1, c2, dir } = prepareAdamStep(params, grad, state, segments, hyper);
   for (const seg of segments) {
     adamDirection(params, grad, state, seg, h, c1, c2, dir);
     for (let i = seg.offset, end = seg.offset + seg.size; i < end; i++) params[i] = params[i]! - h.learningRate * dir[i]!;
@@ -91,12 +94,7 @@ export function adamwStep(params: Float32Array, grad: Float32Array, state: Momen
 
 /** One LAMB step, in place; returns the trust ratio of each segment (for logs and tests). */
 export function lambStep(params: Float32Array, grad: Float32Array, state: MomentState, segments: readonly ParamSegment[], hyper: AdamHyper): number[] {
-  check(params, grad, state, segments);
-  const h = withDefaults(hyper);
-  const t = state.step + 1;
-  const c1 = 1 - Math.pow(h.beta1, t);
-  const c2 = 1 - Math.pow(h.beta2, t);
-  const dir = new Float32Array(params.length);
+  const { h, t, c1, c2, dir } = prepareAdamStep(params, grad, state, segments, hyper);
   const ratios: number[] = [];
   for (const seg of segments) {
     adamDirection(params, grad, state, seg, h, c1, c2, dir);

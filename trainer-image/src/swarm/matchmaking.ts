@@ -24,14 +24,16 @@
  * it) waits for the next round.
  */
 import { KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { openBucket } from './bucket.ts';
 import { compareDigest, decodeResultDigest, encodeResultDigest, resultKey, type Agreement } from './agreement.ts';
 import { decodeAssignment, encodeAssignment, toMembers, type RoundAssignment } from './assignment.ts';
 import { ASSIGNMENT_VERSION, EPOCH_KEY, RESULT_DIGEST_VERSION, ROUND_TTL, ROUNDS_MARKER_TTL_MS, roundKey } from './constants.ts';
 import { formGroups, type Candidate } from './groups.ts';
+import { Listeners } from './listeners.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import type { SwarmMetrics } from './metrics.ts';
+import { RestartingWatch } from './restarting-watch.ts';
 
 export interface MatchmakerOptions {
   bucket: string;
@@ -72,46 +74,41 @@ export class Matchmaker {
   readonly #now: () => number;
   /** Assignments seen, by epoch (only recent ones are kept). */
   readonly #known = new Map<number, RoundAssignment>();
-  readonly #listeners = new Set<(a: RoundAssignment) => void>();
-  #watch: QueuedIterator<KvWatchEntry> | undefined;
-  #closed = false;
+  readonly #listeners: Listeners<[RoundAssignment]>;
+  #watch: RestartingWatch<KvWatchEntry> | undefined;
 
   private constructor(kv: KV, opts: MatchmakerOptions) {
     this.#kv = kv;
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#listeners = new Listeners(opts.log, 'round listener failed');
   }
 
   static async open(nc: NatsConnection, opts: MatchmakerOptions): Promise<Matchmaker> {
     // No bucket-wide TTL: round keys carry a per-key TTL; the `epoch` key lives on.
     const kv = await openBucket(nc, opts.bucket, { history: 1, replicas: opts.replicas ?? 1, markerTTL: ROUNDS_MARKER_TTL_MS, storage: 'file' }, opts.log);
     const m = new Matchmaker(kv, opts);
-    await m.#startWatch();
+    m.#watch = await RestartingWatch.start<KvWatchEntry>({
+      open: () => kv.watch({ key: 'round.>', include: KvWatchInclude.UpdatesOnly }),
+      onEntry: (e) => m.#onRoundEntry(e),
+      onFailure: (e) => {
+        m.#metrics().natsErrors.inc({ op: 'watch' });
+        opts.log.warn('rounds watch failed', { error: errorMessage(e) });
+      },
+      onRestartFailure: () => undefined,
+    });
     return m;
   }
 
-  async #startWatch(): Promise<void> {
-    const w = await this.#kv.watch({ key: 'round.>', include: KvWatchInclude.UpdatesOnly });
-    this.#watch = w;
-    void (async () => {
-      try {
-        for await (const e of w) {
-          if (e.operation !== 'PUT') continue;
-          const epoch = Number(e.key.slice('round.'.length));
-          if (!Number.isSafeInteger(epoch) || epoch < 0) {
-            this.#metrics().badRecords.inc({ kind: 'assignment' });
-            continue;
-          }
-          const a = this.#decode(e.value, epoch, e.key);
-          if (a) this.#remember(a);
-        }
-      } catch (e) {
-        this.#metrics().natsErrors.inc({ op: 'watch' });
-        this.#opts.log.warn('rounds watch failed', { error: errorMessage(e) });
-      } finally {
-        if (!this.#closed) setTimeout(() => void this.#startWatch().catch(() => undefined), 1000).unref();
-      }
-    })();
+  #onRoundEntry(e: KvWatchEntry): void {
+    if (e.operation !== 'PUT') return;
+    const epoch = Number(e.key.slice('round.'.length));
+    if (!Number.isSafeInteger(epoch) || epoch < 0) {
+      this.#metrics().badRecords.inc({ kind: 'assignment' });
+      return;
+    }
+    const a = this.#decode(e.value, epoch, e.key);
+    if (a) this.#remember(a);
   }
 
   #metrics(): SwarmMetrics {
@@ -133,13 +130,7 @@ export class Matchmaker {
     this.#known.set(a.epoch, a);
     // Keep the last few epochs only.
     for (const e of this.#known.keys()) if (e < a.epoch - 16) this.#known.delete(e);
-    for (const l of this.#listeners) {
-      try {
-        l(a);
-      } catch (e) {
-        this.#opts.log.error('round listener failed', { error: errorMessage(e) });
-      }
-    }
+    this.#listeners.emit(a);
   }
 
   /** The assignment of `epoch` seen so far through the watch (no I/O). */
@@ -289,13 +280,11 @@ export class Matchmaker {
 
   /** Calls `fn` for each new assignment seen (the peer's own ones included). */
   onAssignment(fn: (a: RoundAssignment) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
+    return this.#listeners.add(fn);
   }
 
   close(): void {
-    this.#closed = true;
-    this.#watch?.stop();
+    this.#watch?.close();
     this.#listeners.clear();
   }
 }

@@ -18,9 +18,11 @@ import { KvWatchInclude, type KV, type KvEntry, type KvWatchEntry } from '@nats-
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { openBucket } from './bucket.ts';
 import { DEFAULT_MEMBERSHIP_TTL_MS, MEMBERSHIP_MARKER_TTL_MS } from './constants.ts';
+import { Listeners } from './listeners.ts';
 import { errorMessage, type SwarmLogger } from './log.ts';
 import type { SwarmMetrics } from './metrics.ts';
 import { decodeRecord, encodeRecord, type MembershipRecord } from './record.ts';
+import { RestartingWatch } from './restarting-watch.ts';
 import { observe, type PeerThroughput } from './throughput.ts';
 
 export interface MembershipOptions {
@@ -51,9 +53,11 @@ export class Membership {
   readonly #live = new Map<string, LiveEntry>();
   /** Per live peer, a few numbers; a peer's entry goes when the peer leaves the view. */
   readonly #throughput = new Map<string, PeerThroughput>();
-  readonly #listeners = new Set<(peerId: string, record: MembershipRecord | undefined) => void>();
-  #watch: QueuedIterator<KvWatchEntry> | undefined;
-  #closed = false;
+  readonly #listeners: Listeners<[peerId: string, record: MembershipRecord | undefined]>;
+  #watch: RestartingWatch<KvWatchEntry> | undefined;
+  /** Marks the end of the current watch's initial replay. */
+  #replayed: () => void = () => undefined;
+  #replay: Promise<void> = Promise.resolve();
   /** Puts not acknowledged yet (deregister waits for them: its delete must land last). */
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -64,6 +68,7 @@ export class Membership {
     this.#log = opts.log;
     this.#metrics = opts.metrics;
     this.#now = opts.now ?? Date.now;
+    this.#listeners = new Listeners(opts.log, 'membership listener failed');
   }
 
   /** Opens (creating if needed) the bucket and starts watching it. Resolves once the initial values are loaded. */
@@ -71,37 +76,38 @@ export class Membership {
     const ttlMs = opts.ttlMs ?? DEFAULT_MEMBERSHIP_TTL_MS;
     const kv = await openBucket(nc, opts.bucket, { history: 1, replicas: opts.replicas ?? 1, ttl: ttlMs, markerTTL: MEMBERSHIP_MARKER_TTL_MS, storage: 'file' }, opts.log);
     const m = new Membership(kv, opts.bucket, opts);
-    await m.#startWatch();
+    m.#watch = await RestartingWatch.start<KvWatchEntry>({
+      open: () => m.#openWatch(),
+      onEntry: (e) => {
+        m.#apply(e);
+        if (e.isUpdate) m.#replayed();
+      },
+      onFailure: (e) => {
+        m.#metrics.natsErrors.inc({ op: 'watch' });
+        m.#log.warn('membership watch failed', { bucket: m.bucket, error: errorMessage(e) });
+      },
+      onEnd: () => m.#replayed(),
+      afterOpen: () => m.#awaitReplay(),
+      onRestartFailure: (err) => m.#log.warn('membership watch restart failed', { error: errorMessage(err) }),
+    });
     return m;
   }
 
-  async #startWatch(): Promise<void> {
+  // The watch first replays the last value of every key; the last replayed entry is the first with isUpdate.
+  async #openWatch(): Promise<QueuedIterator<KvWatchEntry>> {
     const w = await this.#kv.watch({ include: KvWatchInclude.LastValue });
-    this.#watch = w;
-    let initialDone: () => void = () => undefined;
-    const initial = new Promise<void>((r) => (initialDone = r));
-    // The watch first replays the last value of every key; the last replayed entry is the first with isUpdate.
-    void (async () => {
-      try {
-        for await (const e of w) {
-          this.#apply(e);
-          if (e.isUpdate) initialDone();
-        }
-      } catch (e) {
-        this.#metrics.natsErrors.inc({ op: 'watch' });
-        this.#log.warn('membership watch failed', { bucket: this.bucket, error: errorMessage(e) });
-      } finally {
-        initialDone();
-        if (!this.#closed) {
-          // Watches survive reconnects; this only runs if the iterator itself died. Start over.
-          setTimeout(() => void this.#startWatch().catch((err: unknown) => this.#log.warn('membership watch restart failed', { error: errorMessage(err) })), 1000).unref();
-        }
-      }
-    })();
+    this.#replay = new Promise<void>((r) => (this.#replayed = r));
+    return w;
+  }
+
+  /** Waits (at most 2 s) until the current watch has replayed the bucket. */
+  async #awaitReplay(): Promise<void> {
+    const replay = this.#replay;
+    const replayed = this.#replayed;
     // An empty bucket replays nothing, so nothing would mark the end of the replay.
     const status = await this.#kv.status();
-    if (status.values === 0) initialDone();
-    await Promise.race([initial, new Promise((r) => setTimeout(r, 2000).unref())]);
+    if (status.values === 0) replayed();
+    await Promise.race([replay, new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   #apply(e: KvEntry): void {
@@ -130,13 +136,7 @@ export class Membership {
 
   #emit(peerId: string, record: MembershipRecord | undefined): void {
     this.#metrics.livePeers.set(this.#live.size);
-    for (const l of this.#listeners) {
-      try {
-        l(peerId, record);
-      } catch (e) {
-        this.#log.error('membership listener failed', { error: errorMessage(e) });
-      }
-    }
+    this.#listeners.emit(peerId, record);
   }
 
   /** Entries of the local view whose server timestamp is within TTL (plus one refresh of slack). */
@@ -217,13 +217,11 @@ export class Membership {
 
   /** Calls `fn(peerId, record | undefined)` on every change of the view. Returns an unsubscribe function. */
   onChange(fn: (peerId: string, record: MembershipRecord | undefined) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
+    return this.#listeners.add(fn);
   }
 
   close(): void {
-    this.#closed = true;
-    this.#watch?.stop();
+    this.#watch?.close();
     this.#listeners.clear();
   }
 }
