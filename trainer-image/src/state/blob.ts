@@ -14,10 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { SharedState } from '../optim/index.ts';
+import { StateModes, type StateMode } from './codec.ts';
 import { BLOB_HEADER_BYTES, BLOB_MAGIC, BLOB_VERSION, DIGEST_BYTES, MAX_STATE_BYTES } from './constants.ts';
 import { BadStateBlobError } from './errors.ts';
-
-const MODES = { gradient: 1, diloco: 2 } as const;
 
 export function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -41,7 +40,7 @@ export function encodeState(s: SharedState, fingerprint: string): Uint8Array {
   const view = new DataView(out.buffer);
   view.setUint32(0, BLOB_MAGIC, true);
   view.setUint16(4, BLOB_VERSION, true);
-  view.setUint8(6, MODES[s.mode]);
+  view.setUint8(6, StateModes[s.mode]);
   view.setUint8(7, arrays.length);
   view.setBigUint64(8, BigInt(s.epoch), true);
   view.setUint32(16, n, true);
@@ -68,7 +67,7 @@ export function decodeState(blob: Uint8Array, expectFingerprint?: string): Decod
   const version = view.getUint16(4, true);
   if (version !== BLOB_VERSION) throw new BadStateBlobError(`unsupported state blob version ${version}`);
   const modeByte = view.getUint8(6);
-  const mode = modeByte === 1 ? 'gradient' : modeByte === 2 ? 'diloco' : undefined;
+  const mode = (Object.keys(StateModes) as StateMode[]).find((k) => StateModes[k] === modeByte);
   if (mode === undefined) throw new BadStateBlobError(`unknown mode ${modeByte}`);
   const count = view.getUint8(7);
   const want = mode === 'gradient' ? 3 : 2;
