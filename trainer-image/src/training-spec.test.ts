@@ -1,17 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { Env } from '../../api/index.ts';
+import { errorOf } from '../../testkit/errors/index.ts';
 import { ConfigError } from './config-error.ts';
 import { parseTrainingSpec, samplesPerEpoch } from './training-spec.ts';
 
-const errorOf = (f: () => unknown): ConfigError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('did not throw');
-};
 const train = (json: string) => parseTrainingSpec(json, { dataRequired: true });
 
 describe('parseTrainingSpec', () => {
@@ -75,7 +67,7 @@ describe('parseTrainingSpec', () => {
     ['{"targetBatchSize":8,"data":{"urls":["x"],"microBatchSize":0}}', /data\.microBatchSize/],
     ['{"targetBatchSize":8,"data":{"urls":["x"]},"averaging":{"averageOptimizerState":"yes"}}', /averaging\.averageOptimizerState: must be true or false/],
   ])('names the field in errors: %s', (json, re) => {
-    const e = errorOf(() => train(json));
+    const e = errorOf(ConfigError, () => train(json));
     expect(e.variable).toBe(Env.TrainingSpec);
     expect(e.message).toMatch(re);
   });
