@@ -1,6 +1,6 @@
 /** Runs a command of reference.py with the venv's interpreter: settings as a JSON file, progress lines to `log`. */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +13,16 @@ export interface PythonRun {
   log: (line: string) => void;
 }
 
-export async function runReference(py: PythonRun, command: 'check' | 'train' | 'speed' | 'plot', config: unknown, files: Record<string, string>): Promise<void> {
+/**
+ * Starts the command at once (synchronously: the settings file is written
+ * and the process spawned before this returns, so it runs while the caller
+ * computes) and resolves when it exited 0.
+ */
+export function runReference(py: PythonRun, command: 'check' | 'train' | 'speed' | 'plot', config: unknown, files: Record<string, string>): Promise<void> {
   const cfg = join(py.workDir, `${command}-${Date.now()}.json`);
-  await writeFile(cfg, JSON.stringify(config));
+  writeFileSync(cfg, JSON.stringify(config));
   const args = [SCRIPT, command, '--config', cfg, ...Object.entries(files).flatMap(([k, v]) => [`--${k}`, v])];
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
     const child = spawn(py.python, args, { stdio: ['ignore', 'inherit', 'pipe'], cwd: dirname(SCRIPT) });
     const tail: string[] = [];
     createInterface({ input: child.stderr }).on('line', (l) => {
