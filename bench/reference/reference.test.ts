@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { compareAll, compareVectors, relDiff } from './compare.ts';
 import { paragraphs } from './corpus.ts';
+import { lossAt, samplesAt } from './curve-maths.ts';
 import { encodeBatches, readPrefixed } from './exchange.ts';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError } from './safetensors.ts';
 
@@ -102,5 +103,23 @@ describe('corpus paragraphs', () => {
       'This library parses JSON documents quickly and reports errors with line numbers.',
       'It works with streams of any size and shape.',
     ]);
+  });
+});
+
+describe('curves at equal samples', () => {
+  it('interpolates a curve linearly at a sample count, clamped to its ends', () => {
+    const c = [{ epoch: 0, samples: 0, evalLoss: 8 }, { epoch: 2, samples: 64, evalLoss: 6 }, { epoch: 1, samples: 32, evalLoss: 7 }];
+    expect(lossAt(c, 16)).toBeCloseTo(7.5, 12);
+    expect(lossAt(c, 48)).toBeCloseTo(6.5, 12);
+    expect(lossAt(c, 64)).toBe(6);
+    expect(lossAt(c, 100)).toBe(6);
+    expect(lossAt(c, -1)).toBe(8);
+  });
+
+  it('counts the samples of the steps taken before an epoch', () => {
+    const steps = new Map([[0, 32], [1, 40], [2, 32]]);
+    expect(samplesAt(steps, 0)).toBe(0);
+    expect(samplesAt(steps, 2)).toBe(72);
+    expect(samplesAt(steps, 3)).toBe(104);
   });
 });
