@@ -191,8 +191,8 @@ export interface SecretKeyRef {
 }
 
 export interface NatsSpec {
-  /** nats:// URL the trainers connect to. */
-  url: string;
+  /** nats:// URL the trainers connect to; unset, the operator's default (the chart's NATS). */
+  url?: string;
   /** Secret holding the swarm's NATS credentials (a .creds file or a token). */
   credentialsSecretRef?: SecretKeyRef;
   /** Replicas of the swarm's JetStream buckets: 1 on a single server, 3 or 5 on a JetStream cluster. */
@@ -315,6 +315,8 @@ export const Reasons = {
   UnknownModel: 'UnknownModel',
   /** The operator could not issue the swarm's NATS credentials. */
   NatsCredentialsUnavailable: 'NatsCredentialsUnavailable',
+  /** spec.nats.url is unset and the operator has no default NATS URL. */
+  NatsUrlMissing: 'NatsUrlMissing',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

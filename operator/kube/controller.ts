@@ -7,7 +7,7 @@
  * every cluster the swarm places pods in (apply.ts).
  */
 import { ApiException, AppsV1Api, type CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION } from '../../api/index.ts';
+import { GROUP, PLURAL, VERSION, type TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
@@ -59,6 +59,8 @@ export interface ControllerDeps {
   telemetry?: TelemetryHub;
   /** Issues each swarm its own NATS account and credentials (operator mode); unset leaves spec.nats as it is. */
   natsAuth?: NatsCredentialIssuer;
+  /** NATS URL of swarms without spec.nats.url (the chart's NATS). */
+  defaultNatsUrl?: string;
   now?: () => Date;
 }
 
@@ -240,7 +242,8 @@ export class SwarmController {
     const now = this.#clock();
     const placements = placementsOf(found, d.cluster);
     // Carry on with the patched object: its resourceVersion is what the status write must name.
-    const swarm = placements.some((p) => p.kubeconfigSecretRef) ? await addRemotePodsFinalizer(this.#apply, found) : found;
+    const patched = placements.some((p) => p.kubeconfigSecretRef) ? await addRemotePodsFinalizer(this.#apply, found) : found;
+    const swarm = withDefaultNatsUrl(patched, d.defaultNatsUrl);
     const { clusters, unusable } = await this.#clusters.resolve(placements);
     // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
     const checked = await this.#spec.check(swarm, [...unusable].map(([pl, problem]) => unusablePlacement(pl, problem)));
@@ -255,6 +258,12 @@ export class SwarmController {
       for (const pl of Object.keys(observed.result.actions)) this.#expectations.creationsAbandoned(observed.uid, pl);
     }
   }
+}
+
+/** The swarm with spec.nats.url filled from the operator's default when it has none. */
+export function withDefaultNatsUrl<T extends TrainingSwarm>(swarm: T, url: string | undefined): T {
+  if (swarm.spec.nats?.url || url === undefined) return swarm;
+  return { ...swarm, spec: { ...swarm.spec, nats: { ...swarm.spec.nats, url } } };
 }
 
 function key(namespace: string | undefined, name: string | undefined): string {

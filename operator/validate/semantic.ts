@@ -10,12 +10,16 @@
  * would only fail at start. A placement's bad kubeconfig blocks that
  * placement alone (the reconciler already treats it as unreachable).
  */
-import { CONDITION_DEGRADED, MODEL_ARCHITECTURES, MODEL_SIZES, Reasons, type Condition, type Reason, type TrainingSwarmStatus } from '../../api/index.ts';
+import { CONDITION_DEGRADED, Env, MODEL_ARCHITECTURES, MODEL_SIZES, Reasons, type Condition, type Reason, type TrainingSwarmStatus } from '../../api/index.ts';
 import { setConditions } from '../reconcile/conditions.ts';
 import type { ReconcileResult } from '../reconcile/reconcile.ts';
 
-export type ProblemReason = typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable;
-export const PROBLEM_REASONS: readonly ProblemReason[] = [Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable];
+export type ProblemReason =
+  | typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable
+  | typeof Reasons.NatsUrlMissing;
+export const PROBLEM_REASONS: readonly ProblemReason[] = [
+  Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable, Reasons.NatsUrlMissing,
+];
 
 export interface SpecProblem {
   reason: ProblemReason;
@@ -63,6 +67,9 @@ export function semanticProblems(swarm: unknown, facts: SpecFacts): SpecProblem[
   }
 
   const nats = isObject(spec['nats']) ? spec['nats'] : {};
+  if (typeof nats['url'] !== 'string' || nats['url'] === '') {
+    out.push({ reason: Reasons.NatsUrlMissing, field: 'spec.nats.url', blocking: true, message: `spec.nats.url: not set, and the operator has no default NATS URL (${Env.DefaultNatsUrl}; the Helm chart sets it to its NATS)` });
+  }
   const ref = isObject(nats['credentialsSecretRef']) ? nats['credentialsSecretRef'] : undefined;
   const cs = facts.credentialsSecret;
   if (ref && cs) {
