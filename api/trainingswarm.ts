@@ -317,6 +317,10 @@ export const Reasons = {
   NatsCredentialsUnavailable: 'NatsCredentialsUnavailable',
   /** spec.nats.url is unset and the operator has no default NATS URL. */
   NatsUrlMissing: 'NatsUrlMissing',
+  /** The swarm's checkpoints would not fit the NATS JetStream store (api/checkpoints.ts). */
+  CheckpointTooLarge: 'CheckpointTooLarge',
+  /** A placement's kubeconfig needs an exec credential plugin (cloud CLI), which the operator image does not have. */
+  ExecKubeconfigUnsupported: 'ExecKubeconfigUnsupported',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     telemetry,
     ...(natsAuth ? { natsAuth } : {}),
     ...(config.defaultNatsUrl ? { defaultNatsUrl: config.defaultNatsUrl } : {}),
+    ...(config.natsStoreBytes ? { natsStoreBytes: config.natsStoreBytes } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;

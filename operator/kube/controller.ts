@@ -61,6 +61,8 @@ export interface ControllerDeps {
   natsAuth?: NatsCredentialIssuer;
   /** NATS URL of swarms without spec.nats.url (the chart's NATS). */
   defaultNatsUrl?: string;
+  /** Bytes of the JetStream store: swarms whose checkpoints would not fit are Degraded (CheckpointTooLarge). */
+  natsStoreBytes?: number;
   now?: () => Date;
 }
 
@@ -114,7 +116,8 @@ export class SwarmController {
       onError: () => d.metrics.informerRestarts.inc({ cluster: d.cluster, resource: PLURAL }),
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
-    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}),
+      ...(d.natsStoreBytes !== undefined ? { natsStoreBytes: d.natsStoreBytes } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
     this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
     this.#clusters = new PlacementClusters({ local: this.#local, core: d.core, secretsNamespace: d.secretsNamespace, newCluster: (name, kc) => this.#newCluster(name, kc), log: d.log, now: this.#now });
     const natsAuth = d.natsAuth ? { natsAuth: d.natsAuth } : {};

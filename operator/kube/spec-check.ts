@@ -18,6 +18,8 @@ export interface SpecCheckerDeps {
   log: Logger;
   /** Set when the operator issues NATS credentials (SPOTSWARM_NATS_AUTH_SECRET). */
   issuer?: NatsCredentialIssuer;
+  /** Bytes of the JetStream store (Env.NatsStoreSize), to check that checkpoints fit. */
+  natsStoreBytes?: number;
   /** Wraps an API call for metrics (ClusterCache.request). */
   request: <T>(verb: string, resource: string, call: () => Promise<T>) => Promise<T>;
 }
@@ -44,7 +46,7 @@ export class SpecChecker {
 
   async check(swarm: TrainingSwarm, placements: PlacementInput[]): Promise<Checked> {
     const namespace = swarm.metadata.namespace ?? 'default';
-    const facts: SpecFacts = {};
+    const facts: SpecFacts = this.#d.natsStoreBytes !== undefined ? { natsStoreBytes: this.#d.natsStoreBytes } : {};
     let podSwarm = swarm;
     let telemetryAuth: Checked['telemetryAuth'];
     let issuedCredentials = false;
