@@ -84,6 +84,16 @@ export const Env = {
   // MetricsPort, LogFormat and LogLevel above, with the same meaning.
   /** Path of a kubeconfig; unset means the in-cluster service account. */
   Kubeconfig: 'KUBECONFIG',
+  /**
+   * Path prefix of the in-cluster service-account files (token, ca.crt, namespace under
+   * /var/run/secrets/kubernetes.io/serviceaccount), as client-node's loadFromCluster takes it.
+   * Unset on a real node; a runtime without mount namespaces (the test kubelet) sets it to the pod's root.
+   */
+  InClusterRoot: 'SPOTSWARM_IN_CLUSTER_ROOT',
+  /** NATS URL of swarms that leave out spec.nats.url: the chart sets its NATS Service (or nats.url). */
+  DefaultNatsUrl: 'SPOTSWARM_DEFAULT_NATS_URL',
+  /** Size of the JetStream file store (a Kubernetes quantity, e.g. 16Gi): swarms whose checkpoints do not fit are Degraded. */
+  NatsStoreSize: 'SPOTSWARM_NATS_STORE_SIZE',
   /** Name of the operator's cluster in placements and pod env. */
   ClusterName: 'SPOTSWARM_CLUSTER_NAME',
   /** The operator's namespace (downward API): its leader-election Lease and kubeconfig Secrets live there. */

@@ -3,3 +3,4 @@ export * from './env.ts';
 export * from './subjects.ts';
 export * from './protocols.ts';
 export * from './telemetry.ts';
+export * from './checkpoints.ts';

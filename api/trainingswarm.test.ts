@@ -125,7 +125,7 @@ describe.each(examples)('example %s', (file) => {
 });
 
 describe('schema rejects', () => {
-  const base = (): any => parse(readFileSync(join(examplesDir, 'tiny-cpu.yaml'), 'utf8'));
+  const base = (): any => parse(readFileSync(join(examplesDir, 'tiny.yaml'), 'utf8'));
   it.each([
     ['negative GPUs', (s: any) => { s.spec.trainer.resources.gpus = -1; }, '/spec/trainer/resources/gpus'],
     ['unknown field', (s: any) => { s.spec.peers.maximum = 3; }, '/spec/peers'],
@@ -145,7 +145,7 @@ describe('schema rejects', () => {
 
 describe('robust aggregation defaults', () => {
   it('fills spec.training.averaging.robust with method none and the documented parameters', () => {
-    const s: any = parse(readFileSync(join(examplesDir, 'tiny-cpu.yaml'), 'utf8'));
+    const s: any = parse(readFileSync(join(examplesDir, 'tiny.yaml'), 'utf8'));
     delete s.spec.training.averaging?.robust;
     expect(validate(s)).toBe(true);
     expect(s.spec.training.averaging.robust).toEqual({ method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });

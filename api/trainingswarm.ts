@@ -194,8 +194,8 @@ export interface SecretKeyRef {
 }
 
 export interface NatsSpec {
-  /** nats:// URL the trainers connect to. */
-  url: string;
+  /** nats:// URL the trainers connect to; unset, the operator's default (the chart's NATS). */
+  url?: string;
   /** Secret holding the swarm's NATS credentials (a .creds file or a token). */
   credentialsSecretRef?: SecretKeyRef;
   /** Replicas of the swarm's JetStream buckets: 1 on a single server, 3 or 5 on a JetStream cluster. */
@@ -320,6 +320,12 @@ export const Reasons = {
   NatsCredentialsUnavailable: 'NatsCredentialsUnavailable',
   /** spec.trainer.image is unset and the operator has no default trainer image. */
   TrainerImageMissing: 'TrainerImageMissing',
+  /** spec.nats.url is unset and the operator has no default NATS URL. */
+  NatsUrlMissing: 'NatsUrlMissing',
+  /** The swarm's checkpoints would not fit the NATS JetStream store (api/checkpoints.ts). */
+  CheckpointTooLarge: 'CheckpointTooLarge',
+  /** A placement's kubeconfig needs an exec credential plugin (cloud CLI), which the operator image does not have. */
+  ExecKubeconfigUnsupported: 'ExecKubeconfigUnsupported',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

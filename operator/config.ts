@@ -8,6 +8,8 @@ import { Env } from '../api/index.ts';
 export interface OperatorConfig {
   /** Path of a kubeconfig; unset means in-cluster service account. @env KUBECONFIG */
   kubeconfig?: string;
+  /** Prefix of the in-cluster service-account files when KUBECONFIG is unset (see Env.InClusterRoot). @env SPOTSWARM_IN_CLUSTER_ROOT */
+  inClusterRoot?: string;
   /** Name of this cluster in placements and pod env. @env SPOTSWARM_CLUSTER_NAME @default local */
   clusterName: string;
   /** Namespace of the leader-election Lease. @env POD_NAMESPACE @default spotswarm-system */
@@ -36,6 +38,10 @@ export interface OperatorConfig {
    * @env SPOTSWARM_NATS_AUTH_SECRET
    */
   natsAuthSecret?: string;
+  /** NATS URL of swarms without spec.nats.url. @env SPOTSWARM_DEFAULT_NATS_URL */
+  defaultNatsUrl?: string;
+  /** Bytes of the JetStream file store, to check that checkpoints fit. @env SPOTSWARM_NATS_STORE_SIZE (a quantity: 16Gi) */
+  natsStoreBytes?: number;
   /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
   natsCredentialsTtlSeconds: number;
   /** Trainer image of swarms that leave out spec.trainer.image; unset, such swarms are Degraded. @env SPOTSWARM_TRAINER_IMAGE */
@@ -74,6 +80,15 @@ function bool(env: RawEnv, name: string, def: boolean): boolean {
   throw new ConfigError(name, 'must be true or false', raw);
 }
 
+const QUANTITY_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** Bytes of a Kubernetes storage quantity such as 16Gi, 500M or 1073741824; undefined when it is not one. */
+export function quantityBytes(q: string): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (QUANTITY_UNITS[m[2] ?? ''] ?? 1));
+}
+
 export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfig> {
   const logFormat = env[Env.LogFormat] ?? (isTTY ? 'text' : 'json');
   if (logFormat !== 'json' && logFormat !== 'text') throw new ConfigError(Env.LogFormat, 'must be json or text', logFormat);
@@ -89,13 +104,20 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
   const clusterName = env[Env.ClusterName] ?? 'local';
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(clusterName)) throw new ConfigError(Env.ClusterName, 'must be a DNS label', clusterName);
   const kubeconfig = env[Env.Kubeconfig] || undefined;
+  const inClusterRoot = env[Env.InClusterRoot] || undefined;
   const natsAuthSecret = env[Env.NatsAuthSecret] || undefined;
   if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(Env.NatsAuthSecret, 'must be a Secret name', natsAuthSecret);
   const natsToken = env[Env.NatsToken];
   const defaultTrainerImage = env[Env.DefaultTrainerImage] || undefined;
   if (defaultTrainerImage !== undefined && !/^[^\s]{1,512}$/.test(defaultTrainerImage)) throw new ConfigError(Env.DefaultTrainerImage, 'must be an image reference (no spaces, at most 512 characters)', defaultTrainerImage);
+  const defaultNatsUrl = env[Env.DefaultNatsUrl] || undefined;
+  if (defaultNatsUrl !== undefined && !/^(nats|tls|ws|wss):\/\/\S+$/.test(defaultNatsUrl)) throw new ConfigError(Env.DefaultNatsUrl, 'must be a nats://, tls://, ws:// or wss:// URL', defaultNatsUrl);
+  const storeRaw = env[Env.NatsStoreSize] || undefined;
+  const natsStoreBytes = storeRaw === undefined ? undefined : quantityBytes(storeRaw);
+  if (storeRaw !== undefined && !natsStoreBytes) throw new ConfigError(Env.NatsStoreSize, 'must be a positive storage quantity such as 16Gi', storeRaw);
   return Object.freeze({
     ...(kubeconfig ? { kubeconfig } : {}),
+    ...(inClusterRoot ? { inClusterRoot } : {}),
     clusterName,
     leaseNamespace: env[Env.OperatorNamespace] ?? 'spotswarm-system',
     leaseName: env[Env.LeaseName] ?? 'spotswarm-operator',
@@ -109,6 +131,8 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
     concurrency: int(env, Env.Concurrency, 16, 1, 256),
     ...(natsToken ? { natsToken } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
+    ...(defaultNatsUrl ? { defaultNatsUrl } : {}),
+    ...(natsStoreBytes ? { natsStoreBytes } : {}),
     natsCredentialsTtlSeconds: int(env, Env.NatsCredentialsTtlHours, 720, 0, 24 * 3650) * 3600,
     ...(defaultTrainerImage ? { defaultTrainerImage } : {}),
     logFormat,

@@ -16,13 +16,13 @@ import { createMetrics } from './metrics.ts';
 import { TelemetryHub } from './telemetry/hub.ts';
 import { loadOrCreateAuthBundle, NatsCredentialIssuer } from './natsauth/issuer.ts';
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
+function loadKubeConfig(path: string | undefined, inClusterRoot: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   // Unset, the in-cluster service account is used; the error still names the variable that would change that.
   const value = path ?? '(unset: in-cluster)';
   try {
     if (path) kc.loadFromFile(path);
-    else kc.loadFromCluster();
+    else kc.loadFromCluster(inClusterRoot);
   } catch (err) {
     throw new ConfigError(Env.Kubeconfig, err instanceof Error ? err.message : String(err), value);
   }
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
   let kc: KubeConfig;
   try {
-    kc = loadKubeConfig(config.kubeconfig);
+    kc = loadKubeConfig(config.kubeconfig, config.inClusterRoot);
   } catch (err) {
     log.error((err as Error).message);
     process.exit(2);
@@ -80,6 +80,8 @@ async function main(): Promise<void> {
     telemetry,
     ...(config.defaultTrainerImage ? { defaultTrainerImage: config.defaultTrainerImage } : {}),
     ...(natsAuth ? { natsAuth } : {}),
+    ...(config.defaultNatsUrl ? { defaultNatsUrl: config.defaultNatsUrl } : {}),
+    ...(config.natsStoreBytes ? { natsStoreBytes: config.natsStoreBytes } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;

@@ -55,7 +55,7 @@ const EXIT_CHAOS_EVICTIONS = 2;
 const SWARM = 'tiny';
 
 const root = resolve(import.meta.dirname, '..');
-const swarm = parse(readFileSync(join(root, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+const swarm = parse(readFileSync(join(root, 'crds/examples/tiny.yaml'), 'utf8')) as TrainingSwarm;
 const stopAt = swarm.spec.stopAfter?.epochs;
 // The swarm completes and removes its pods there, so a later epoch never comes.
 if (stopAt !== undefined && wantEpochs >= stopAt) {
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   operator = startOperator({ kubeconfigPath: cp.kubeconfigPath, identity: 'spotswarm-operator-0', logDir });
   log.info(`operator started (pid ${operator.pid}, log ${operator.logFile})`);
 
-  swarm.spec.nats.url = nats.url;
+  swarm.spec.nats = { ...swarm.spec.nats, url: nats.url };
   const applied = spawn(toolPath('kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', '-'], { stdio: ['pipe', 'inherit', 'inherit'] });
   applied.stdin.end(stringify(swarm));
   await new Promise((r) => applied.once('exit', r));

@@ -51,7 +51,7 @@
  *      (replicas = P) with that pod as template (restartPolicy Always, as
  *      ReplicaSets require), handled by kube-controller-manager.
  *   8. spotswarm phase, namespace bench-spotswarm: N TrainingSwarms based on
- *      crds/examples/tiny-cpu.yaml (peers min 1, max P, maxPending
+ *      crds/examples/tiny.yaml (peers min 1, max P, maxPending
  *      --max-pending, 1 GPU each, the default PriorityClass, a NATS URL nobody
  *      dials; FILL: one placement per cluster, equal weights), created through
  *      the API. Afterwards the bench waits until the operator is quiet (its

@@ -118,7 +118,7 @@ export async function setUp(o: BenchOptions, started: BenchProcesses): Promise<S
   }
   say(`operator (pid ${op.pid}) leading in ${secs(t() - tOp)}s; metrics on 127.0.0.1:${metricsPort}`);
 
-  const example = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+  const example = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny.yaml'), 'utf8')) as TrainingSwarm;
   const placements: Placement[] = clusters.map((c, i) => ({
     name: c.name,
     weight: 1,

@@ -146,6 +146,27 @@ describe('semantic errors become a Degraded reason, an Event and a metric, never
     await c.kubectl(['delete', 'trainingswarm', 'remote', '--wait=false']);
   }, 120_000);
 
+  it('a kubeconfig with an exec credential plugin (GKE): ExecKubeconfigUnsupported naming the Secret, the cluster and the plugin; the operator keeps running', async () => {
+    const gke = stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'gke',
+      clusters: [{ name: 'gke_proj_europe-west4_train', cluster: { server: 'https://127.0.0.1:1' } }],
+      users: [{ name: 'gke-user', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: 'gke-gcloud-auth-plugin' } } }],
+      contexts: [{ name: 'gke', context: { cluster: 'gke_proj_europe-west4_train', user: 'gke-user' } }],
+    });
+    await c.core.createNamespacedSecret({ namespace: 'spotswarm-system', body: { metadata: { name: 'gke-kubeconfig' }, stringData: { kubeconfig: gke } } });
+    await env.apply(swarm('gke', (s) => {
+      s.spec.peers = { min: 0, max: 1, maxPending: 1 };
+      s.spec.placements = [{ name: 'gke', weight: 1, kubeconfigSecretRef: { name: 'gke-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }];
+    }));
+    const d = await waitFor(async () => { const x = await degraded('gke'); return x && x.reason === 'ExecKubeconfigUnsupported' ? x : false; }, { what: 'gke Degraded', timeoutMs: 60_000 });
+    expect(d.message).toContain('spec.placements[0].kubeconfigSecretRef (placement gke): kubeconfig Secret spotswarm-system/gke-kubeconfig key kubeconfig: user "gke-user" of cluster "gke_proj_europe-west4_train"');
+    expect(d.message).toContain('the exec plugin "gke-gcloud-auth-plugin"');
+    expect(d.message).toContain('scripts/remote-kubeconfig.sh');
+    expect(await waitFor(() => events('gke', 'ExecKubeconfigUnsupported').then((e) => e.length > 0 && e), { what: 'the Warning Event' })).toHaveLength(1);
+    expect(await metrics()).toMatch(/spotswarm_swarm_spec_problems\{namespace="default",swarm="gke",reason="ExecKubeconfigUnsupported"\} 1/);
+    await c.kubectl(['delete', 'trainingswarm', 'gke', '--wait=false']);
+  }, 120_000);
+
   it('a model size this operator does not know (a newer CRD): UnknownModel naming the field, no pods', async () => {
     // Simulate a CRD upgraded ahead of the operator: its enum allows a size the operator does not know.
     const patch = await c.kubectl(['patch', 'crd', 'trainingswarms.spotswarm.dev', '--type=json', '-p',

@@ -73,7 +73,8 @@ describe('helm chart', () => {
     const sts = objs.find((o) => o.kind === 'StatefulSet');
     expect(sts.spec.template.spec.containers[0].args[0]).toBe('--config=/etc/nats/nats.conf');
     expect(sts.spec.template.spec.volumes[0].projected.sources).toContainEqual({ secret: { name: 'ks-nats-auth', items: [{ key: 'auth.conf', path: 'auth/auth.conf' }] } });
-    expect(objs.find((o) => o.kind === 'ConfigMap').data['nats.conf']).toMatch(/resolver: \{ type: full, dir: \/data\/jwt/);
+    expect(objs.find((o) => o.kind === 'ConfigMap').data['nats.conf']).toMatch(/resolver: \{ type: full, dir: \$NATS_RESOLVER_DIR/);
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'NATS_RESOLVER_DIR', value: '/data/jwt' });
     const off = await render('nats.auth.enabled=false');
     expect(off.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('SPOTSWARM_NATS_AUTH_SECRET');
     expect(off.some((o) => o.kind === 'ConfigMap')).toBe(false);
@@ -98,6 +99,20 @@ describe('helm chart', () => {
     const mirrored = spec(await render('trainer.image.repository=registry.example/ml/trainer', 'trainer.image.tag=v7', 'operator.imagePullSecrets[0].name=regcred'));
     expect(mirrored.containers[0].env).toContainEqual({ name: 'SPOTSWARM_TRAINER_IMAGE', value: 'registry.example/ml/trainer:v7' });
     expect(mirrored.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+  });
+
+  it("points swarms without spec.nats.url at the chart's NATS Service, on its port, and tells the operator the JetStream volume size", async () => {
+    const objs = await render('nats.port=4300', 'nats.monitorPort=8300');
+    const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'SPOTSWARM_DEFAULT_NATS_URL', value: 'nats://ks-nats.spotswarm-system.svc:4300' });
+    expect(env).toContainEqual({ name: 'SPOTSWARM_NATS_STORE_SIZE', value: '16Gi' });
+    expect(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'ks-nats').spec.ports).toEqual([{ name: 'client', port: 4300, targetPort: 'client' }]);
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    expect(sts.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--port=4300', '--http_port=8300']));
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('16Gi');
+    const external = (await render('nats.deploy=false', 'nats.url=nats://nats.example:4222')).find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(external).toContainEqual({ name: 'SPOTSWARM_DEFAULT_NATS_URL', value: 'nats://nats.example:4222' });
+    expect(external.map((e: any) => e.name)).not.toContain('SPOTSWARM_NATS_STORE_SIZE');
   });
 
   it('runs NATS as a 3-server JetStream cluster with routes between the servers', async () => {

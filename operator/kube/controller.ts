@@ -7,7 +7,7 @@
  * every cluster the swarm places pods in (apply.ts).
  */
 import { ApiException, AppsV1Api, type CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION } from '../../api/index.ts';
+import { GROUP, PLURAL, VERSION, type TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
@@ -61,6 +61,10 @@ export interface ControllerDeps {
   natsAuth?: NatsCredentialIssuer;
   /** Trainer image of swarms that leave out spec.trainer.image (SPOTSWARM_TRAINER_IMAGE). */
   defaultTrainerImage?: string;
+  /** NATS URL of swarms without spec.nats.url (the chart's NATS). */
+  defaultNatsUrl?: string;
+  /** Bytes of the JetStream store: swarms whose checkpoints would not fit are Degraded (CheckpointTooLarge). */
+  natsStoreBytes?: number;
   now?: () => Date;
 }
 
@@ -114,7 +118,8 @@ export class SwarmController {
       onError: () => d.metrics.informerRestarts.inc({ cluster: d.cluster, resource: PLURAL }),
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
-    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), defaultTrainerImage: d.defaultTrainerImage ?? '', request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), defaultTrainerImage: d.defaultTrainerImage ?? '',
+      ...(d.natsStoreBytes !== undefined ? { natsStoreBytes: d.natsStoreBytes } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
     this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
     this.#clusters = new PlacementClusters({ local: this.#local, core: d.core, secretsNamespace: d.secretsNamespace, newCluster: (name, kc) => this.#newCluster(name, kc), log: d.log, now: this.#now });
     const natsAuth = d.natsAuth ? { natsAuth: d.natsAuth } : {};
@@ -242,7 +247,8 @@ export class SwarmController {
     const now = this.#clock();
     const placements = placementsOf(found, d.cluster);
     // Carry on with the patched object: its resourceVersion is what the status write must name.
-    const swarm = placements.some((p) => p.kubeconfigSecretRef) ? await addRemotePodsFinalizer(this.#apply, found) : found;
+    const patched = placements.some((p) => p.kubeconfigSecretRef) ? await addRemotePodsFinalizer(this.#apply, found) : found;
+    const swarm = withDefaultNatsUrl(patched, d.defaultNatsUrl);
     const { clusters, unusable } = await this.#clusters.resolve(placements);
     // Semantic checks (Secrets, model) and operator-issued NATS credentials; problems become the Degraded condition.
     const checked = await this.#spec.check(swarm, [...unusable].map(([pl, problem]) => unusablePlacement(pl, problem)));
@@ -257,6 +263,12 @@ export class SwarmController {
       for (const pl of Object.keys(observed.result.actions)) this.#expectations.creationsAbandoned(observed.uid, pl);
     }
   }
+}
+
+/** The swarm with spec.nats.url filled from the operator's default when it has none. */
+export function withDefaultNatsUrl<T extends TrainingSwarm>(swarm: T, url: string | undefined): T {
+  if (swarm.spec.nats?.url || url === undefined) return swarm;
+  return { ...swarm, spec: { ...swarm.spec, nats: { ...swarm.spec.nats, url } } };
 }
 
 function key(namespace: string | undefined, name: string | undefined): string {

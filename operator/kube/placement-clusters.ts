@@ -8,6 +8,7 @@ import { ApiException, KubeConfig, type CoreV1Api } from '@kubernetes/client-nod
 import type { Placement } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import { ClusterCache } from './cluster.ts';
+import { kubeconfigAuthProblem } from '../validate/semantic.ts';
 import { describeError } from './errors.ts';
 
 /** A kubeconfig Secret that could not be loaded is tried again after this long. */
@@ -82,6 +83,8 @@ export class PlacementClusters {
       const kc = new KubeConfig();
       kc.loadFromString(Buffer.from(data, 'base64').toString('utf8'));
       if (!kc.getCurrentCluster()) throw new Error('no current cluster (set current-context)');
+      const authProblem = kubeconfigAuthProblem({ user: kc.getCurrentUser(), cluster: kc.getCurrentCluster() });
+      if (authProblem) throw new Error(authProblem);
       r.resourceVersion = secret.metadata?.resourceVersion;
       r.cache = d.newCluster(pl.name, kc);
       r.cache.start();

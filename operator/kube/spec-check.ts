@@ -21,6 +21,8 @@ export interface SpecCheckerDeps {
   issuer?: NatsCredentialIssuer;
   /** Trainer image of swarms that leave out spec.trainer.image; '' for none. */
   defaultTrainerImage: string;
+  /** Bytes of the JetStream store (Env.NatsStoreSize), to check that checkpoints fit. */
+  natsStoreBytes?: number;
   /** Wraps an API call for metrics (ClusterCache.request). */
   request: <T>(verb: string, resource: string, call: () => Promise<T>) => Promise<T>;
 }
@@ -47,7 +49,7 @@ export class SpecChecker {
 
   async check(swarm: TrainingSwarm, placements: PlacementInput[]): Promise<Checked> {
     const namespace = swarm.metadata.namespace ?? 'default';
-    const facts: SpecFacts = { defaultTrainerImage: this.#d.defaultTrainerImage };
+    const facts: SpecFacts = { defaultTrainerImage: this.#d.defaultTrainerImage, ...(this.#d.natsStoreBytes !== undefined ? { natsStoreBytes: this.#d.natsStoreBytes } : {}) };
     let podSwarm = swarm;
     let telemetryAuth: Checked['telemetryAuth'];
     let issuedCredentials = false;

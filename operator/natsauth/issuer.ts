@@ -130,7 +130,9 @@ export class NatsCredentialIssuer {
   async ensure(swarm: TrainingSwarm, core: CoreV1Api): Promise<IssueResult> {
     const ref = refOf(swarm);
     if (!ref.uid) return { ok: false, problem: 'the swarm has no uid yet' };
-    const pushProblem = await this.pushAccount(swarm.spec.nats.url, { ...ref, uid: ref.uid }).then(() => undefined, (err: unknown) => {
+    const url = swarm.spec.nats.url;
+    if (url === undefined) return { ok: false, problem: 'spec.nats.url is not set and the operator has no default NATS URL' };
+    const pushProblem = await this.pushAccount(url, { ...ref, uid: ref.uid }).then(() => undefined, (err: unknown) => {
       const error = err instanceof Error ? err.message : String(err);
       this.#pushes.inc({ result: 'error' });
       this.#d.log.warn('cannot push the swarm account to NATS; will retry', { swarm: `${ref.namespace}/${ref.name}`, nats: swarm.spec.nats.url, error });

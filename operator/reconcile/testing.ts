@@ -8,12 +8,12 @@ import { reconcile, type CapacityView } from './reconcile.ts';
 import type { PodView } from './pods.ts';
 
 export function tinySwarm(patch: (s: TrainingSwarm) => void = () => {}): TrainingSwarm {
-  const s = parse(readFileSync(fileURLToPath(new URL('../../crds/examples/tiny-cpu.yaml', import.meta.url)), 'utf8')) as TrainingSwarm;
+  const s = parse(readFileSync(fileURLToPath(new URL('../../crds/examples/tiny.yaml', import.meta.url)), 'utf8')) as TrainingSwarm;
   s.metadata = { ...s.metadata, namespace: 'default', uid: 'uid-1', generation: 1 };
   s.spec.priorityClassName = 'spotswarm-preemptible';
   s.spec.trainer.imagePullPolicy = 'IfNotPresent';
   s.spec.peers.maxPending = 1;
-  s.spec.nats.replicas = 1;
+  s.spec.nats = { url: 'nats://127.0.0.1:4222', ...s.spec.nats, replicas: 1 };
   patch(s);
   return s;
 }

@@ -50,6 +50,10 @@ export class TelemetryHub {
    */
   watch(key: string, swarm: TrainingSwarm, auth?: { id: string; creds: string }): void {
     const url = swarm.spec.nats.url;
+    if (url === undefined) {
+      this.unwatch(key);
+      return;
+    }
     const subject = Subjects.telemetry({ namespace: swarm.metadata.namespace ?? 'default', name: swarm.metadata.name ?? '' });
     const conn = auth ? `${url}#${auth.id}` : url;
     const w = this.#swarms.get(key);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { PROBLEM_REASONS, semanticProblems, type SpecFacts } from './semantic.ts';
 
-const example = parse(readFileSync(fileURLToPath(new URL('../../crds/examples/tiny-cpu.yaml', import.meta.url)), 'utf8')) as Record<string, unknown>;
+const example = parse(readFileSync(fileURLToPath(new URL('../../crds/examples/tiny.yaml', import.meta.url)), 'utf8')) as Record<string, unknown>;
 
 const facts: fc.Arbitrary<SpecFacts> = fc.record({
   credentialsSecret: fc.oneof(fc.constant({ found: false as const }), fc.record({ found: fc.constant(true as const), keys: fc.array(fc.string({ maxLength: 20 }), { maxLength: 4 }) })),

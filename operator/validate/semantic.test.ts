@@ -1,6 +1,8 @@
 import { LOCAL_PLACEMENT } from '../../api/index.ts';
 import { reconcileOne, tinySwarm } from '../reconcile/testing.ts';
-import { applySpecProblems, semanticProblems } from './semantic.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { applySpecProblems, kubeconfigAuthProblem, semanticProblems } from './semantic.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
 const later = new Date('2026-01-01T00:01:00Z');
@@ -30,11 +32,45 @@ describe('semanticProblems', () => {
       'NatsCredentialsUnavailable', 'spec.nats', /cannot issue the swarm's NATS credentials: NATS at/, true],
     ['no trainer image and no default', tinySwarm(), { defaultTrainerImage: '' },
       'TrainerImageMissing', 'spec.trainer.image', /spec\.trainer\.image: not set, and the operator has no default trainer image \(the Helm chart's trainer\.image, SPOTSWARM_TRAINER_IMAGE\)/, true],
+    ['no NATS URL and no default', tinySwarm((s) => { delete s.spec.nats.url; }), {},
+      'NatsUrlMissing', 'spec.nats.url', /not set, and the operator has no default NATS URL \(SPOTSWARM_DEFAULT_NATS_URL/, true],
+    // xlarge, gradient mode: 4 x (64 + 3 x 272911920 x 4) bytes = 12.20 GiB
+    ['checkpoints larger than the JetStream store', tinySwarm((s) => { s.spec.training.model.size = 'xlarge'; }), { natsStoreBytes: 2 ** 30 },
+      'CheckpointTooLarge', 'spec.training.model.size', /xlarge model \(gradient mode\) take 12\.20 GiB in NATS JetStream \(3 kept \+ 1 being written, 3\.05 GiB each\), more than its 1\.00 GiB store \(SPOTSWARM_NATS_STORE_SIZE/, false],
   ])('names %s', (_what, swarm, facts, reason, field, message, blocking) => {
     const ps = semanticProblems(swarm, facts);
     expect(ps).toHaveLength(1);
     expect(ps[0]).toMatchObject({ reason, field, blocking });
     expect(ps[0]!.message).toMatch(message);
+  });
+
+  it('lets checkpoints that fit the store pass: xlarge in the default 16Gi, diloco mode needing a third less', () => {
+    const xlarge = tinySwarm((s) => { s.spec.training.model.size = 'xlarge'; });
+    expect(semanticProblems(xlarge, { natsStoreBytes: 16 * 2 ** 30 })).toEqual([]);
+    const diloco = tinySwarm((s) => { s.spec.training.model.size = 'xlarge'; s.spec.training.averaging.mode = 'diloco'; });
+    expect(semanticProblems(diloco, { natsStoreBytes: 9 * 2 ** 30 })).toEqual([]);
+    expect(semanticProblems(xlarge, { natsStoreBytes: 9 * 2 ** 30 }).map((p) => p.reason)).toEqual(['CheckpointTooLarge']);
+  });
+
+  it('names an exec-plugin kubeconfig ExecKubeconfigUnsupported, with the Secret, the cluster and the supported way', () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'gke',
+      clusters: [{ name: 'gke_proj_europe-west4_train', cluster: { server: 'https://34.1.2.3' } }],
+      users: [{ name: 'gke-user', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: 'gke-gcloud-auth-plugin' } } }],
+      contexts: [{ name: 'gke', context: { cluster: 'gke_proj_europe-west4_train', user: 'gke-user' } }],
+    }));
+    const problem = kubeconfigAuthProblem({ user: kc.getCurrentUser(), cluster: kc.getCurrentCluster() });
+    expect(problem).toMatch(/user "gke-user" of cluster "gke_proj_europe-west4_train" \(https:\/\/34\.1\.2\.3\) needs a credential plugin \(the exec plugin "gke-gcloud-auth-plugin"\)/);
+    expect(problem).toContain('scripts/remote-kubeconfig.sh');
+    const swarm = tinySwarm((s) => { s.spec.placements = [{ name: 'gke', weight: 1, kubeconfigSecretRef: { name: 'gke-kubeconfig', key: 'kubeconfig' }, network: { mode: 'PodNetwork' } }]; });
+    const ps = semanticProblems(swarm, { placementProblems: { gke: `kubeconfig Secret spotswarm-system/gke-kubeconfig key kubeconfig: ${problem}` } });
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toMatchObject({ reason: 'ExecKubeconfigUnsupported', field: 'spec.placements[0].kubeconfigSecretRef', blocking: false });
+    expect(ps[0]!.message).toMatch(/^spec\.placements\[0\]\.kubeconfigSecretRef \(placement gke\): kubeconfig Secret spotswarm-system\/gke-kubeconfig key kubeconfig: user "gke-user"/);
+    // a token kubeconfig is fine
+    expect(kubeconfigAuthProblem({ user: { name: 'sa', token: 't' } as never, cluster: { name: 'c', server: 'https://x' } })).toBeUndefined();
+    expect(kubeconfigAuthProblem({ user: { name: 'old', authProvider: { name: 'gcp' } }, cluster: null })).toMatch(/the auth-provider "gcp"/);
   });
 
   it('never throws on values that are not swarms', () => {

@@ -10,14 +10,22 @@
  * would only fail at start. A placement's bad kubeconfig blocks that
  * placement alone (the reconciler already treats it as unreachable).
  */
-import { CONDITION_DEGRADED, MODEL_ARCHITECTURES, MODEL_SIZES, Reasons, type Condition, type Reason, type TrainingSwarmStatus } from '../../api/index.ts';
+import {
+  AVERAGING_MODES, checkpointBytes, CHECKPOINTS_KEPT, checkpointStoreBytes, CONDITION_DEGRADED, Env, MODEL_ARCHITECTURES, MODEL_SIZES, Reasons,
+  type AveragingMode, type Condition, type ModelPreset, type Reason, type TrainingSwarmStatus,
+} from '../../api/index.ts';
 import { setConditions } from '../reconcile/conditions.ts';
 import type { ReconcileResult } from '../reconcile/reconcile.ts';
 
-export type ProblemReason = typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable
-  | typeof Reasons.TrainerImageMissing;
-export const PROBLEM_REASONS: readonly ProblemReason[] = [Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable,
-  Reasons.TrainerImageMissing];
+export type ProblemReason =
+  | typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable
+  | typeof Reasons.TrainerImageMissing | typeof Reasons.NatsUrlMissing | typeof Reasons.CheckpointTooLarge | typeof Reasons.ExecKubeconfigUnsupported;
+export const PROBLEM_REASONS: readonly ProblemReason[] = [
+  Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable, Reasons.TrainerImageMissing, Reasons.NatsUrlMissing, Reasons.CheckpointTooLarge, Reasons.ExecKubeconfigUnsupported,
+];
+
+/** In a placement problem: its kubeconfig needs a credential plugin (see kubeconfigAuthProblem). */
+export const NEEDS_CREDENTIAL_PLUGIN = 'needs a credential plugin';
 
 export interface SpecProblem {
   reason: ProblemReason;
@@ -40,11 +48,27 @@ export interface SpecFacts {
   accountPush?: string;
   /** The operator's default trainer image, for swarms without spec.trainer.image ('' when it has none). */
   defaultTrainerImage?: string;
+  /** Bytes of the JetStream store the swarm's NATS has (Env.NatsStoreSize), when the operator knows it. */
+  natsStoreBytes?: number;
 }
 
 /** While a problem lasts, look again this often: fixing it (creating a Secret) sends no event the operator watches. */
 export const PROBLEM_RECHECK_MS = 15_000;
 
+/**
+ * Why a remote cluster's kubeconfig cannot work in the operator, or undefined:
+ * its user runs an exec credential plugin (gke-gcloud-auth-plugin, aws, kubelogin)
+ * or a legacy auth-provider, and the operator image has no cloud CLIs.
+ */
+export function kubeconfigAuthProblem(kc: { user?: { name: string; exec?: { command?: string }; authProvider?: { name?: string } } | null; cluster?: { name: string; server: string } | null }): string | undefined {
+  const u = kc.user;
+  if (!u || (!u.exec && !u.authProvider)) return undefined;
+  const how = u.exec ? `the exec plugin ${JSON.stringify(u.exec.command ?? '')}` : `the auth-provider ${JSON.stringify(u.authProvider?.name ?? '')}`;
+  return `user ${JSON.stringify(u.name)} of cluster ${JSON.stringify(kc.cluster?.name ?? '')} (${kc.cluster?.server ?? '?'}) ${NEEDS_CREDENTIAL_PLUGIN} (${how}), `
+    + 'and the operator image has no cloud CLIs: use a ServiceAccount-token kubeconfig (scripts/remote-kubeconfig.sh CONTEXT, see docs/multi-datacenter.md)';
+}
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown, max = 256): string => JSON.stringify(typeof v === 'string' ? v.slice(0, max) : v === undefined ? null : typeof v === 'object' ? typeof v : v) ?? 'null';
 
@@ -61,6 +85,19 @@ export function semanticProblems(swarm: unknown, facts: SpecFacts): SpecProblem[
   if (size !== undefined && !(MODEL_SIZES as readonly unknown[]).includes(size)) {
     out.push({ reason: Reasons.UnknownModel, field: 'spec.training.model.size', blocking: true, message: `spec.training.model.size: unknown size ${str(size)} (this operator knows ${MODEL_SIZES.join(', ')})` });
   }
+  const mode = isObject(training['averaging']) ? training['averaging']['mode'] ?? 'gradient' : 'gradient';
+  if (facts.natsStoreBytes !== undefined && (MODEL_SIZES as readonly unknown[]).includes(size) && (AVERAGING_MODES as readonly unknown[]).includes(mode)) {
+    const m = mode as AveragingMode;
+    const need = checkpointStoreBytes(size as ModelPreset, m);
+    if (need > facts.natsStoreBytes) {
+      out.push({
+        reason: Reasons.CheckpointTooLarge, field: 'spec.training.model.size', blocking: false,
+        message: `spec.training.model.size: checkpoints of the ${String(size)} model (${m} mode) take ${gib(need)} in NATS JetStream `
+          + `(${CHECKPOINTS_KEPT} kept + 1 being written, ${gib(checkpointBytes(size as ModelPreset, m))} each), more than its ${gib(facts.natsStoreBytes)} store `
+          + `(${Env.NatsStoreSize}; the chart's nats.storage): checkpoint writes will fail`,
+      });
+    }
+  }
   const arch = model['architecture'];
   if (arch !== undefined && !(MODEL_ARCHITECTURES as readonly unknown[]).includes(arch)) {
     out.push({ reason: Reasons.UnknownModel, field: 'spec.training.model.architecture', blocking: true, message: `spec.training.model.architecture: unknown architecture ${str(arch)} (this operator knows ${MODEL_ARCHITECTURES.join(', ')})` });
@@ -72,6 +109,9 @@ export function semanticProblems(swarm: unknown, facts: SpecFacts): SpecProblem[
   }
 
   const nats = isObject(spec['nats']) ? spec['nats'] : {};
+  if (typeof nats['url'] !== 'string' || nats['url'] === '') {
+    out.push({ reason: Reasons.NatsUrlMissing, field: 'spec.nats.url', blocking: true, message: `spec.nats.url: not set, and the operator has no default NATS URL (${Env.DefaultNatsUrl}; the Helm chart sets it to its NATS)` });
+  }
   const ref = isObject(nats['credentialsSecretRef']) ? nats['credentialsSecretRef'] : undefined;
   const cs = facts.credentialsSecret;
   if (ref && cs) {
@@ -95,7 +135,8 @@ export function semanticProblems(swarm: unknown, facts: SpecFacts): SpecProblem[
   for (const [name, problem] of Object.entries(facts.placementProblems ?? {})) {
     const i = placements.findIndex((p) => isObject(p) && p['name'] === name);
     const field = i >= 0 ? `spec.placements[${i}].kubeconfigSecretRef` : 'spec.placements';
-    out.push({ reason: Reasons.KubeconfigSecretInvalid, field, blocking: false, message: `${field} (placement ${name}): ${problem}` });
+    const reason = problem.includes(NEEDS_CREDENTIAL_PLUGIN) ? Reasons.ExecKubeconfigUnsupported : Reasons.KubeconfigSecretInvalid;
+    out.push({ reason, field, blocking: false, message: `${field} (placement ${name}): ${problem}` });
   }
   return out;
 }

@@ -78,8 +78,8 @@ export function schedulerArgs(o: { kubeconfig: string; port: number; certDir: st
  * The controllers that make sense without real kubelets. node-lifecycle stays
  * on: the test kubelet renews node Leases, so a kubelet that stops (a
  * "datacenter" failing) turns its nodes NotReady and taints them, as in a real
- * cluster. Left out: volumes, service load balancers, CSR signing, cloud
- * and IPAM controllers.
+ * cluster. Left out: attach/detach and expansion of volumes, service load
+ * balancers, CSR signing, cloud and IPAM controllers.
  */
 export const CONTROLLERS = [
   'garbage-collector-controller', // ownerReference cascade deletes
@@ -100,6 +100,11 @@ export const CONTROLLERS = [
   'taint-eviction-controller',
   'pod-garbage-collector-controller', // pods of deleted nodes, terminated pods
   'ttl-after-finished-controller',
+  // PersistentVolumeClaims bind to PersistentVolumes a test creates (static provisioning), so the
+  // scheduler places StatefulSet pods with volumeClaimTemplates; the kubelet gives each claim a directory.
+  'persistentvolume-binder-controller',
+  'persistentvolume-protection-controller',
+  'persistentvolumeclaim-protection-controller',
 ] as const;
 
 export function controllerManagerArgs(o: { kubeconfig: string; port: number; certDir: string; saKey: string; rootCa: string }): string[] {

@@ -34,9 +34,9 @@ export async function startSwarmEnv(opts: TestClusterOptions & { operator?: Part
     c,
     nats,
     tinySwarm(name = 'tiny') {
-      const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny-cpu.yaml'), 'utf8')) as TrainingSwarm;
+      const s = parse(readFileSync(join(REPO_ROOT, 'crds/examples/tiny.yaml'), 'utf8')) as TrainingSwarm;
       s.metadata.name = name;
-      s.spec.nats.url = nats.url;
+      s.spec.nats = { ...s.spec.nats, url: nats.url };
       return s;
     },
     async apply(swarm) {

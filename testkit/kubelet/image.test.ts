@@ -16,6 +16,11 @@ describe('imageDefaults', () => {
     expect(imageDefaults('registry.example/x/spotswarm/trainer:1').entrypoint).toEqual(['node', '/app/trainer-image/src/main.ts']);
     expect(imageDefaults('spotswarm/operator').entrypoint).toEqual(['node', '/app/operator/main.ts']);
   });
+  it('runs the official nats image as nats-server', () => {
+    expect(imageDefaults('nats:2.11-alpine')).toEqual({ entrypoint: ['nats-server'], cmd: ['--config', '/etc/nats/nats-server.conf'] });
+    expect(imageDefaults('docker.io/library/nats').entrypoint).toEqual(['nats-server']);
+    expect(imageDefaults('acme/nats').entrypoint).toEqual([]);
+  });
   it('does not match look-alike repositories', () => {
     expect(imageDefaults('acme/notspotswarm/trainer').entrypoint).toEqual([]);
     expect(imageDefaults('spotswarm/trainer-extra').entrypoint).toEqual([]);
@@ -48,6 +53,13 @@ describe('processFor', () => {
     expect(processFor({ image: 'busybox', command: ['sh', '-c', 'exit 3'] }, o).argv).toEqual(['sh', '-c', 'exit 3']);
     expect(processFor({ image: 'busybox', args: ['sleep', '5'] }, o).argv).toEqual(['sleep', '5']);
     expect(processFor({ image: 'registry.k8s.io/pause:3.10' }, o).argv).toEqual(IDLE_COMMAND);
+  });
+  it("runs the nats image's flags with the built nats-server, config and store paths rewritten to the pod's volumes", () => {
+    const p = processFor(
+      { image: 'nats:2.11-alpine', args: ['--config=/etc/nats/nats.conf', '--jetstream', '--store_dir=/data'] },
+      { ...o, natsServerBin: '/tools/nats-server', mounts: [['/etc/nats', '/pods/x/config'], ['/data', '/pods/x/data']] },
+    );
+    expect(p.argv).toEqual(['/tools/nats-server', '--config=/pods/x/config/nats.conf', '--jetstream', '--store_dir=/pods/x/data']);
   });
   it('rewrites the working dir and mount paths', () => {
     const p = processFor({ image: 'busybox', command: ['cat', '/etc/cfg/a.json'], workingDir: '/app/e2e' }, { ...o, mounts: [['/etc/cfg', '/pods/x/cfg']] });

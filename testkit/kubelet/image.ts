@@ -26,11 +26,13 @@ export function imageRepository(image: string): string {
   return repo;
 }
 
-/** Entrypoint and cmd for an image: ours by repository suffix; any other image has none. */
+/** Entrypoint and cmd for an image: ours by repository suffix, and the official `nats` image; any other image has none. */
 export function imageDefaults(image: string): ImageDefaults {
   const repo = imageRepository(image);
   if (/(^|\/)spotswarm\/trainer$/.test(repo)) return { entrypoint: ['node', '/app/trainer-image/src/main.ts'], cmd: [] };
   if (/(^|\/)spotswarm\/operator$/.test(repo)) return { entrypoint: ['node', '/app/operator/main.ts'], cmd: [] };
+  // The official image: its entrypoint runs nats-server with the given flags.
+  if (/^(docker\.io\/)?(library\/)?nats$/.test(repo)) return { entrypoint: ['nats-server'], cmd: ['--config', '/etc/nats/nats-server.conf'] };
   return { entrypoint: [], cmd: [] };
 }
 
@@ -59,11 +61,11 @@ export interface ProcessSpec {
 /**
  * The local command for a container, with Docker's rules: `command` replaces
  * the ENTRYPOINT (and drops the CMD), `args` replace the CMD. `node` becomes
- * this repo's Node 22; /app and mount paths are rewritten.
+ * this repo's Node 22, `nats-server` the built one; /app and mount paths are rewritten.
  */
 export function processFor(
   container: Pick<V1Container, 'image' | 'command' | 'args' | 'workingDir'>,
-  o: { repoRoot: string; nodeBin: string; mounts?: ReadonlyArray<readonly [string, string]> },
+  o: { repoRoot: string; nodeBin: string; natsServerBin?: string; mounts?: ReadonlyArray<readonly [string, string]> },
 ): ProcessSpec {
   const image = imageDefaults(container.image ?? '');
   const head = container.command ?? image.entrypoint;
@@ -72,7 +74,7 @@ export function processFor(
   let argv = [...head, ...tail].map((a) => rewritePath(a, mounts));
   if (argv.length === 0) argv = [...IDLE_COMMAND];
   const [cmd, ...rest] = argv as [string, ...string[]];
-  const bin = cmd === 'node' || /\/node$/.test(cmd) ? o.nodeBin : cmd;
+  const bin = cmd === 'node' || /\/node$/.test(cmd) ? o.nodeBin : cmd === 'nats-server' && o.natsServerBin ? o.natsServerBin : cmd;
   const cwd = container.workingDir ? rewritePath(container.workingDir, mounts) : o.repoRoot;
   return { argv: [bin, ...rest], cwd };
 }

@@ -4,9 +4,11 @@
  * restarts and reports them like a kubelet would.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { pidAlive, toolPath } from '../cluster/index.ts';
+import { freePort, pidAlive, toolPath } from '../cluster/index.ts';
 import { startTestCluster, type TestCluster, waitFor } from '../harness/index.ts';
 import { LEASE_NAMESPACE, NOT_READY_TAINT } from './node.ts';
 
@@ -208,13 +210,63 @@ describe('test kubelet', () => {
     await waitFor(() => gone('always'), { what: 'always gone' });
   });
 
-  it("gives a pod its ServiceAccount's identity through KUBECONFIG", async () => {
-    await c.core.createNamespacedPod({
-      namespace: ns,
-      body: pod('whoami', { command: [toolPath('kubectl'), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'] }),
-    });
+  it("gives a pod its ServiceAccount's identity as in-cluster files (token, ca.crt, namespace) and KUBERNETES_SERVICE_HOST/PORT", async () => {
+    const sa = '$SPOTSWARM_IN_CLUSTER_ROOT/var/run/secrets/kubernetes.io/serviceaccount';
+    const script = [
+      `test "$(cat ${sa}/namespace)" = default || exit 3`,
+      `exec "$0" --server="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" --certificate-authority="${sa}/ca.crt" --token="$(cat ${sa}/token)" auth whoami -o jsonpath={.status.userInfo.username}`,
+    ].join('; ');
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('whoami', { command: ['sh', '-c', script, toolPath('kubectl')] }) });
     await waitFor(async () => (await read('whoami')).status?.phase === 'Succeeded', { what: 'whoami Succeeded' });
     expect(c.podLog('whoami')).toBe('system:serviceaccount:default:default');
+  });
+
+  it('honours readOnlyRootFilesystem: writes to volumes work, a write anywhere else fails the pod', async () => {
+    const outside = join(mkdtempSync(join(tmpdir(), 'kubelet-ro-')), 'written');
+    const roPod = (name: string, target: string, readOnlyRootFilesystem: boolean): V1Pod => {
+      const p = pod(name, { command: ['sh', '-c', 'echo x > "$1" && echo wrote "$1"', 'sh', target], volumes: [{ name: 'scratch', emptyDir: {} }] });
+      p.spec!.containers[0]!.securityContext = { readOnlyRootFilesystem };
+      p.spec!.containers[0]!.volumeMounts = [{ name: 'scratch', mountPath: '/scratch' }];
+      return p;
+    };
+    await c.core.createNamespacedPod({ namespace: ns, body: roPod('ro-volume', '/scratch/f', true) });
+    await c.core.createNamespacedPod({ namespace: ns, body: roPod('ro-outside', outside, true) });
+    await c.core.createNamespacedPod({ namespace: ns, body: roPod('rw-outside', `${outside}.rw`, false) });
+    await waitFor(async () => (await read('ro-volume')).status?.phase === 'Succeeded', { what: 'ro-volume Succeeded' });
+    const failed = await waitFor(async () => {
+      const p = await read('ro-outside');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, { what: 'ro-outside Failed' });
+    expect(failed.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).not.toBe(0);
+    expect(c.podLog('ro-outside')).toMatch(/Read-only file system/);
+    expect(existsSync(outside)).toBe(false);
+    // without the flag the same write works
+    await waitFor(async () => (await read('rw-outside')).status?.phase === 'Succeeded', { what: 'rw-outside Succeeded' });
+    expect(existsSync(`${outside}.rw`)).toBe(true);
+  });
+
+  it('runs the nats image as the built nats-server with its args and mounted config, and Services resolve by name', async () => {
+    const port = await freePort();
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'nats-conf' }, data: { 'nats.conf': `server_name: from-config\nport: ${port}\n` } } });
+    await c.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'nats' }, spec: { selector: { app: 'nats' }, ports: [{ port }] } } });
+    const p = pod('nats-0', { image: 'nats:2.11-alpine', volumes: [{ name: 'config', configMap: { name: 'nats-conf' } }, { name: 'data', emptyDir: {} }] });
+    p.metadata!.labels = { app: 'nats' };
+    p.spec!.containers[0]!.args = ['--config=/etc/nats/nats.conf', '--jetstream', '--store_dir=/data'];
+    p.spec!.containers[0]!.volumeMounts = [{ name: 'config', mountPath: '/etc/nats', readOnly: true }, { name: 'data', mountPath: '/data' }];
+    p.spec!.containers[0]!.securityContext = { readOnlyRootFilesystem: true };
+    await c.core.createNamespacedPod({ namespace: ns, body: p });
+    await waitFor(() => c.podLog('nats-0').includes('Server is ready') || undefined, { what: 'nats-server ready', timeoutMs: 30_000 });
+    expect(c.podLog('nats-0')).toContain('from-config');
+    expect(c.podLog('nats-0')).toMatch(/Starting JetStream/);
+    // a pod started after the Service reaches it by its cluster-DNS name
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('dial-nats', { command: ['sh', '-c', `getent hosts nats.default.svc.cluster.local && exec ${process.execPath} -e "require('net').connect(${port}, 'nats.default.svc', function () { console.log('connected'); process.exit(0); })"`] }),
+    });
+    await waitFor(async () => (await read('dial-nats')).status?.phase === 'Succeeded', { what: 'dial-nats Succeeded' });
+    expect(c.podLog('dial-nats')).toContain('connected');
+    await c.core.deleteNamespacedPod({ name: 'nats-0', namespace: ns });
+    await waitFor(() => gone('nats-0'), { what: 'nats-0 gone' });
   });
 
   it('leaves a pod that does not fit Pending, Unschedulable', async () => {

@@ -7,10 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { makeLogger, type Logger } from '../cluster/index.ts';
+import { makeLogger, type Logger, toolPath } from '../cluster/index.ts';
 import { startPodInformer, type PodInformer } from './informer.ts';
 import { FakeNode, type NodeSpec } from './node.ts';
 import { logFileName, type PodContext, PodWorker } from './pod.ts';
+import { sandboxAvailable } from './sandbox.ts';
 import { type KubeletServer, startKubeletServer } from './server.ts';
 
 export interface KubeletOptions {
@@ -87,11 +88,17 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   mkdirSync(stateDir, { recursive: true });
   const repoNode = join(opts.repoRoot, 'node_modules', '.bin', 'node');
   const { server, caPem } = clusterOf(kc);
+  const sandbox = sandboxAvailable();
+  if (!sandbox) {
+    log.warn('unprivileged user namespaces are unavailable (unshare --user --mount failed): pods run without their own /etc/hosts (no Service names) and readOnlyRootFilesystem is not enforced');
+  }
   const ctx: PodContext = {
     core,
     log,
     repoRoot: opts.repoRoot,
     nodeBin: opts.nodeBin ?? (existsSync(repoNode) ? repoNode : process.execPath),
+    natsServerBin: toolPath('nats-server'),
+    sandbox,
     logDir: opts.logDir,
     stateDir,
     server,

@@ -4,15 +4,17 @@
  * restartPolicy, and on deletion stop the process within the grace period
  * and finish the deletion.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { Env } from '../../api/index.ts';
 import type { Logger } from '../cluster/index.ts';
 import { ContainerConfigError, expand, resolveEnv, type ObjectReader } from './env.ts';
 import { IMAGE_APP_DIR, processFor, rewritePath } from './image.ts';
 import { runProcess, type RunningProcess } from './runtime.ts';
-import { requestPodToken, wantsToken, writePodKubeconfig } from './serviceaccount.ts';
+import { hostsFile, sandboxed } from './sandbox.ts';
+import { requestPodToken, wantsToken, writeServiceAccountFiles } from './serviceaccount.ts';
 import { type ContainerInfo, restartDelayMs, runningPatch, shouldRestart, type Terminated, terminalPatch, waitingPatch } from './status.ts';
 import { mountVolumes } from './volumes.ts';
 
@@ -24,9 +26,13 @@ export interface PodContext {
   log: Logger;
   repoRoot: string;
   nodeBin: string;
+  /** The built nats-server, which the official `nats` image runs as. */
+  natsServerBin: string;
+  /** Run pods in a user + mount namespace (own /etc/hosts, readOnlyRootFilesystem); see sandbox.ts. */
+  sandbox: boolean;
   logDir: string;
   stateDir: string;
-  /** API server URL and CA, for the pods' kubeconfigs. */
+  /** API server URL and CA, for the pods' in-cluster config. */
   server: string;
   caPem: string;
   /** Env given to every pod process first (PATH etc.); pod env overrides it. */
@@ -249,18 +255,26 @@ export class PodWorker {
     };
     if (wantsToken(this.pod)) {
       this.token ??= await requestPodToken(core, this.pod);
-      const kubeconfig = join(this.podDir, 'kubeconfig');
-      writePodKubeconfig(kubeconfig, { server, caPem: this.ctx.caPem, token: this.token, namespace: this.namespace });
-      base.KUBECONFIG = kubeconfig;
+      const root = join(this.podDir, 'root');
+      writeServiceAccountFiles(root, { caPem: this.ctx.caPem, token: this.token, namespace: this.namespace });
+      base[Env.InClusterRoot] = root;
     }
-    const mounts = await mountVolumes(this.pod, c, this.podDir, { reader, log: this.ctx.log, ...(this.token ? { token: this.token } : {}) });
+    const mounts = await mountVolumes(this.pod, c, this.podDir, {
+      reader, log: this.ctx.log, claimsDir: join(this.ctx.stateDir, 'claims'), ...(this.token ? { token: this.token } : {}),
+    });
     const all: Array<readonly [string, string]> = [[IMAGE_APP_DIR, this.ctx.repoRoot], ...mounts];
     const env = await resolveEnv(this.pod, c, reader, base);
     for (const k of Object.keys(env)) env[k] = rewritePath(env[k] ?? '', all);
     const spec = processFor(
       { ...c, ...(c.command ? { command: c.command.map((a) => expand(a, env)) } : {}), ...(c.args ? { args: c.args.map((a) => expand(a, env)) } : {}) },
-      { repoRoot: this.ctx.repoRoot, nodeBin: this.ctx.nodeBin, mounts },
+      { repoRoot: this.ctx.repoRoot, nodeBin: this.ctx.nodeBin, natsServerBin: this.ctx.natsServerBin, mounts },
     );
+    if (this.ctx.sandbox) {
+      const services = await core.listServiceForAllNamespaces();
+      const hosts = join(this.podDir, 'hosts');
+      writeFileSync(hosts, hostsFile(this.name, this.namespace, services.items.map((x) => ({ name: x.metadata?.name ?? '', namespace: x.metadata?.namespace ?? '' }))));
+      spec.argv = sandboxed(spec.argv, { hostsFile: hosts, volumes: mounts, readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true });
+    }
     return { ...spec, env };
   }
 

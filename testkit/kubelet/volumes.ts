@@ -16,6 +16,8 @@ export interface VolumeContext {
   reader: ObjectReader;
   /** The pod's service-account token (for projected serviceAccountToken sources). */
   token?: string;
+  /** PersistentVolumeClaims live in `<claimsDir>/<namespace>_<claim>`, kept across pods like a real volume. */
+  claimsDir: string;
   log: Logger;
 }
 
@@ -79,7 +81,9 @@ async function fill(pod: V1Pod, vol: V1Volume, dir: string, ctx: VolumeContext):
 
 /**
  * Materializes the volumes `container` mounts and returns [mountPath, localPath]
- * pairs for path rewriting. hostPath volumes map to the host path itself.
+ * pairs for path rewriting. hostPath volumes map to the host path itself; a
+ * persistentVolumeClaim to a directory per claim that outlives the pod (the
+ * scheduler only binds a pod whose claims are bound to a PersistentVolume).
  */
 export async function mountVolumes(pod: V1Pod, container: V1Container, podDir: string, ctx: VolumeContext): Promise<Array<[string, string]>> {
   const mounts: Array<[string, string]> = [];
@@ -91,6 +95,9 @@ export async function mountVolumes(pod: V1Pod, container: V1Container, podDir: s
     let base: string;
     if (vol.hostPath) {
       base = vol.hostPath.path;
+    } else if (vol.persistentVolumeClaim) {
+      base = join(ctx.claimsDir, `${pod.metadata?.namespace ?? 'default'}_${vol.persistentVolumeClaim.claimName}`);
+      mkdirSync(base, { recursive: true });
     } else {
       base = join(podDir, 'volumes', vol.name);
       if (!done.has(vol.name)) {

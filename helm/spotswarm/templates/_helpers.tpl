@@ -22,7 +22,7 @@ app.kubernetes.io/component: operator
 
 {{- define "spotswarm.natsUrl" -}}
 {{- if .Values.nats.deploy -}}
-nats://{{ .Release.Name }}-nats.{{ .Release.Namespace }}.svc:4222
+nats://{{ .Release.Name }}-nats.{{ .Release.Namespace }}.svc:{{ .Values.nats.port }}
 {{- else -}}
 {{ .Values.nats.url }}
 {{- end -}}
