@@ -164,8 +164,8 @@ async function finish(result: Record<string, unknown>, code: number): Promise<vo
 }
 
 const failedResult = (error: string): Record<string, unknown> => ({
-  bench: 'operator', mode: o.fill ? 'fill' : 'bind', complete: false, error,
-  clusters: o.clusters, swarms: o.swarms, nodes: o.nodes, ...(o.fill ? { gpus: o.gpus, peers_max_per_swarm: o.peers } : { pods: o.pods }),
+  bench: 'operator', mode: o.sweepNodes.length > 0 ? 'fill-sweep' : o.fill ? 'fill' : 'bind', complete: false, error, clusters: o.clusters, swarms: o.swarms,
+  ...(o.sweepNodes.length > 0 ? { sweep_nodes: o.sweepNodes } : { nodes: o.nodes, ...(o.fill ? { gpus: o.gpus, peers_max_per_swarm: o.peers } : { pods: o.pods }) }),
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
