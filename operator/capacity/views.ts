@@ -20,12 +20,18 @@ export function viewNode(node: CachedNode): NodeView {
   };
 }
 
+/** The GPUs a pod's containers ask for (a request, else a limit), bound or not. */
+export function gpuRequest(pod: CachedPod): number {
+  let gpus = 0;
+  for (const c of pod.spec?.containers ?? []) gpus += count(c.resources?.requests?.[GPU_RESOURCE] ?? c.resources?.limits?.[GPU_RESOURCE]);
+  return gpus;
+}
+
 /** The GPUs a pod holds on its node, or undefined if it holds none (unbound, finished, or CPU-only). */
 export function gpuHolder(pod: CachedPod): GpuHolder | undefined {
   const node = pod.spec?.nodeName;
   const phase = pod.status?.phase;
   if (!node || phase === 'Succeeded' || phase === 'Failed') return undefined;
-  let gpus = 0;
-  for (const c of pod.spec?.containers ?? []) gpus += count(c.resources?.requests?.[GPU_RESOURCE] ?? c.resources?.limits?.[GPU_RESOURCE]);
+  const gpus = gpuRequest(pod);
   return gpus > 0 ? { node, gpus } : undefined;
 }

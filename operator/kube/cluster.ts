@@ -7,7 +7,7 @@
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER, type TrainingSwarm } from '../../api/index.ts';
 import { capacity, type NodeView } from '../capacity/free-gpus.ts';
-import { gpuHolder, viewNode } from '../capacity/views.ts';
+import { gpuHolder, gpuRequest, viewNode } from '../capacity/views.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { CapacityView } from '../reconcile/reconcile.ts';
@@ -138,7 +138,7 @@ export class ClusterCache {
     for (const p of pods) {
       if (p.spec?.nodeName || p.metadata?.deletionTimestamp || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
       if (p.metadata?.labels?.[LABEL_SWARM_UID] === swarm.metadata.uid) continue;
-      waitingGpus += gpuHolder({ ...p, spec: { ...p.spec!, nodeName: 'pending' } })?.gpus ?? 0;
+      waitingGpus += gpuRequest(p);
     }
     const pendingElsewhere = req.gpus > 0 ? Math.ceil(waitingGpus / req.gpus) : 0;
     return { slots: cap.slots, pendingElsewhere, freeGpus: cap.freeGpus };
