@@ -104,6 +104,8 @@ export const Env = {
   NatsAuthSecret: 'SPOTSWARM_NATS_AUTH_SECRET',
   /** Lifetime of the trainer credentials the operator issues. */
   NatsCredentialsTtlHours: 'SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS',
+  /** The trainer image for swarms that leave out spec.trainer.image (the chart sets it from trainer.image). */
+  DefaultTrainerImage: 'SPOTSWARM_TRAINER_IMAGE',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

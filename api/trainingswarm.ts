@@ -70,8 +70,11 @@ export interface TrainerResources {
 }
 
 export interface TrainerSpec {
-  image: string;
+  /** Unset: the operator's default trainer image (the chart's trainer.image). */
+  image?: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** Secrets (in the swarm's namespace) for pulling the image; copied to remote clusters with the swarm's other Secrets. */
+  imagePullSecrets?: { name: string }[];
   command?: string[];
   args?: string[];
   env?: EnvVar[];
@@ -315,6 +318,8 @@ export const Reasons = {
   UnknownModel: 'UnknownModel',
   /** The operator could not issue the swarm's NATS credentials. */
   NatsCredentialsUnavailable: 'NatsCredentialsUnavailable',
+  /** spec.trainer.image is unset and the operator has no default trainer image. */
+  TrainerImageMissing: 'TrainerImageMissing',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

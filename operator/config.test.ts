@@ -15,12 +15,13 @@ describe('parseConfig', () => {
       [Env.Kubeconfig]: '/k', [Env.ClusterName]: 'east', [Env.OperatorNamespace]: 'ops', [Env.LeaseName]: 'l', [Env.OperatorPodName]: 'op-0',
       [Env.LeaderElect]: 'false', [Env.LeaseDurationSeconds]: '30', [Env.RenewDeadlineSeconds]: '20', [Env.RetryPeriodSeconds]: '5',
       [Env.MetricsPort]: '9090', [Env.MetricsHost]: '127.0.0.1', [Env.Concurrency]: '4', [Env.NatsToken]: 't', [Env.NatsAuthSecret]: 'nats-auth',
-      [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug',
+      [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug', [Env.DefaultTrainerImage]: 'ghcr.io/spotswarm/trainer:0.1.0',
     }, false);
     expect(c).toEqual({
       kubeconfig: '/k', clusterName: 'east', leaseNamespace: 'ops', leaseName: 'l', identity: 'op-0', leaderElect: false,
       leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 5_000, metricsPort: 9090, metricsHost: '127.0.0.1', concurrency: 4,
       natsToken: 't', natsAuthSecret: 'nats-auth', natsCredentialsTtlSeconds: 7200, logFormat: 'text', logLevel: 'debug',
+      defaultTrainerImage: 'ghcr.io/spotswarm/trainer:0.1.0',
     });
   });
   it.each([
@@ -31,6 +32,7 @@ describe('parseConfig', () => {
     [{ SPOTSWARM_CLUSTER_NAME: 'Not_A_Label' }, 'SPOTSWARM_CLUSTER_NAME'],
     [{ SPOTSWARM_RENEW_DEADLINE_SECONDS: '20' }, 'SPOTSWARM_RENEW_DEADLINE_SECONDS'],
     [{ SPOTSWARM_NATS_AUTH_SECRET: 'Bad/Name' }, 'SPOTSWARM_NATS_AUTH_SECRET'],
+    [{ SPOTSWARM_TRAINER_IMAGE: 'ghcr.io/x/trainer: 1' }, 'SPOTSWARM_TRAINER_IMAGE'],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => parseConfig(env, false)).toThrow(ConfigError);
     expect(() => parseConfig(env, false)).toThrow(name);

@@ -38,6 +38,8 @@ export interface OperatorConfig {
   natsAuthSecret?: string;
   /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
   natsCredentialsTtlSeconds: number;
+  /** Trainer image of swarms that leave out spec.trainer.image; unset, such swarms are Degraded. @env SPOTSWARM_TRAINER_IMAGE */
+  defaultTrainerImage?: string;
   logFormat: 'json' | 'text';
   logLevel: string;
 }
@@ -90,6 +92,8 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
   const natsAuthSecret = env[Env.NatsAuthSecret] || undefined;
   if (natsAuthSecret !== undefined && !/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(natsAuthSecret)) throw new ConfigError(Env.NatsAuthSecret, 'must be a Secret name', natsAuthSecret);
   const natsToken = env[Env.NatsToken];
+  const defaultTrainerImage = env[Env.DefaultTrainerImage] || undefined;
+  if (defaultTrainerImage !== undefined && !/^[^\s]{1,512}$/.test(defaultTrainerImage)) throw new ConfigError(Env.DefaultTrainerImage, 'must be an image reference (no spaces, at most 512 characters)', defaultTrainerImage);
   return Object.freeze({
     ...(kubeconfig ? { kubeconfig } : {}),
     clusterName,
@@ -106,6 +110,7 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
     ...(natsToken ? { natsToken } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
     natsCredentialsTtlSeconds: int(env, Env.NatsCredentialsTtlHours, 720, 0, 24 * 3650) * 3600,
+    ...(defaultTrainerImage ? { defaultTrainerImage } : {}),
     logFormat,
     logLevel,
   });

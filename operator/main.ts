@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     secretsNamespace: config.leaseNamespace,
     concurrency: config.concurrency,
     telemetry,
+    ...(config.defaultTrainerImage ? { defaultTrainerImage: config.defaultTrainerImage } : {}),
     ...(natsAuth ? { natsAuth } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);

@@ -72,13 +72,22 @@ describe('two datacenters', () => {
     expect(st.failures).toBe(0);
   }, 120_000);
 
-  it('removes remote pods when a swarm is deleted (finalizer), then lets the swarm go', async () => {
+  it('removes remote pods and the copies of its image pull Secrets when a swarm is deleted (finalizer), then lets the swarm go', async () => {
+    const pullSecret = { '.dockerconfigjson': Buffer.from('{"auths":{"registry.example":{"auth":"dXNlcjpwYXNz"}}}').toString('base64') };
+    await dc1.core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', data: pullSecret } });
     const only2 = swarmSpec('remote-only', [placements[1]!], 1);
+    only2.spec.trainer.imagePullSecrets = [{ name: 'regcred' }];
     await env.apply(only2);
     await waitFor(async () => (await podsIn(dc2, 'remote-only')).length === 1, { what: 'a remote-only pod in dc2', timeoutMs: 60_000 });
+    expect((await podsIn(dc2, 'remote-only'))[0]!.spec!.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+    const copy = await dc2.core.readNamespacedSecret({ namespace: 'default', name: 'regcred' });
+    expect({ type: copy.type, data: copy.data, component: copy.metadata!.labels!['app.kubernetes.io/component'] }).toEqual({ type: 'kubernetes.io/dockerconfigjson', data: pullSecret, component: 'image-pull-secret' });
     await dc1.kubectl(['delete', 'trainingswarm', 'remote-only', '--wait=false']);
     await waitFor(async () => (await dc2.core.listNamespacedPod({ namespace: 'default', labelSelector: 'spotswarm.dev/swarm=remote-only' })).items.length === 0, { what: 'dc2 pods removed', timeoutMs: 90_000 });
     await waitFor(async () => (await dc1.kubectl(['get', 'trainingswarm', 'remote-only'])).code !== 0, { what: 'the swarm gone', timeoutMs: 60_000 });
+    expect((await dc2.kubectl(['get', 'secret', 'regcred'])).code).not.toBe(0);
+    // The home cluster's own Secret stays.
+    expect((await dc1.core.readNamespacedSecret({ namespace: 'default', name: 'regcred' })).data).toEqual(pullSecret);
   }, 180_000);
 
   it('when dc2 becomes unreachable: condition names it and since when, no duplicates in dc1, training goes on', async () => {

@@ -88,6 +88,18 @@ describe('helm chart', () => {
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
   });
 
+  it('gives the operator the trainer image at the chart appVersion as its default, and pull Secrets for its own image', async () => {
+    const appVersion = parse(readFileSync(join(chart, 'Chart.yaml'), 'utf8')).appVersion as string;
+    const spec = (objs: any[]) => objs.find((o) => o.kind === 'Deployment').spec.template.spec;
+    const byDefault = spec(await render());
+    expect(byDefault.containers[0].env).toContainEqual({ name: 'SPOTSWARM_TRAINER_IMAGE', value: `ghcr.io/spotswarm/trainer:${appVersion}` });
+    expect(byDefault.containers[0].image).toBe(`ghcr.io/spotswarm/operator:${appVersion}`);
+    expect(byDefault.imagePullSecrets).toBeUndefined();
+    const mirrored = spec(await render('trainer.image.repository=registry.example/ml/trainer', 'trainer.image.tag=v7', 'operator.imagePullSecrets[0].name=regcred'));
+    expect(mirrored.containers[0].env).toContainEqual({ name: 'SPOTSWARM_TRAINER_IMAGE', value: 'registry.example/ml/trainer:v7' });
+    expect(mirrored.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+  });
+
   it('runs NATS as a 3-server JetStream cluster with routes between the servers', async () => {
     const objs = await render('nats.replicas=3');
     const sts = objs.find((o) => o.kind === 'StatefulSet');
@@ -111,6 +123,8 @@ describe('helm chart', () => {
     ['operator.logLevel=loud', '/operator/logLevel'],
     ['nats.replicas=2', '/nats/replicas'],
     ['unknown=1', 'unknown'],
+    ['trainer.image.repository=', '/trainer/image/repository'],
+    ['operator.imagePullSecrets[0].nam=regcred', '/operator/imagePullSecrets/0'],
   ])('values.schema.json rejects %s', async (set, field) => {
     const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);
     expect(r.code).not.toBe(0);

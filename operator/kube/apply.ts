@@ -22,6 +22,7 @@ import type { PodExpectations } from './expectations.ts';
 import type { Observed } from './observe.ts';
 import { REMOTE_RETRY_MS } from './placement-clusters.ts';
 import { deleteTrainerPod, releaseAccountingFinalizer } from './pod-writes.ts';
+import { copyPullSecrets } from './pull-secrets.ts';
 import type { RelayManager, RelayState } from './relay.ts';
 import type { StepResult } from './steps.ts';
 import { replaceSwarmStatus, type SwarmObject } from './swarm-writes.ts';
@@ -48,8 +49,8 @@ export interface ApplyContext {
   readonly recording: Promise<void>[];
   /** The operator's relay, when a Relay placement needs it (ensureRelay). */
   relay?: RelayState;
-  /** Placements whose cluster lacks a current copy of the NATS credentials (copyCredentials): no pods are created there. */
-  readonly withoutCredentials: Set<string>;
+  /** Placements whose cluster lacks a current copy of the swarm's Secrets (copySecrets): no pods are created there. */
+  readonly withoutSecrets: Set<string>;
   /** Pods this reconcile created and deleted, for the log. */
   created: number;
   deleted: number;
@@ -58,7 +59,7 @@ export interface ApplyContext {
 export type ApplyStep = (ctx: ApplyContext, swarm: SwarmObject, observed: Observed) => Promise<StepResult>;
 
 export function newApplyContext(deps: ApplyDeps): ApplyContext {
-  return { deps, recording: [], withoutCredentials: new Set(), created: 0, deleted: 0 };
+  return { deps, recording: [], withoutSecrets: new Set(), created: 0, deleted: 0 };
 }
 
 /** Reads observed.result.status. Optimistic: refused (409) when the swarm changed since it was read. */
@@ -114,33 +115,44 @@ async function deletePods(ctx: ApplyContext, _swarm: SwarmObject, observed: Obse
 }
 
 /**
- * Reads observed.checked; writes ctx.withoutCredentials. Pods in a remote
- * cluster mount the swarm's issued .creds Secret there too: each remote
- * cluster that gets pods, or has them (the copy is reissued before its
- * credentials expire), holds a current copy. Where it cannot, no pod is
- * created that could never start, and a Warning Event says why.
+ * Reads observed.checked; writes ctx.withoutSecrets. Pods in a remote
+ * cluster mount the swarm's Secrets there too: each remote cluster that gets
+ * pods, or has them (the copy is reissued before its credentials expire),
+ * holds a current copy of the swarm's issued .creds Secret, and each that
+ * gets pods holds its image pull Secrets (kube/pull-secrets.ts). Where it
+ * cannot, no pod is created that could never start, and a Warning Event says why.
  */
-async function copyCredentials(ctx: ApplyContext, swarm: SwarmObject, observed: Observed): Promise<StepResult> {
-  const { natsAuth: issuer, local, log, events } = ctx.deps;
-  if (!issuer || !observed.checked.issuedCredentials) return;
+async function copySecrets(ctx: ApplyContext, swarm: SwarmObject, observed: Observed): Promise<StepResult> {
+  const { natsAuth, local, log, events } = ctx.deps;
+  const issuer = observed.checked.issuedCredentials ? natsAuth : undefined;
+  const { podSwarm } = observed.checked;
+  if (!issuer && !podSwarm.spec.trainer.imagePullSecrets?.length) return;
   for (const { pl, c, act } of reachablePlacements(observed)) {
-    if (c === local || (act.create <= 0 && c.trainerPods(swarm).length === 0)) continue;
-    let problem: string | undefined;
-    try {
-      const r = await c.request('get', 'secrets', () => issuer.ensureCopy(swarm, c.core));
-      if (!r.ok) problem = r.problem;
-    } catch (err) {
-      problem = describeError(err);
+    if (c === local) continue;
+    const problems: string[] = [];
+    if (issuer && (act.create > 0 || c.trainerPods(swarm).length > 0)) {
+      try {
+        const r = await c.request('get', 'secrets', () => issuer.ensureCopy(swarm, c.core));
+        if (!r.ok) problems.push(`Cannot copy the NATS credentials Secret to cluster ${pl.name}: ${r.problem}`);
+      } catch (err) {
+        problems.push(`Cannot copy the NATS credentials Secret to cluster ${pl.name}: ${describeError(err)}`);
+      }
     }
-    if (problem === undefined) continue;
-    ctx.withoutCredentials.add(pl.name);
-    log.warn('cannot copy the NATS credentials to a remote cluster', { swarm: observed.key, placement: pl.name, problem });
-    ctx.recording.push(events.record(swarm, 'Warning', 'CreateFailed', `Cannot copy the NATS credentials Secret to cluster ${pl.name}: ${problem}`));
+    if (act.create > 0) {
+      const pulls = await copyPullSecrets(local, c, podSwarm, log).catch((err: unknown) => [describeError(err)]);
+      problems.push(...pulls.map((p) => `Cannot copy the image pull Secrets to cluster ${pl.name}: ${p}`));
+    }
+    if (problems.length === 0) continue;
+    ctx.withoutSecrets.add(pl.name);
+    for (const problem of problems) {
+      log.warn('cannot copy a Secret to a remote cluster', { swarm: observed.key, placement: pl.name, problem });
+      ctx.recording.push(events.record(swarm, 'Warning', 'CreateFailed', problem));
+    }
   }
 }
 
 /**
- * Reads the actions' create counts, ctx.relay and ctx.withoutCredentials;
+ * Reads the actions' create counts, ctx.relay and ctx.withoutSecrets;
  * writes ctx.created and the expectations. Every placement's pods are
  * created concurrently (a swarm over two clusters does not wait for one
  * cluster before asking the other) and one Event per placement names them;
@@ -153,7 +165,7 @@ async function createPods(ctx: ApplyContext, swarm: SwarmObject, observed: Obser
   const relayAddr = ctx.relay && 'addr' in ctx.relay ? ctx.relay.addr : undefined;
   await Promise.all([...reachablePlacements(observed)].map(async ({ pl, c, act }) => {
     const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
-    if (act.create <= 0 || !relayed || ctx.withoutCredentials.has(pl.name)) return;
+    if (act.create <= 0 || !relayed || ctx.withoutSecrets.has(pl.name)) return;
     const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local });
     const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
     const answered = results.filter((r) => r.status === 'fulfilled').map((r) => ({ name: r.value.metadata!.name!, ...(r.value.metadata?.resourceVersion ? { resourceVersion: r.value.metadata.resourceVersion } : {}) }));
@@ -205,7 +217,7 @@ export const APPLY_STEPS: readonly ApplyStep[] = [
   ensureRelay,
   releaseFinalizers,
   deletePods,
-  copyCredentials,
+  copySecrets,
   createPods,
   awaitEvents,
   recordPeers,

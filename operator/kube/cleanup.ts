@@ -14,6 +14,7 @@ import { describeError } from './errors.ts';
 import type { PodExpectations } from './expectations.ts';
 import type { PlacementClusters } from './placement-clusters.ts';
 import { deleteTrainerPod, releaseAccountingFinalizer } from './pod-writes.ts';
+import { removePullSecretCopies } from './pull-secrets.ts';
 import { removeRemotePodsFinalizer, type SwarmApi, type SwarmObject } from './swarm-writes.ts';
 
 /** While a deleted swarm still has pods in remote clusters, look again this often. */
@@ -40,7 +41,7 @@ export interface CleanupDeps extends SwarmApi {
   log: Logger;
 }
 
-/** A deleted swarm: remove its pods in remote clusters, then the copies of its credentials, then let the swarm go. */
+/** A deleted swarm: remove its pods in remote clusters, then the copies of its Secrets, then let the swarm go. */
 export async function cleanUpDeletedSwarm(d: CleanupDeps, swarm: SwarmObject): Promise<{ requeueAfterMs?: number } | void> {
   if (!(swarm.metadata.finalizers ?? []).includes(REMOTE_PODS_FINALIZER)) return;
   const remote = placementsOf(swarm, d.cluster).filter((p) => p.kubeconfigSecretRef);
@@ -64,14 +65,14 @@ export async function cleanUpDeletedSwarm(d: CleanupDeps, swarm: SwarmObject): P
     }
   }
   if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
-  // Then the copies of its issued NATS credentials (best effort: a Secret left behind holds a user of a deleted account).
+  // Then the copies of its Secrets: issued NATS credentials and image pull Secrets
+  // (best effort: a credentials Secret left behind holds a user of a deleted account).
   const issuer = d.natsAuth;
-  if (issuer) {
-    for (const pl of remote) {
-      const c = await d.clusters.clusterFor(pl);
-      if (!(c instanceof ClusterCache)) continue;
-      await c.request('delete', 'secrets', () => issuer.removeCopy(swarm, c.core)).catch((err: unknown) => d.log.warn('cannot remove the NATS credentials copy', { placement: pl.name, error: describeError(err) }));
-    }
+  for (const pl of remote) {
+    const c = await d.clusters.clusterFor(pl);
+    if (!(c instanceof ClusterCache)) continue;
+    if (issuer) await c.request('delete', 'secrets', () => issuer.removeCopy(swarm, c.core)).catch((err: unknown) => d.log.warn('cannot remove the NATS credentials copy', { placement: pl.name, error: describeError(err) }));
+    await removePullSecretCopies(c, swarm, d.log).catch((err: unknown) => d.log.warn('cannot remove the image pull Secret copies', { placement: pl.name, error: describeError(err) }));
   }
   await removeRemotePodsFinalizer(d, swarm);
   d.log.info('remote pods removed; swarm released', { swarm: `${swarm.metadata.namespace}/${swarm.metadata.name}` });

@@ -60,6 +60,8 @@ export interface ControllerDeps {
   telemetry?: TelemetryHub;
   /** Issues each swarm its own NATS account and credentials (operator mode); unset leaves spec.nats as it is. */
   natsAuth?: NatsCredentialIssuer;
+  /** Trainer image of swarms that leave out spec.trainer.image (SPOTSWARM_TRAINER_IMAGE). */
+  defaultTrainerImage?: string;
   now?: () => Date;
 }
 
@@ -114,7 +116,7 @@ export class SwarmController {
       onError: () => d.metrics.informerRestarts.inc({ cluster: d.cluster, resource: PLURAL }),
     });
     this.#local = this.#newCluster(d.cluster, d.kubeConfig);
-    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), request: (v, r, call) => this.#local.request(v, r, call) });
+    this.#spec = new SpecChecker({ core: d.core, registry: d.metrics.registry, log: d.log, ...(d.natsAuth ? { issuer: d.natsAuth } : {}), defaultTrainerImage: d.defaultTrainerImage ?? '', request: (v, r, call) => this.#local.request(v, r, call) });
     this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
     this.#clusters = new PlacementClusters({ local: this.#local, core: d.core, secretsNamespace: d.secretsNamespace, newCluster: (name, kc) => this.#newCluster(name, kc), log: d.log, now: this.#now });
     const natsAuth = d.natsAuth ? { natsAuth: d.natsAuth } : {};

@@ -9,6 +9,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { TrainingSwarm } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
+import { withDefaultImage } from '../reconcile/pod-template.ts';
 import type { PlacementInput } from '../reconcile/reconcile.ts';
 import { PROBLEM_REASONS, semanticProblems, type SpecFacts, type SpecProblem } from '../validate/semantic.ts';
 
@@ -18,13 +19,15 @@ export interface SpecCheckerDeps {
   log: Logger;
   /** Set when the operator issues NATS credentials (SPOTSWARM_NATS_AUTH_SECRET). */
   issuer?: NatsCredentialIssuer;
+  /** Trainer image of swarms that leave out spec.trainer.image; '' for none. */
+  defaultTrainerImage: string;
   /** Wraps an API call for metrics (ClusterCache.request). */
   request: <T>(verb: string, resource: string, call: () => Promise<T>) => Promise<T>;
 }
 
 export interface Checked {
   problems: SpecProblem[];
-  /** The swarm as pods should see it: with the issued credentials Secret, when the operator issues them. */
+  /** The swarm as pods should see it: with the issued credentials Secret, when the operator issues them, and the default trainer image. */
   podSwarm: TrainingSwarm;
   /** The operator's telemetry reader in the swarm's NATS account, when the operator issues credentials. */
   telemetryAuth?: { id: string; creds: string };
@@ -44,7 +47,7 @@ export class SpecChecker {
 
   async check(swarm: TrainingSwarm, placements: PlacementInput[]): Promise<Checked> {
     const namespace = swarm.metadata.namespace ?? 'default';
-    const facts: SpecFacts = {};
+    const facts: SpecFacts = { defaultTrainerImage: this.#d.defaultTrainerImage };
     let podSwarm = swarm;
     let telemetryAuth: Checked['telemetryAuth'];
     let issuedCredentials = false;
@@ -79,7 +82,7 @@ export class SpecChecker {
     const problems = semanticProblems(swarm, facts);
     const labels = { namespace, swarm: swarm.metadata.name ?? '' };
     for (const reason of PROBLEM_REASONS) this.#gauge.set({ ...labels, reason }, problems.some((p) => p.reason === reason) ? 1 : 0);
-    return { problems, podSwarm, issuedCredentials, ...(telemetryAuth ? { telemetryAuth } : {}) };
+    return { problems, podSwarm: withDefaultImage(podSwarm, this.#d.defaultTrainerImage), issuedCredentials, ...(telemetryAuth ? { telemetryAuth } : {}) };
   }
 
   /** The swarm is gone: drop its gauge series and cached reader. */

@@ -1,5 +1,5 @@
 import { GPU_RESOURCE, LABEL_SWARM_UID } from '../../api/index.ts';
-import { trainerPod } from './pod-template.ts';
+import { trainerPod, withDefaultImage } from './pod-template.ts';
 import { ACCOUNTING_FINALIZER, viewPod } from './pods.ts';
 import { tinySwarm } from './testing.ts';
 
@@ -53,6 +53,22 @@ describe('trainerPod', () => {
     const r = trainerPod(swarm, { remote: true, placement: { name: 'nat', weight: 1, network: { mode: 'Relay', relays: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA', '/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB'] } } });
     const env = new Map(r.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
     expect(env.get('SPOTSWARM_RELAYS')).toBe('/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA,/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB');
+  });
+
+  it('runs the operator\'s default trainer image when the swarm names none, and the swarm\'s own otherwise', () => {
+    expect(swarm.spec.trainer.image).toBeUndefined();
+    expect(c.image).toBeUndefined();
+    const filled = withDefaultImage(swarm, 'ghcr.io/spotswarm/trainer:0.1.0');
+    expect(trainerPod(filled, { placement: local, remote: false }).spec!.containers[0]!.image).toBe('ghcr.io/spotswarm/trainer:0.1.0');
+    const own = tinySwarm((s) => { s.spec.trainer.image = 'registry.example/team/trainer:7'; });
+    expect(withDefaultImage(own, 'ghcr.io/spotswarm/trainer:0.1.0')).toBe(own);
+    expect(withDefaultImage(swarm, '')).toBe(swarm);
+  });
+
+  it('sets the swarm\'s image pull Secrets on the pod, and none when it has none', () => {
+    expect(p.spec!.imagePullSecrets).toBeUndefined();
+    const withSecrets = trainerPod(tinySwarm((s) => { s.spec.trainer.imagePullSecrets = [{ name: 'regcred' }, { name: 'mirror' }]; }), { placement: local, remote: true });
+    expect(withSecrets.spec!.imagePullSecrets).toEqual([{ name: 'regcred' }, { name: 'mirror' }]);
   });
 
   it('runs locked down', () => {

@@ -38,6 +38,18 @@ export function swarmNatsEnv(swarm: TrainingSwarm): V1EnvVar[] {
   return env;
 }
 
+/** spec.trainer.imagePullSecrets as a pod spec's imagePullSecrets (trainers and the relay, which runs the same image). */
+export function pullSecrets(swarm: TrainingSwarm): { imagePullSecrets?: { name: string }[] } {
+  const refs = swarm.spec.trainer.imagePullSecrets ?? [];
+  return refs.length ? { imagePullSecrets: refs.map(({ name }) => ({ name })) } : {};
+}
+
+/** The swarm with spec.trainer.image filled from the operator's default when it leaves it out; unchanged otherwise. */
+export function withDefaultImage(swarm: TrainingSwarm, defaultImage: string): TrainingSwarm {
+  if (swarm.spec.trainer.image || !defaultImage) return swarm;
+  return { ...swarm, spec: { ...swarm.spec, trainer: { ...swarm.spec.trainer, image: defaultImage } } };
+}
+
 export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Pod {
   const name = swarm.metadata.name ?? '';
   const uid = swarm.metadata.uid ?? '';
@@ -90,6 +102,7 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
       terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
       enableServiceLinks: false,
       automountServiceAccountToken: false,
+      ...pullSecrets(swarm),
       ...(pl.nodeSelector ?? swarm.spec.nodeSelector ? { nodeSelector: pl.nodeSelector ?? swarm.spec.nodeSelector } : {}),
       ...(pl.tolerations ?? swarm.spec.tolerations ? { tolerations: pl.tolerations ?? swarm.spec.tolerations } : {}),
       securityContext: {

@@ -52,7 +52,10 @@ describe('which placements use the operator relay', () => {
 });
 
 describe('relay objects', () => {
-  const swarm = tinySwarm();
+  const swarm = tinySwarm((t) => {
+    t.spec.trainer.image = 'registry.example/spotswarm/trainer:1.0';
+    t.spec.trainer.imagePullSecrets = [{ name: 'regcred' }];
+  });
   const s = relaySettings([nat()]);
 
   it('are named <swarm>-relay, a DNS-1035 label even for long or digit-led swarm names', () => {
@@ -94,7 +97,8 @@ describe('relay objects', () => {
     expect(d.spec!.template.metadata!.labels).toMatchObject({ [LABEL_SWARM]: 'tiny', [LABEL_SWARM_UID]: 'uid-1', [LABEL_ROLE]: 'relay' });
     const pod = d.spec!.template.spec!;
     expect(pod.priorityClassName).toBeUndefined();
-    expect(pod.containers[0]!.image).toBe(swarm.spec.trainer.image);
+    expect(pod.containers[0]!.image).toBe('registry.example/spotswarm/trainer:1.0');
+    expect(pod.imagePullSecrets).toEqual([{ name: 'regcred' }]);
     expect(pod.containers[0]!.resources!.requests!['nvidia.com/gpu']).toBeUndefined();
     const env = new Map(pod.containers[0]!.env!.map((e) => [e.name, e]));
     expect(env.get(Env.Workload)!.value).toBe('relay');

@@ -21,7 +21,7 @@ import {
   API_VERSION, DEFAULT_RELAY_METRICS_PORT, DEFAULT_RELAY_PORT, Env, KIND, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, RELAY_KEY_SECRET_KEY, ROLE_RELAY,
   type OperatorRelaySpec, type Placement, type TrainingSwarm,
 } from '../../api/index.ts';
-import { swarmNatsEnv } from './pod-template.ts';
+import { pullSecrets, swarmNatsEnv } from './pod-template.ts';
 
 /** Annotation with a hash of what the operator wants an object to be; a different hash means "update it". */
 export const RELAY_SPEC_HASH_ANNOTATION = 'spotswarm.dev/relay-spec-hash';
@@ -193,6 +193,7 @@ export function relayDeployment(swarm: TrainingSwarm, s: OperatorRelaySpec, endp
       spec: {
         enableServiceLinks: false,
         automountServiceAccountToken: false,
+        ...pullSecrets(swarm),
         terminationGracePeriodSeconds: 10,
         securityContext: { runAsNonRoot: true, runAsUser: RELAY_UID, runAsGroup: RELAY_UID, seccompProfile: { type: 'RuntimeDefault' } },
         containers: [{

@@ -9,6 +9,9 @@ describe('semanticProblems', () => {
   it('finds nothing wrong with the example swarm', () => {
     expect(semanticProblems(tinySwarm(), {})).toEqual([]);
     expect(semanticProblems(tinySwarm((s) => { s.spec.nats.credentialsSecretRef = { name: 'c', key: 'nats.creds' }; }), { credentialsSecret: { found: true, keys: ['nats.creds'] } })).toEqual([]);
+    // The example names no image: the operator's default serves it; a swarm's own image needs no default.
+    expect(semanticProblems(tinySwarm(), { defaultTrainerImage: 'ghcr.io/spotswarm/trainer:0.1.0' })).toEqual([]);
+    expect(semanticProblems(tinySwarm((s) => { s.spec.trainer.image = 'registry.example/trainer:1'; }), { defaultTrainerImage: '' })).toEqual([]);
   });
 
   it.each([
@@ -25,6 +28,8 @@ describe('semanticProblems', () => {
       'KubeconfigSecretInvalid', 'spec.placements[1].kubeconfigSecretRef', /spec\.placements\[1\]\.kubeconfigSecretRef \(placement dc2\): kubeconfig Secret spotswarm-system\/dc2 key kubeconfig: not found/, false],
     ['credentials the operator cannot issue', tinySwarm(), { credentialsIssue: 'NATS at nats://x:4222 does not accept account JWTs' },
       'NatsCredentialsUnavailable', 'spec.nats', /cannot issue the swarm's NATS credentials: NATS at/, true],
+    ['no trainer image and no default', tinySwarm(), { defaultTrainerImage: '' },
+      'TrainerImageMissing', 'spec.trainer.image', /spec\.trainer\.image: not set, and the operator has no default trainer image \(the Helm chart's trainer\.image, SPOTSWARM_TRAINER_IMAGE\)/, true],
   ])('names %s', (_what, swarm, facts, reason, field, message, blocking) => {
     const ps = semanticProblems(swarm, facts);
     expect(ps).toHaveLength(1);

@@ -14,8 +14,10 @@ import { CONDITION_DEGRADED, MODEL_ARCHITECTURES, MODEL_SIZES, Reasons, type Con
 import { setConditions } from '../reconcile/conditions.ts';
 import type { ReconcileResult } from '../reconcile/reconcile.ts';
 
-export type ProblemReason = typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable;
-export const PROBLEM_REASONS: readonly ProblemReason[] = [Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable];
+export type ProblemReason = typeof Reasons.CredentialsSecretMissing | typeof Reasons.KubeconfigSecretInvalid | typeof Reasons.UnknownModel | typeof Reasons.NatsCredentialsUnavailable
+  | typeof Reasons.TrainerImageMissing;
+export const PROBLEM_REASONS: readonly ProblemReason[] = [Reasons.CredentialsSecretMissing, Reasons.KubeconfigSecretInvalid, Reasons.UnknownModel, Reasons.NatsCredentialsUnavailable,
+  Reasons.TrainerImageMissing];
 
 export interface SpecProblem {
   reason: ProblemReason;
@@ -36,6 +38,8 @@ export interface SpecFacts {
   credentialsIssue?: string;
   /** Why the swarm's NATS account could not be pushed to its server (trainers cannot connect until it is). */
   accountPush?: string;
+  /** The operator's default trainer image, for swarms without spec.trainer.image ('' when it has none). */
+  defaultTrainerImage?: string;
 }
 
 /** While a problem lasts, look again this often: fixing it (creating a Secret) sends no event the operator watches. */
@@ -60,6 +64,11 @@ export function semanticProblems(swarm: unknown, facts: SpecFacts): SpecProblem[
   const arch = model['architecture'];
   if (arch !== undefined && !(MODEL_ARCHITECTURES as readonly unknown[]).includes(arch)) {
     out.push({ reason: Reasons.UnknownModel, field: 'spec.training.model.architecture', blocking: true, message: `spec.training.model.architecture: unknown architecture ${str(arch)} (this operator knows ${MODEL_ARCHITECTURES.join(', ')})` });
+  }
+
+  const trainer = isObject(spec['trainer']) ? spec['trainer'] : {};
+  if (facts.defaultTrainerImage === '' && (typeof trainer['image'] !== 'string' || trainer['image'] === '')) {
+    out.push({ reason: Reasons.TrainerImageMissing, field: 'spec.trainer.image', blocking: true, message: 'spec.trainer.image: not set, and the operator has no default trainer image (the Helm chart\'s trainer.image, SPOTSWARM_TRAINER_IMAGE)' });
   }
 
   const nats = isObject(spec['nats']) ? spec['nats'] : {};

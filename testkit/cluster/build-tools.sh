@@ -4,7 +4,7 @@
 #
 #   testkit/cluster/build-tools.sh              # build what is missing, print the bin dir
 #   testkit/cluster/build-tools.sh nats-server  # only these components (etcd,
-#                                               # nats-server, helm, kubernetes)
+#                                               # nats-server, helm, kubernetes, actionlint)
 #   SPOTSWARM_CACHE=/somewhere testkit/...      # use another cache root
 #
 # Each component builds under its own lock, so concurrent callers wait for
@@ -20,6 +20,7 @@ K8S_VERSION="${K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"
 NATS_VERSION="${NATS_VERSION:-v2.15.2}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 
 CACHE="${SPOTSWARM_CACHE:-$HOME/.cache/spotswarm}"
 TOOLS="$CACHE/tools"
@@ -126,21 +127,24 @@ locked() {
 }
 
 wanted=("$@")
-[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes)
+[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes actionlint)
 for c in "${wanted[@]}"; do
   case "$c" in
     etcd) locked "etcd-$ETCD_VERSION" build_etcd ;;
     nats-server) locked "nats-$NATS_VERSION" go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" nats-server ;;
     helm) locked "helm-$HELM_VERSION" go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
     kubernetes) locked "kubernetes-$K8S_VERSION" build_kubernetes ;;
-    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes)" ;;
+    # Checks .github/workflows/*.yml (.github/workflows.test.ts runs it).
+    actionlint) locked "actionlint-$ACTIONLINT_VERSION" go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" actionlint ;;
+    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes, actionlint)" ;;
   esac
 done
 
 # One directory of symlinks, keyed by the whole version set, for PATH use.
 set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION"
 mkdir -p "$set_dir"
-for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server"; do
+for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server" \
+  "$TOOLS/actionlint-$ACTIONLINT_VERSION/bin/actionlint"; do
   [[ -x "$f" && "$f" != *.tmp ]] || continue
   ln -sf "$f" "$set_dir/$(basename "$f")"
 done

@@ -26,6 +26,9 @@ export interface OperatorOptions {
   env?: Record<string, string>;
 }
 
+/** The default trainer image, as the chart sets it: the test kubelet runs any tag of spotswarm/trainer as this repo's trainer. */
+export const DEFAULT_TRAINER_IMAGE = `ghcr.io/spotswarm/trainer:${(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version}`;
+
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((r) => {
     if (child.exitCode !== null || child.signalCode !== null) r();
@@ -50,6 +53,7 @@ export function startOperator(o: OperatorOptions): OperatorProcess {
       SPOTSWARM_LEASE_DURATION_SECONDS: '6',
       SPOTSWARM_RENEW_DEADLINE_SECONDS: '4',
       SPOTSWARM_RETRY_PERIOD_SECONDS: '1',
+      SPOTSWARM_TRAINER_IMAGE: DEFAULT_TRAINER_IMAGE,
       ...o.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
