@@ -1,6 +1,7 @@
 /**
  * npm run bench:operator [-- --swarms 100 --nodes 500 --peers 3 --gpus-per-node 4]
  * npm run bench:operator -- --clusters 2 [--swarms 200 --nodes 2000 --peers 16 --max-pending 1]
+ * npm run bench:operator -- --clusters 2 --sweep 500,1000,2000
  *
  * Two modes, one set of parts (control planes, fake nodes, the operator
  * process, its /metrics, pod watches):
@@ -92,6 +93,15 @@
  * (PodScheduled transitions, whole seconds), with the watches' delivery lag,
  * so a slow watch cannot pass for a slow operator.
  *
+ * SWEEP (--sweep with FILL): the fill run once per node count, one after
+ * another, each on fresh control planes with the peers per swarm that follow
+ * from its GPUs, logs in <log-dir>/nodes-<count>/ (with that run's full JSON
+ * result in result.json). It shows how the operator's peak RSS and the fill
+ * ratio grow with the cluster: stdout gets one line per size and ends with
+ * one JSON line holding every size's RSS, fill times and ratio, and the RSS
+ * growth over the node growth from the smallest to the largest size (below
+ * 1: sub-linear).
+ *
  * Swarm applies take as long as the apiserver needs, so they are part of the
  * measured time in every phase. Progress goes to stderr every 5 s; stdout
  * gets a summary and ends with ONE JSON line. Logs (control planes, operator,
@@ -110,9 +120,11 @@
  * apply concurrency / FILL: 32), --register-concurrency per cluster (16),
  * --heartbeat-seconds (10), --timeout seconds per phase
  * (SPOTSWARM_BENCH_TIMEOUT_SECONDS, 300 / 600), --skip-baseline (the floor
- * and ReplicaSet phases), --log-dir.
+ * and ReplicaSet phases), --log-dir, --sweep node counts, comma-separated
+ * (SPOTSWARM_BENCH_SWEEP; FILL only, instead of --nodes).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { REPO_ROOT } from '../../testkit/harness/index.ts';
 import { bindMode } from './bind.ts';
 import { say, secs, t } from './clock.ts';
@@ -120,10 +132,11 @@ import { fillMode } from './fill.ts';
 import { parseOptions, UsageError, type BenchOptions } from './options.ts';
 import { BenchProcesses } from './processes.ts';
 import { setUp } from './setup.ts';
+import { sweepResult } from './sweep.ts';
 
-function parsedOptions(): BenchOptions {
+function parsedOptions(sweepStep?: number): BenchOptions {
   try {
-    const parsed = parseOptions(process.argv.slice(2), process.env, REPO_ROOT);
+    const parsed = parseOptions(process.argv.slice(2), process.env, REPO_ROOT, sweepStep);
     if (!parsed.help) return parsed.options;
     process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, '') + '\n');
     process.exit(0);
@@ -136,7 +149,8 @@ function parsedOptions(): BenchOptions {
 
 const o = parsedOptions();
 const startedAt = t();
-const started = new BenchProcesses();
+/** What the run under way started (a sweep starts a new set per size). */
+let started = new BenchProcesses();
 
 let finishing = false;
 /** Stops everything, then prints the one JSON line last and exits. The first caller wins. */
@@ -150,8 +164,8 @@ async function finish(result: Record<string, unknown>, code: number): Promise<vo
 }
 
 const failedResult = (error: string): Record<string, unknown> => ({
-  bench: 'operator', mode: o.fill ? 'fill' : 'bind', complete: false, error,
-  clusters: o.clusters, swarms: o.swarms, nodes: o.nodes, ...(o.fill ? { gpus: o.gpus, peers_max_per_swarm: o.peers } : { pods: o.pods }),
+  bench: 'operator', mode: o.sweepNodes.length > 0 ? 'fill-sweep' : o.fill ? 'fill' : 'bind', complete: false, error, clusters: o.clusters, swarms: o.swarms,
+  ...(o.sweepNodes.length > 0 ? { sweep_nodes: o.sweepNodes } : { nodes: o.nodes, ...(o.fill ? { gpus: o.gpus, peers_max_per_swarm: o.peers } : { pods: o.pods }) }),
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -162,13 +176,33 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function run(): Promise<Record<string, unknown>> {
-  const s = await setUp(o, started);
+async function runOnce(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const s = await setUp(opts, started);
   const common = { controlplane_start_seconds: s.controlPlaneStartSeconds, nodes_register_seconds: s.nodesRegisterSeconds };
-  return o.fill
+  return opts.fill
     ? fillMode(s.ctx, { ...common, nodes_registered_seconds: s.registerSeconds, apiserver_idle_requests_per_second: s.apiserverIdle })
     : bindMode(s.ctx, common);
 }
+
+/** Each size in turn, on fresh control planes; a size that fails ends the sweep. */
+async function runSweep(): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown>[] = [];
+  for (const nodes of o.sweepNodes) {
+    const step = parsedOptions(nodes);
+    say(`sweep: ${nodes} nodes`);
+    const r = await runOnce(step);
+    writeFileSync(join(step.logDir, 'result.json'), `${JSON.stringify(r)}\n`);
+    results.push(r);
+    await started.stopAll();
+    started = new BenchProcesses();
+    if (r['complete'] !== true) break;
+  }
+  const sweep = sweepResult(results, o.sweepNodes);
+  process.stdout.write(`\n${sweep.summary}\n`);
+  return sweep.result;
+}
+
+const run = (): Promise<Record<string, unknown>> => (o.sweepNodes.length > 0 ? runSweep() : runOnce(o));
 
 run().then(
   (result) => finish(result, result['complete'] === true && result['waiting_bounded'] !== false ? 0 : 1),

@@ -128,4 +128,21 @@ describe('bench:operator', () => {
       expect(result['operator_peak_rss_mib'] as number).toBeGreaterThan(0);
     });
   }, 420_000);
+
+  it('with --sweep runs the fill at each node count and reports the peak RSS of each', async () => {
+    const logDir = join(REPO_ROOT, '.tmp', 'bench', 'operator-smoke-sweep');
+    const { code, result, stdout } = await runToResult(['--clusters', '2', '--swarms', '3', '--sweep', '6,10', '--log-dir', logDir]);
+    explained({ stdout, logDir: join(logDir, 'nodes-10') }, () => {
+      expect(code).toBe(0);
+      expect(result).toMatchObject({ bench: 'operator', mode: 'fill-sweep', complete: true, waiting_bounded: true, sweep_nodes: [6, 10] });
+      const rss = result['operator_peak_rss_mib_by_nodes'] as Record<string, number>;
+      expect(Object.keys(rss)).toEqual(['6', '10']);
+      expect(rss['6']).toBeGreaterThan(0);
+      expect(rss['10']).toBeGreaterThan(0);
+      expect(typeof result['rss_growth_over_nodes_growth']).toBe('number');
+      // Each size's full result is kept beside its logs.
+      const ten = JSON.parse(readFileSync(join(logDir, 'nodes-10', 'result.json'), 'utf8')) as Record<string, unknown>;
+      expect(ten).toMatchObject({ mode: 'fill', nodes: 10, gpus: 10, free_gpus_by_cluster: { dc1: 0, dc2: 0 } });
+    });
+  }, 600_000);
 });

@@ -38,6 +38,17 @@ describe('bench:operator options', () => {
     expect(() => parse(['--clusters', '2', '--nodes', '10', '--peers', '1', '--swarms', '2'])).toThrow(/filling needs more demand than GPUs/);
   });
 
+  it('--sweep: FILL runs at each node count, each with its own peers and log dir', () => {
+    const o = parse(['--clusters', '2', '--sweep', '500, 1000,2000']);
+    expect(o.sweepNodes).toEqual([500, 1000, 2000]);
+    const step = parseOptions(['--clusters', '2', '--sweep', '500,1000,2000'], {}, '/repo', 500);
+    expect(step.help ? undefined : step.options).toMatchObject({ nodes: 500, gpus: 500, peers: 4, nodesPerCluster: [250, 250], sweepNodes: [], logDir: '/repo/.tmp/bench/operator/nodes-500' });
+    expect(parse([], { SPOTSWARM_BENCH_CLUSTERS: '2', SPOTSWARM_BENCH_SWEEP: '10,20' }).sweepNodes).toEqual([10, 20]);
+    expect(() => parse(['--sweep', '500'])).toThrow(/needs --clusters 2 or more/);
+    expect(() => parse(['--clusters', '2', '--sweep', '500', '--nodes', '500'])).toThrow(/leave out --nodes/);
+    expect(() => parse(['--clusters', '2', '--sweep', '500,,1000'])).toThrow(new UsageError('--sweep=500,,1000: each node count must be an integer >= 2'));
+  });
+
   it('returns help alone for --help', () => {
     expect(parseOptions(['--help', '--swarms', '0'], {}, '/repo')).toEqual({ help: true });
   });

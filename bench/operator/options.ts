@@ -42,12 +42,19 @@ export interface BenchOptions {
   nodesPerCluster: number[];
   /** Cluster (and placement) names; BIND keeps the operator's default cluster name. */
   clusterNames: string[];
+  /** FILL: node counts to run one after another (each on fresh control planes); empty: one run at `nodes`. */
+  sweepNodes: number[];
 }
 
 export type ParsedArgs = { help: true } | { help: false; options: BenchOptions };
 
-/** Parses `args` (without node and the script); `env` supplies what no flag sets; the default log dir is under `repoRoot`. */
-export function parseOptions(args: string[], env: Readonly<Record<string, string | undefined>>, repoRoot: string): ParsedArgs {
+/**
+ * Parses `args` (without node and the script); `env` supplies what no flag
+ * sets; the default log dir is under `repoRoot`. `sweepStep`, one of the
+ * sweep's node counts, gives that run's options: its nodes, the peers that
+ * follow from them, and a log dir of its own.
+ */
+export function parseOptions(args: string[], env: Readonly<Record<string, string | undefined>>, repoRoot: string, sweepStep?: number): ParsedArgs {
   const { values: flags } = parseArgs({
     args,
     options: {
@@ -65,6 +72,7 @@ export function parseOptions(args: string[], env: Readonly<Record<string, string
       timeout: { type: 'string' },
       'skip-baseline': { type: 'boolean', default: false },
       'log-dir': { type: 'string' },
+      sweep: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -81,7 +89,15 @@ export function parseOptions(args: string[], env: Readonly<Record<string, string
   const clusters = intOpt(flags.clusters, 'SPOTSWARM_BENCH_CLUSTERS', 1, 1);
   const fill = clusters > 1;
   const swarms = intOpt(flags.swarms, 'SPOTSWARM_BENCH_SWARMS', fill ? 200 : 100, 1);
-  const nodes = intOpt(flags.nodes, 'SPOTSWARM_BENCH_NODES', fill ? 2000 : 500, clusters);
+  const sweepRaw = flags.sweep ?? env['SPOTSWARM_BENCH_SWEEP'];
+  const sweepNodes = !sweepRaw ? [] : sweepRaw.split(',').map((s) => {
+    const v = Number(s.trim());
+    if (s.trim() === '' || !Number.isInteger(v) || v < clusters) throw new UsageError(`${flags.sweep !== undefined ? '--sweep' : 'SPOTSWARM_BENCH_SWEEP'}=${sweepRaw}: each node count must be an integer >= ${clusters}`);
+    return v;
+  });
+  if (sweepNodes.length > 0 && !fill) throw new UsageError('--sweep runs the fill benchmark: it needs --clusters 2 or more');
+  if (sweepNodes.length > 0 && (flags.nodes ?? env['SPOTSWARM_BENCH_NODES'])) throw new UsageError('--sweep gives the node counts; leave out --nodes (SPOTSWARM_BENCH_NODES)');
+  const nodes = sweepStep ?? intOpt(flags.nodes, 'SPOTSWARM_BENCH_NODES', fill ? 2000 : 500, clusters);
   const gpusPerNode = intOpt(flags['gpus-per-node'], 'SPOTSWARM_BENCH_GPUS_PER_NODE', fill ? 1 : 4, 1);
   const applyConcurrency = intOpt(flags['apply-concurrency'], 'SPOTSWARM_BENCH_APPLY_CONCURRENCY', 10, 1);
   // FILL: enough peers per swarm that the swarms want 1.6x the GPUs, so waiting pods pile up unless maxPending holds them.
@@ -109,10 +125,11 @@ export function parseOptions(args: string[], env: Readonly<Record<string, string
       clusters, fill, swarms, nodes, gpusPerNode, peers, maxPending, operatorConcurrency, applyConcurrency, floorConcurrency, registerConcurrency,
       heartbeatMs, timeoutMs,
       baseline: !flags['skip-baseline'],
-      logDir: resolve(flags['log-dir'] ?? join(repoRoot, '.tmp', 'bench', 'operator')),
+      logDir: join(resolve(flags['log-dir'] ?? join(repoRoot, '.tmp', 'bench', 'operator')), sweepStep === undefined ? '' : `nodes-${sweepStep}`),
       operatorWorkers, pods, gpus,
       nodesPerCluster: Array.from({ length: clusters }, (_, i) => Math.floor(nodes / clusters) + (i < nodes % clusters ? 1 : 0)),
       clusterNames: fill ? Array.from({ length: clusters }, (_, i) => `dc${i + 1}`) : ['local'],
+      sweepNodes: sweepStep === undefined ? sweepNodes : [],
     },
   };
 }

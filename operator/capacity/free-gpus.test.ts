@@ -1,5 +1,5 @@
 import { capacity, eligible, freeGpusPerNode, type NodeView } from './free-gpus.ts';
-import { gpuHolder, viewNode } from './views.ts';
+import { gpuHolder, gpuRequest, viewNode } from './views.ts';
 
 const node = (name: string, gpus: number, over: Partial<NodeView> = {}): NodeView => ({ name, gpus, ready: true, unschedulable: false, taints: [], labels: {}, ...over });
 
@@ -40,6 +40,7 @@ describe('free GPU capacity', () => {
     const pod = (phase: string, nodeName?: string) => ({ spec: { ...(nodeName ? { nodeName } : {}), containers: [{ name: 'c', resources: { requests: { 'nvidia.com/gpu': '2' } } }] }, status: { phase } });
     expect(gpuHolder(pod('Running', 'n'))).toEqual({ node: 'n', gpus: 2 });
     expect(gpuHolder(pod('Pending'))).toBeUndefined();
+    expect(gpuRequest(pod('Pending'))).toBe(2);
     expect(gpuHolder(pod('Succeeded', 'n'))).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 /** Node and pod objects → the small views capacity maths needs. */
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { GPU_RESOURCE } from '../../api/index.ts';
+import type { CachedNode, CachedPod } from '../kube/projection.ts';
 import type { GpuHolder, NodeView } from './free-gpus.ts';
 
 /** Parses a whole-number extended-resource quantity ("4"); anything else counts as 0. */
@@ -9,7 +9,7 @@ function count(q: string | undefined): number {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-export function viewNode(node: V1Node): NodeView {
+export function viewNode(node: CachedNode): NodeView {
   return {
     name: node.metadata?.name ?? '',
     gpus: count(node.status?.allocatable?.[GPU_RESOURCE]),
@@ -20,12 +20,18 @@ export function viewNode(node: V1Node): NodeView {
   };
 }
 
+/** The GPUs a pod's containers ask for (a request, else a limit), bound or not. */
+export function gpuRequest(pod: CachedPod): number {
+  let gpus = 0;
+  for (const c of pod.spec?.containers ?? []) gpus += count(c.resources?.requests?.[GPU_RESOURCE] ?? c.resources?.limits?.[GPU_RESOURCE]);
+  return gpus;
+}
+
 /** The GPUs a pod holds on its node, or undefined if it holds none (unbound, finished, or CPU-only). */
-export function gpuHolder(pod: V1Pod): GpuHolder | undefined {
+export function gpuHolder(pod: CachedPod): GpuHolder | undefined {
   const node = pod.spec?.nodeName;
   const phase = pod.status?.phase;
   if (!node || phase === 'Succeeded' || phase === 'Failed') return undefined;
-  let gpus = 0;
-  for (const c of pod.spec?.containers ?? []) gpus += count(c.resources?.requests?.[GPU_RESOURCE] ?? c.resources?.limits?.[GPU_RESOURCE]);
+  const gpus = gpuRequest(pod);
   return gpus > 0 ? { node, gpus } : undefined;
 }

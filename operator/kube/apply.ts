@@ -153,17 +153,19 @@ async function copySecrets(ctx: ApplyContext, swarm: SwarmObject, observed: Obse
 
 /**
  * Reads the actions' create counts, ctx.relay and ctx.withoutSecrets;
- * writes ctx.created and the expectations. A placement's pods are created
- * concurrently and one Event names them all; one placement failing (say, a
- * missing namespace in a remote cluster) does not stop the others.
+ * writes ctx.created and the expectations. Every placement's pods are
+ * created concurrently (a swarm over two clusters does not wait for one
+ * cluster before asking the other) and one Event per placement names them;
+ * one placement failing (say, a missing namespace in a remote cluster) does
+ * not stop the others.
  */
 async function createPods(ctx: ApplyContext, swarm: SwarmObject, observed: Observed): Promise<StepResult> {
   const { expectations, metrics, events, log, local } = ctx.deps;
   const { namespace, name, uid, placements, checked } = observed;
   const relayAddr = ctx.relay && 'addr' in ctx.relay ? ctx.relay.addr : undefined;
-  for (const { pl, c, act } of reachablePlacements(observed)) {
+  await Promise.all([...reachablePlacements(observed)].map(async ({ pl, c, act }) => {
     const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
-    if (act.create <= 0 || !relayed || ctx.withoutSecrets.has(pl.name)) continue;
+    if (act.create <= 0 || !relayed || ctx.withoutSecrets.has(pl.name)) return;
     const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local });
     const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
     const answered = results.filter((r) => r.status === 'fulfilled').map((r) => ({ name: r.value.metadata!.name!, ...(r.value.metadata?.resourceVersion ? { resourceVersion: r.value.metadata.resourceVersion } : {}) }));
@@ -179,7 +181,7 @@ async function createPods(ctx: ApplyContext, swarm: SwarmObject, observed: Obser
       ctx.recording.push(events.record(swarm, 'Warning', 'CreateFailed', `Cannot create a trainer pod${where}: ${describeError(failed.reason)}`));
       log.warn('cannot create trainer pod', { swarm: observed.key, placement: pl.name, error: describeError(failed.reason) });
     }
-  }
+  }));
 }
 
 /** Reads ctx.recording: the reconcile ends once its events are written (or failed to be). */

@@ -7,12 +7,13 @@
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER, type TrainingSwarm } from '../../api/index.ts';
 import { capacity, type NodeView } from '../capacity/free-gpus.ts';
-import { gpuHolder, viewNode } from '../capacity/views.ts';
+import { gpuHolder, gpuRequest, viewNode } from '../capacity/views.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { CapacityView } from '../reconcile/reconcile.ts';
 import { withSharedConnections } from './connections.ts';
 import { ResilientInformer } from './informer.ts';
+import { projectNode, projectPod, type CachedNode, type CachedPod } from './projection.ts';
 
 /** A cluster whose watches have failed this long counts as unreachable. */
 export const UNREACHABLE_AFTER_MS = 10_000;
@@ -39,10 +40,10 @@ export class ClusterCache {
   readonly core: CoreV1Api;
   readonly #o: ClusterCacheOptions;
   readonly #now: () => number;
-  readonly #pods: ResilientInformer<V1Pod>;
-  readonly #nodes: ResilientInformer<V1Node>;
-  /** Per node, what capacity maths reads; heartbeats that change none of it trigger nothing. */
-  readonly #nodeFingerprints = new Map<string, string>();
+  readonly #pods: ResilientInformer<CachedPod, V1Pod>;
+  readonly #nodes: ResilientInformer<CachedNode, V1Node>;
+  /** Per node, what capacity maths reads, kept as nodes change; heartbeats that change none of it trigger nothing. */
+  readonly #nodeViews = new Map<string, NodeView>();
   #downSince: number | undefined;
   #lastErrorAt = 0;
   #reachTimer: NodeJS.Timeout | undefined;
@@ -55,10 +56,11 @@ export class ClusterCache {
     this.core = withSharedConnections(o.kubeConfig).makeApiClient(CoreV1Api);
     const api = <T>(verb: string, resource: string, call: () => Promise<T>): Promise<T> => this.request(verb, resource, call);
     // All pods, not only trainers: free GPUs are allocatable minus what every bound pod requests.
-    this.#pods = new ResilientInformer<V1Pod>({
+    this.#pods = new ResilientInformer<CachedPod, V1Pod>({
       kubeConfig: o.kubeConfig,
       path: '/api/v1/pods',
-      list: () => api('list', 'pods', () => this.core.listPodForAllNamespaces({})),
+      listPage: (cont, limit) => api('list', 'pods', () => this.core.listPodForAllNamespaces({ limit, ...(cont ? { _continue: cont } : {}) })),
+      project: projectPod,
       log: o.log,
       onChange: (p, verb) => {
         const labels = p.metadata?.labels ?? {};
@@ -70,17 +72,22 @@ export class ClusterCache {
       onConnect: () => this.#connected(),
       onError: () => this.#down('pods'),
     });
-    this.#nodes = new ResilientInformer<V1Node>({
+    this.#nodes = new ResilientInformer<CachedNode, V1Node>({
       kubeConfig: o.kubeConfig,
       path: '/api/v1/nodes',
-      list: () => api('list', 'nodes', () => this.core.listNode({})),
+      listPage: (cont, limit) => api('list', 'nodes', () => this.core.listNode({ limit, ...(cont ? { _continue: cont } : {}) })),
+      project: projectNode,
       log: o.log,
       onChange: (n, verb) => {
         const name = n.metadata?.name ?? '';
-        const fp = verb === 'delete' ? '' : JSON.stringify(viewNode(n));
-        if (this.#nodeFingerprints.get(name) === fp) return;
-        if (fp) this.#nodeFingerprints.set(name, fp);
-        else this.#nodeFingerprints.delete(name);
+        const before = this.#nodeViews.get(name);
+        if (verb === 'delete') {
+          if (!this.#nodeViews.delete(name)) return;
+        } else {
+          const view = viewNode(n);
+          if (before && JSON.stringify(before) === JSON.stringify(view)) return;
+          this.#nodeViews.set(name, view);
+        }
         o.onCapacity();
       },
       onError: () => this.#down('nodes'),
@@ -111,19 +118,19 @@ export class ClusterCache {
   }
 
   /** Trainer pods of one swarm in this cluster. */
-  trainerPods(swarm: TrainingSwarm): V1Pod[] {
+  trainerPods(swarm: TrainingSwarm): CachedPod[] {
     const ns = swarm.metadata.namespace ?? 'default';
     return this.#pods.list(ns).filter((p) => p.metadata?.labels?.[LABEL_ROLE] === ROLE_TRAINER && p.metadata?.labels?.[LABEL_SWARM] === swarm.metadata.name);
   }
 
   /** Trainer pods labelled with a swarm uid, in any namespace (for cleanup). */
-  podsOfSwarmUid(uid: string): V1Pod[] {
+  podsOfSwarmUid(uid: string): CachedPod[] {
     return this.#pods.list().filter((p) => p.metadata?.labels?.[LABEL_SWARM_UID] === uid);
   }
 
   /** Free capacity for a swarm's peers, from the node and pod caches. */
   capacityFor(swarm: TrainingSwarm, req: { gpus: number; nodeSelector?: Record<string, string>; tolerations?: TrainingSwarm['spec']['tolerations'] }): CapacityView {
-    const nodes: NodeView[] = this.#nodes.list().map(viewNode);
+    const nodes = [...this.#nodeViews.values()];
     const pods = this.#pods.list();
     const holders = pods.map(gpuHolder).filter((h) => h !== undefined);
     const cap = capacity(nodes, holders, req);
@@ -131,7 +138,7 @@ export class ClusterCache {
     for (const p of pods) {
       if (p.spec?.nodeName || p.metadata?.deletionTimestamp || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
       if (p.metadata?.labels?.[LABEL_SWARM_UID] === swarm.metadata.uid) continue;
-      waitingGpus += gpuHolder({ ...p, spec: { ...p.spec!, nodeName: 'pending' } })?.gpus ?? 0;
+      waitingGpus += gpuRequest(p);
     }
     const pendingElsewhere = req.gpus > 0 ? Math.ceil(waitingGpus / req.gpus) : 0;
     return { slots: cap.slots, pendingElsewhere, freeGpus: cap.freeGpus };

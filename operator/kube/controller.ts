@@ -24,6 +24,7 @@ import { PodExpectations } from './expectations.ts';
 import { ResilientInformer } from './informer.ts';
 import { observe, unusablePlacement } from './observe.ts';
 import { PlacementClusters } from './placement-clusters.ts';
+import { withoutManagedFields } from './projection.ts';
 import { RelayManager } from './relay.ts';
 import { SpecChecker } from './spec-check.ts';
 import { runSteps } from './steps.ts';
@@ -111,7 +112,8 @@ export class SwarmController {
     this.#swarms = new ResilientInformer<SwarmObject>({
       kubeConfig: d.kubeConfig,
       path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      list: () => this.#local.request('list', PLURAL, () => d.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })),
+      listPage: (cont, limit) => this.#local.request('list', PLURAL, () => d.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit, ...(cont ? { _continue: cont } : {}) })),
+      project: withoutManagedFields<SwarmObject>,
       log: d.log,
       onChange: (s) => this.#queue.add(key(s.metadata.namespace, s.metadata.name)),
       onConnect: () => this.#enqueueAll(),

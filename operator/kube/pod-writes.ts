@@ -3,15 +3,16 @@
  * accounting finalizer, and deleting a pod (only as it was seen,
  * delete-pod.ts), which is then expected to go (expectations.ts).
  */
-import { ApiException, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { removeFinalizerPatch } from '../reconcile/finalizers.ts';
 import { ACCOUNTING_FINALIZER } from '../reconcile/pods.ts';
 import type { ClusterCache } from './cluster.ts';
 import { deletePodAsSeen } from './delete-pod.ts';
+import type { CachedPod } from './projection.ts';
 import type { PodExpectations } from './expectations.ts';
 
-export async function releaseAccountingFinalizer(c: ClusterCache, p: V1Pod): Promise<void> {
+export async function releaseAccountingFinalizer(c: ClusterCache, p: CachedPod): Promise<void> {
   const patch = removeFinalizerPatch(p.metadata?.finalizers, ACCOUNTING_FINALIZER);
   if (!patch) return;
   try {

@@ -3,6 +3,7 @@
  * the Pod object, so that the rules live in one place.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import type { CachedPod } from '../kube/projection.ts';
 
 export const ACCOUNTING_FINALIZER = 'spotswarm.dev/peer-accounting';
 
@@ -34,7 +35,7 @@ export interface PodView {
   runningSince?: number;
 }
 
-function hasDisruptionTarget(pod: V1Pod): boolean {
+function hasDisruptionTarget(pod: CachedPod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True');
 }
 
@@ -44,7 +45,7 @@ function time(t: Date | string | undefined): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-export function viewPod(pod: V1Pod): PodView {
+export function viewPod(pod: CachedPod | V1Pod): PodView {
   const phase = pod.status?.phase;
   const terminating = pod.metadata?.deletionTimestamp !== undefined;
   let ending: Ending | undefined;
