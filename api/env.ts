@@ -56,7 +56,7 @@ export const Env = {
   EvalBatches: 'SPOTSWARM_EVAL_BATCHES',
   /** Training workload: TensorFlow.js backend preference, comma-separated (default tfjs-node-gpu,tfjs-node,wasm,cpu). */
   Backends: 'SPOTSWARM_BACKENDS',
-  /** Training workload: spec.trainer.backend (auto, gpu, cpu, wasm); gpu fails when no GPU is usable. Overrides SPOTSWARM_BACKENDS. */
+  /** Training workload: spec.trainer.backend (auto, gpu, cpu, wasm); gpu fails when no GPU is usable. SPOTSWARM_BACKENDS applies with auto only. */
   Backend: 'SPOTSWARM_BACKEND',
   /** The container's terminationMessagePath: a fatal problem is written there before exiting (default /dev/termination-log). */
   TerminationLog: 'SPOTSWARM_TERMINATION_LOG',

@@ -44,9 +44,11 @@ describe('parseConfig', () => {
 
   it('reads the train workload\'s eval batches, backends and faults, and names bad variables', () => {
     expect(parse({ [Env.EvalBatches]: '3', [Env.Backends]: 'wasm,cpu', [Env.FaultNanGradientEpochs]: '2, 5' }).train).toEqual({
-      evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
+      evalBatches: 3, backend: 'auto', backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
     });
     expect(errorOf(ConfigError, () => parse({ [Env.Backends]: 'gpu' })).variable).toBe(Env.Backends);
+    expect(parse({ [Env.Backend]: 'gpu' }).train?.backend).toBe('gpu');
+    expect(errorOf(ConfigError, () => parse({ [Env.Backend]: 'tpu' })).message).toMatch(/SPOTSWARM_BACKEND: must be one of auto, gpu, cpu, wasm \(spec.trainer.backend\), got "tpu"/);
     expect(errorOf(ConfigError, () => parse({ [Env.EvalBatches]: '-1' })).variable).toBe(Env.EvalBatches);
     expect(errorOf(ConfigError, () => parse({ [Env.FaultNanGradientEpochs]: 'x' })).variable).toBe(Env.FaultNanGradientEpochs);
     expect(parse({ [Env.FaultByzantine]: 'scale:-100' }).train?.faults.byzantine).toEqual({ kind: 'scale', factor: -100 });
