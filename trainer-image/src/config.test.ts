@@ -20,7 +20,9 @@ describe('parseConfig', () => {
       stateAveragingEvery: 0, averageOptimizerState: false,
       robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false },
     });
-    expect(c.train).toEqual({ evalBatches: 0, backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
+    expect(c.nats.connectTimeoutMs).toBe(20_000);
+    expect(c.terminationLog).toBeUndefined();
+    expect(c.train).toEqual({ evalBatches: 0, backend: 'auto', backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
     expect(c.membershipTtlMs).toBe(10_000);
