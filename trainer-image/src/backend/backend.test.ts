@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BackendKinds, DEFAULT_BACKEND_ORDER, deviceOf, gpuRequirementError, loadBackend, orderFor, parseBackendOrder, wasmBinaryDir } from './index.ts';
 import { existsSync } from 'node:fs';
 
@@ -57,11 +56,13 @@ describe('loadBackend', () => {
 /**
  * tfjs-node-gpu registers a backend named `tensorflow` whose `isUsingGpuDevice` says whether
  * libtensorflow found a GPU device. The package cannot be installed here, so this importer
- * registers a stand-in under that name (a CPU backend carrying the flag) when it is imported.
+ * registers a stand-in under that name (the pure-JS backend carrying the flag) when it is imported.
  */
 const fakeNodeGpu = (isUsingGpuDevice: boolean) => async (spec: string): Promise<unknown> => {
   if (spec !== '@tensorflow/tfjs-node-gpu') throw new Error(`Cannot find package '${spec}'`);
-  tf.registerBackend('tensorflow', () => Object.assign(new MathBackendCPU(), { isUsingGpuDevice }));
+  await tf.setBackend('cpu');
+  const cpu = tf.backend();
+  tf.registerBackend('tensorflow', () => Object.assign(Object.create(cpu) as tf.KernelBackend, { isUsingGpuDevice }));
   return {};
 };
 
