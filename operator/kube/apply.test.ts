@@ -84,7 +84,7 @@ function setup(o: { failCreates?: number; statusConflict?: boolean } = {}) {
     local,
     custom,
     events: { record: async (_s, type, reason, message) => { events.push(`${type} ${reason}: ${message}`); } },
-    metrics: { podsCreated: counter, podEndings: counter, peers: counter } as unknown as OperatorMetrics,
+    metrics: { podsCreated: counter, podEndings: counter, peers: counter, peersByBackend: counter, conditions: counter } as unknown as OperatorMetrics,
     log: { info: () => {}, warn: () => {}, debug: () => {} } as unknown as Logger,
     relays: {} as RelayManager,
     expectations,
