@@ -311,7 +311,6 @@ export type ConditionType = typeof CONDITION_READY | typeof CONDITION_PROGRESSIN
 
 /** Condition reasons, a closed set so that tools can match on them. */
 export const Reasons = {
-  MinPeersRunning: 'MinPeersRunning',
   WaitingForPeers: 'WaitingForPeers',
   BelowMinPeers: 'BelowMinPeers',
   Scaling: 'Scaling',
