@@ -56,6 +56,12 @@ export const Env = {
   EvalBatches: 'SPOTSWARM_EVAL_BATCHES',
   /** Training workload: TensorFlow.js backend preference, comma-separated (default tfjs-node-gpu,tfjs-node,wasm,cpu). */
   Backends: 'SPOTSWARM_BACKENDS',
+  /** Training workload: spec.trainer.backend (auto, gpu, cpu, wasm); gpu fails when no GPU is usable. SPOTSWARM_BACKENDS applies with auto only. */
+  Backend: 'SPOTSWARM_BACKEND',
+  /** The container's terminationMessagePath: a fatal problem is written there before exiting (default /dev/termination-log). */
+  TerminationLog: 'SPOTSWARM_TERMINATION_LOG',
+  /** Seconds the trainer tries to reach NATS at start before it exits with NatsUnreachable (default 60). */
+  NatsConnectTimeoutSeconds: 'SPOTSWARM_NATS_CONNECT_TIMEOUT_SECONDS',
   /** Training workload, fault injection for tests: epochs at which this peer sends a NaN gradient to its group. */
   FaultNanGradientEpochs: 'SPOTSWARM_FAULT_NAN_GRADIENT_EPOCHS',
   /**

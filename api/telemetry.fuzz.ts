@@ -4,7 +4,7 @@ import { mutated } from '../testkit/fuzz/index.ts';
 import { parseTelemetry, TELEMETRY_MAX_BYTES } from './telemetry.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const REASONS = new Set(['too-large', 'not-json', 'not-object', 'v', 'peerId', 'pod', 'epoch', 'samplesAccumulated', 'samplesPerSecond', 'time', 'loss', 'cluster', 'backend', 'paramChecksum', 'checkpoint']);
+const REASONS = new Set(['too-large', 'not-json', 'not-object', 'v', 'peerId', 'pod', 'epoch', 'samplesAccumulated', 'samplesPerSecond', 'time', 'loss', 'cluster', 'backend', 'paramChecksum', 'checkpoint', 'syncing', 'problem']);
 const good = { v: 1, peerId: '12D3KooW', pod: 'tiny-peer-x', epoch: 4, samplesAccumulated: 12, samplesPerSecond: 3.5, loss: 2.1, time: 1 };
 
 /** Never throws, answers with a reason from the closed set, and never returns more than it was given. */

@@ -21,6 +21,31 @@ export interface TelemetryReport {
   checkpoint?: string;
   /** Unix milliseconds when the report was made. */
   time: number;
+  /** The peer is downloading the swarm's state. */
+  syncing?: boolean;
+  /** Why this peer cannot train right now, e.g. { reason: 'DataUnreadable', message: '<source>: <error>' }. */
+  problem?: PeerProblem;
+}
+
+/** Problems a trainer reports (telemetry) or exits with (its termination message, `Reason: message`). */
+export const PeerProblems = {
+  DataUnreadable: 'DataUnreadable',
+  NatsUnreachable: 'NatsUnreachable',
+  BackendUnavailable: 'BackendUnavailable',
+} as const;
+export type PeerProblemReason = (typeof PeerProblems)[keyof typeof PeerProblems];
+
+export interface PeerProblem {
+  reason: PeerProblemReason;
+  /** At most 1024 characters. */
+  message: string;
+}
+
+/** `Reason: message` of a termination message whose first word is a PeerProblems reason, else undefined. */
+export function parsePeerProblem(text: string | undefined): PeerProblem | undefined {
+  const m = /^(\w+): ([\s\S]*)$/.exec(text?.trim() ?? '');
+  if (!m || !Object.values<string>(PeerProblems).includes(m[1]!)) return undefined;
+  return { reason: m[1] as PeerProblemReason, message: m[2]!.slice(0, 1024) };
 }
 
 /** reason is a small closed set (for metric labels): too-large, not-json, not-object, or the field name. */
@@ -52,6 +77,11 @@ export function parseTelemetry(bytes: Uint8Array): TelemetryParse {
   if (r['loss'] !== undefined && (typeof r['loss'] !== 'number' || !Number.isFinite(r['loss']))) return { ok: false, reason: 'loss', error: 'field loss: must be a finite number' };
   for (const f of ['cluster', 'backend', 'paramChecksum', 'checkpoint'] as const) {
     if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 256)) return { ok: false, reason: f, error: `field ${f}: must be a string` };
+  }
+  if (r['syncing'] !== undefined && typeof r['syncing'] !== 'boolean') return { ok: false, reason: 'syncing', error: 'field syncing: must be a boolean' };
+  const pr = r['problem'] as Record<string, unknown> | undefined;
+  if (pr !== undefined && (typeof pr !== 'object' || pr === null || !Object.values<unknown>(PeerProblems).includes(pr['reason']) || typeof pr['message'] !== 'string' || pr['message'].length > 1024)) {
+    return { ok: false, reason: 'problem', error: `field problem: must be {reason: one of ${Object.values(PeerProblems).join(', ')}, message: string of at most 1024}` };
   }
   return { ok: true, report: r as unknown as TelemetryReport };
 }

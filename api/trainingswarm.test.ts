@@ -11,7 +11,7 @@ import { Ajv } from 'ajv';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import {
-  API_VERSION, AVERAGING_MODES, COMPRESSIONS, MODEL_ARCHITECTURES, MODEL_SIZES, OPTIMIZER_NAMES, ROBUST_METHODS, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL,
+  API_VERSION, AVERAGING_MODES, TRAINER_BACKENDS, COMPRESSIONS, MODEL_ARCHITECTURES, MODEL_SIZES, OPTIMIZER_NAMES, ROBUST_METHODS, DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_VALUE, KIND, PLURAL,
   type TrainingSwarm,
 } from './trainingswarm.ts';
 
@@ -98,6 +98,12 @@ describe('CRD metadata', () => {
     expect(averaging.mode.enum).toEqual([...AVERAGING_MODES]);
     expect(averaging.compression.enum).toEqual([...COMPRESSIONS]);
     expect(averaging.robust.properties.method.enum).toEqual([...ROBUST_METHODS]);
+  });
+
+  it('lists the trainer backends of api TRAINER_BACKENDS, auto by default', () => {
+    const backend = openApi.properties.spec.properties.trainer.properties.backend;
+    expect(backend.enum).toEqual([...TRAINER_BACKENDS]);
+    expect(backend.default).toBe('auto');
   });
 
   it('ships the spotswarm-preemptible PriorityClass below the autoscaler cutoff, never preempting', () => {

@@ -69,9 +69,24 @@ export interface TrainerResources {
   memory?: string;
 }
 
+/** Where the trainer computes (crds/trainingswarm.yaml's enum lists the same); auto is the fallback chain gpu → cpu → wasm. */
+export const TRAINER_BACKENDS = ['auto', 'gpu', 'cpu', 'wasm'] as const;
+export type TrainerBackend = (typeof TRAINER_BACKENDS)[number];
+
+/**
+ * The device a trainer reports it really computes on (status.backends keys):
+ * gpu (libtensorflow found a GPU), cpu-fallback (the GPU build of
+ * libtensorflow loaded but runs on the CPU), cpu (libtensorflow or pure JS on
+ * the CPU) or wasm.
+ */
+export const BACKEND_DEVICES = ['gpu', 'cpu-fallback', 'cpu', 'wasm'] as const;
+export type BackendDevice = (typeof BACKEND_DEVICES)[number];
+
 export interface TrainerSpec {
   /** Unset: the operator's default trainer image (the chart's trainer.image). */
   image?: string;
+  /** Where the trainer computes (defaulted to auto by the CRD). */
+  backend: TrainerBackend;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   /** Secrets (in the swarm's namespace) for pulling the image; copied to remote clusters with the swarm's other Secrets. */
   imagePullSecrets?: { name: string }[];
@@ -299,7 +314,6 @@ export type ConditionType = typeof CONDITION_READY | typeof CONDITION_PROGRESSIN
 
 /** Condition reasons, a closed set so that tools can match on them. */
 export const Reasons = {
-  MinPeersRunning: 'MinPeersRunning',
   WaitingForPeers: 'WaitingForPeers',
   BelowMinPeers: 'BelowMinPeers',
   Scaling: 'Scaling',
@@ -326,6 +340,22 @@ export const Reasons = {
   CheckpointTooLarge: 'CheckpointTooLarge',
   /** A placement's kubeconfig needs an exec credential plugin (cloud CLI), which the operator image does not have. */
   ExecKubeconfigUnsupported: 'ExecKubeconfigUnsupported',
+  /** Ready: an epoch advanced within the progress window. */
+  Training: 'Training',
+  /** Ready False: peers run but no epoch has advanced yet (starting, building the model). */
+  WaitingForProgress: 'WaitingForProgress',
+  /** Peers run, but no epoch advanced within the progress window. */
+  NoProgress: 'NoProgress',
+  /** A trainer reports that it cannot read spec.training.data. */
+  DataUnreadable: 'DataUnreadable',
+  /** Trainers exited because they could not connect to spec.nats.url. */
+  NatsUnreachable: 'NatsUnreachable',
+  /** Trainers exited because spec.trainer.backend cannot be used on their node. */
+  BackendUnavailable: 'BackendUnavailable',
+  /** A GPU swarm whose reporting peers all compute on the CPU. */
+  BackendFallback: 'BackendFallback',
+  /** Progressing: a peer is downloading the swarm's state. */
+  DownloadingState: 'DownloadingState',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
@@ -372,6 +402,14 @@ export interface TrainingSwarmStatus {
   /** Trainer failures since the last pod that ran healthily; drives the backoff. */
   consecutiveFailures?: number;
   lastFailureTime?: string;
+  /** The reason a failed trainer gave in its termination message (NatsUnreachable, BackendUnavailable), if any. */
+  lastFailureReason?: string;
+  /** The last failed trainer's termination message. */
+  lastFailureMessage?: string;
+  /** When the operator last saw the swarm's epoch advance. */
+  lastEpochTime?: string;
+  /** Live peers by the device they compute on (gpu, cpu-fallback, cpu, wasm). */
+  backends?: Record<string, number>;
   /** UIDs of ended pods already counted whose accounting finalizer is being released. */
   accountedPods?: string[];
   conditions?: Condition[];

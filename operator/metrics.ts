@@ -10,6 +10,8 @@ export interface OperatorMetrics {
   podsCreated: Counter<'namespace' | 'swarm'>;
   podEndings: Counter<'namespace' | 'swarm' | 'ending'>;
   peers: Gauge<'namespace' | 'swarm' | 'state'>;
+  peersByBackend: Gauge<'namespace' | 'swarm' | 'backend'>;
+  conditions: Gauge<'namespace' | 'swarm' | 'type'>;
   informerRestarts: Counter<'cluster' | 'resource'>;
   leader: Gauge;
   telemetryReports: Counter;
@@ -28,6 +30,8 @@ export function createMetrics(registry = new Registry()): OperatorMetrics {
     podsCreated: new Counter({ name: 'spotswarm_pods_created_total', help: 'Trainer pods created.', labelNames: ['namespace', 'swarm'], registers: r }),
     podEndings: new Counter({ name: 'spotswarm_pod_endings_total', help: 'Trainer pods that ended, by how (preempted, failed, completed, deleted).', labelNames: ['namespace', 'swarm', 'ending'], registers: r }),
     peers: new Gauge({ name: 'spotswarm_swarm_peers', help: 'Trainer pods of a swarm, by state (desired, scheduled, running).', labelNames: ['namespace', 'swarm', 'state'], registers: r }),
+    peersByBackend: new Gauge({ name: 'spotswarm_swarm_peers_by_backend', help: 'Live peers of a swarm by the device they report computing on (gpu, cpu-fallback, cpu, wasm).', labelNames: ['namespace', 'swarm', 'backend'], registers: r }),
+    conditions: new Gauge({ name: 'spotswarm_swarm_condition', help: '1 while a swarm\'s condition (Ready, Progressing, Degraded) is True, else 0; the reason is in status.', labelNames: ['namespace', 'swarm', 'type'], registers: r }),
     informerRestarts: new Counter({ name: 'spotswarm_informer_restarts_total', help: 'Informer restarts after watch errors, by cluster and resource.', labelNames: ['cluster', 'resource'], registers: r }),
     leader: new Gauge({ name: 'spotswarm_leader', help: '1 while this replica holds the leader lease.', registers: r }),
     telemetryReports: new Counter({ name: 'spotswarm_telemetry_reports_total', help: 'Valid peer telemetry reports received.', registers: r }),

@@ -54,12 +54,17 @@ describe('operator on a real control plane', () => {
     expect(new Set(pods.map((p) => p.spec!.nodeName)).size).toBe(3);
     const get = await c.kubectl(['get', 'trainingswarms']);
     expect(get.stdout).toMatch(/^tiny\s+Running\s+3\/3\s/m);
-    const st = await swarmStatus();
-    expect(st!.conditions!.find((x) => x.type === 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    // Ready means training, not merely running: it comes once the epoch advanced.
+    const ready = await waitFor(async () => {
+      const r = (await swarmStatus())?.conditions?.find((x) => x.type === 'Ready');
+      return r?.status === 'True' ? r : false;
+    }, { what: 'Ready: the swarm trains', timeoutMs: 180_000 });
+    expect(ready).toMatchObject({ reason: 'Training', observedGeneration: 1 });
+    expect((await swarmStatus())!.epoch).toBeGreaterThanOrEqual(1);
     // The trainer got its identity and NATS from the operator's env.
     const log = await waitFor(() => c.podLog(pods[0]!.metadata!.name!).includes('NATS') && c.podLog(pods[0]!.metadata!.name!), { what: 'trainer log mentions NATS' });
     expect(log).toContain(SWARM);
-  }, 180_000);
+  }, 360_000);
 
   it('replaces a deleted pod without counting a failure or a preemption', async () => {
     const before = running(await swarmPods()).map((p) => p.metadata!.name!);

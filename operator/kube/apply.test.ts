@@ -18,7 +18,7 @@ type Seen = Pick<Observed, 'result' | 'telemetry' | 'inputs'>;
 function seen(o: { requeueAfterMs?: number; telemetry?: boolean; unreachable?: boolean } = {}): Seen {
   return {
     result: { actions: {}, status: {}, events: [], ...(o.requeueAfterMs !== undefined ? { requeueAfterMs: o.requeueAfterMs } : {}) },
-    ...(o.telemetry ? { telemetry: { activePeers: 1, epoch: 1, samplesPerSecond: 10, samplesAccumulated: 0, activeByCluster: { local: 1 } } } : {}),
+    ...(o.telemetry ? { telemetry: { activePeers: 1, epoch: 1, samplesPerSecond: 10, samplesAccumulated: 0, activeByCluster: { local: 1 }, backends: {}, syncing: 0, problems: [] } } : {}),
     inputs: [{ name: 'local', pods: [], reachable: true }, ...(o.unreachable ? [{ name: 'east', pods: [], reachable: false }] : [])],
   };
 }
@@ -84,7 +84,7 @@ function setup(o: { failCreates?: number; statusConflict?: boolean } = {}) {
     local,
     custom,
     events: { record: async (_s, type, reason, message) => { events.push(`${type} ${reason}: ${message}`); } },
-    metrics: { podsCreated: counter, podEndings: counter, peers: counter } as unknown as OperatorMetrics,
+    metrics: { podsCreated: counter, podEndings: counter, peers: counter, peersByBackend: counter, conditions: counter } as unknown as OperatorMetrics,
     log: { info: () => {}, warn: () => {}, debug: () => {} } as unknown as Logger,
     relays: {} as RelayManager,
     expectations,

@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { CustomObjectsApi } from '@kubernetes/client-node';
-import type { Placement } from '../../api/index.ts';
+import { BACKEND_DEVICES, type Placement } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
@@ -189,13 +189,15 @@ async function awaitEvents(ctx: ApplyContext): Promise<StepResult> {
   await Promise.all(ctx.recording);
 }
 
-/** Reads observed.result.status.peers, ctx.created and ctx.deleted. */
+/** Reads observed.result.status (peers, backends, conditions), ctx.created and ctx.deleted. */
 async function recordPeers(ctx: ApplyContext, _swarm: SwarmObject, { result, namespace, name, key }: Observed): Promise<StepResult> {
   const s = result.status.peers!;
   const { metrics, log } = ctx.deps;
   metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
   metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
   metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
+  for (const backend of BACKEND_DEVICES) metrics.peersByBackend.set({ namespace, swarm: name, backend }, result.status.backends?.[backend] ?? 0);
+  for (const c of result.status.conditions ?? []) metrics.conditions.set({ namespace, swarm: name, type: c.type }, c.status === 'True' ? 1 : 0);
   if (ctx.created > 0 || ctx.deleted > 0) log.info('reconciled', { swarm: key, created: ctx.created, deleted: ctx.deleted, running: s.running, desired: s.desired });
 }
 

@@ -120,6 +120,28 @@ describe('pod projection', () => {
     }
   });
 
+  it('keeps the termination messages a trainer wrote, so the problem it named (NatsUnreachable) reaches the view', () => {
+    const failed: V1Pod = {
+      metadata: { name: 'p', uid: 'u' },
+      spec: { nodeName: 'n', containers: [{ name: 'trainer', image: 'trainer:1' }] },
+      status: {
+        phase: 'Running',
+        containerStatuses: [{
+          name: 'trainer', image: 'trainer:1', imageID: 'x', ready: false, restartCount: 1,
+          state: { terminated: { exitCode: 1, reason: 'Error', message: 'NatsUnreachable: nats://x:4222 did not answer within 20 s' } },
+          lastState: { terminated: { exitCode: 1, message: 'NatsUnreachable: nats://x:4222 did not answer within 20 s' } },
+        }],
+      },
+    };
+    const cached = projectPod(failed);
+    expect(cached.status!.containerStatuses).toEqual([{
+      state: { terminated: { message: 'NatsUnreachable: nats://x:4222 did not answer within 20 s' } },
+      lastState: { terminated: { message: 'NatsUnreachable: nats://x:4222 did not answer within 20 s' } },
+    }]);
+    expect(viewPod(cached).problem).toEqual(viewPod(failed).problem);
+    expect(viewPod(cached).problem?.reason).toBe('NatsUnreachable');
+  });
+
   it('keeps a pod with no spec or status as it is', () => {
     expect(projectPod({ metadata: { name: 'bare', namespace: 'x', resourceVersion: '1' } })).toEqual({ metadata: { name: 'bare', namespace: 'x', resourceVersion: '1' } });
   });

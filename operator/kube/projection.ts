@@ -24,7 +24,8 @@ export interface CachedPod {
     phase?: string;
     startTime?: Date;
     conditions?: Pick<V1PodCondition, 'type' | 'status'>[];
-    containerStatuses?: { state?: { running?: { startedAt?: Date } } }[];
+    /** The first container's start time, and the termination message its trainer wrote (the problem it names). */
+    containerStatuses?: { state?: { running?: { startedAt?: Date }; terminated?: { message?: string } }; lastState?: { terminated?: { message?: string } } }[];
   };
 }
 
@@ -61,7 +62,15 @@ export function projectPod(p: V1Pod): CachedPod {
   const m = p.metadata;
   const s = p.status;
   const conditions = s?.conditions?.filter((c) => c.type === DISRUPTION_TARGET).map((c) => ({ type: c.type, status: c.status }));
-  const startedAt = s?.containerStatuses?.[0]?.state?.running?.startedAt;
+  const first = s?.containerStatuses?.[0];
+  const startedAt = first?.state?.running?.startedAt;
+  const message = first?.state?.terminated?.message;
+  const lastMessage = first?.lastState?.terminated?.message;
+  const state = { ...(startedAt !== undefined ? { running: { startedAt } } : {}), ...(message !== undefined ? { terminated: { message } } : {}) };
+  const containerStatus = {
+    ...(Object.keys(state).length > 0 ? { state } : {}),
+    ...(lastMessage !== undefined ? { lastState: { terminated: { message: lastMessage } } } : {}),
+  };
   return {
     ...(m ? {
       metadata: {
@@ -84,7 +93,7 @@ export function projectPod(p: V1Pod): CachedPod {
       status: {
         ...opt('phase', s.phase), ...opt('startTime', s.startTime),
         ...(conditions?.length ? { conditions } : {}),
-        ...(startedAt !== undefined ? { containerStatuses: [{ state: { running: { startedAt } } }] } : {}),
+        ...(Object.keys(containerStatus).length > 0 ? { containerStatuses: [containerStatus] } : {}),
       },
     } : {}),
   };

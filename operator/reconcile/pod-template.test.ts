@@ -33,6 +33,10 @@ describe('trainerPod', () => {
     expect(env.get('SPOTSWARM_NATS_CREDENTIALS')!.valueFrom!.secretKeyRef).toEqual({ name: 'tiny-nats', key: 'nats.creds' });
     expect(JSON.parse(env.get('SPOTSWARM_TRAINING')!.value!).targetBatchSize).toBe(64);
     expect(env.get('EXTRA')!.value).toBe('1');
+    expect(env.get('SPOTSWARM_BACKEND')!.value).toBe('auto');
+    // The trainer writes why it exits where the kubelet reads the termination message.
+    expect(env.get('SPOTSWARM_TERMINATION_LOG')!.value).toBe(c.terminationMessagePath);
+    expect(c.terminationMessagePath).toBe('/dev/termination-log');
   });
 
   it('leaves out the ownerReference in remote clusters, and applies placement overrides', () => {

@@ -8,6 +8,8 @@ import { ACCOUNTING_FINALIZER } from './pods.ts';
 
 /** Long enough for a trainer to finish or hand off the shard it is reducing. */
 export const TERMINATION_GRACE_SECONDS = 30;
+/** Where the trainer writes why it exits (Kubernetes' default terminationMessagePath); the operator reads it from the pod's status. */
+export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 /** Unprivileged uid of the trainer image. */
 const TRAINER_UID = 65532;
 
@@ -64,6 +66,8 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
     fieldEnv(Env.PodIp, 'status.podIP'),
     { name: Env.TrainingSpec, value: JSON.stringify(training) },
     { name: Env.LogFormat, value: 'json' },
+    { name: Env.Backend, value: trainer.backend ?? 'auto' },
+    { name: Env.TerminationLog, value: TERMINATION_MESSAGE_PATH },
   ];
   if (stopAfter) env.push({ name: Env.StopAfterEpochs, value: String(stopAfter.epochs) });
   if (net.mode === 'HostPort') {
@@ -118,6 +122,8 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
         ...(trainer.command?.length ? { command: trainer.command } : {}),
         ...(trainer.args?.length ? { args: trainer.args } : {}),
         env,
+        terminationMessagePath: TERMINATION_MESSAGE_PATH,
+        terminationMessagePolicy: 'File',
         resources: { requests: quantities, limits: quantities },
         ...(net.mode === 'HostPort' ? { ports: [{ name: 'p2p', containerPort: net.hostPort!, hostPort: net.hostPort!, protocol: 'TCP' }] } : {}),
         securityContext: {

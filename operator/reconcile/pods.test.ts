@@ -1,4 +1,5 @@
-import { withExpectedPods } from './pods.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ACCOUNTING_FINALIZER, viewPod, withExpectedPods } from './pods.ts';
 import { pod } from './testing.ts';
 
 describe('withExpectedPods', () => {
@@ -18,5 +19,23 @@ describe('withExpectedPods', () => {
   it('keeps the ending a deleted pod already has', () => {
     const failed = pod({ name: 'failed', running: false, ending: 'failed' });
     expect(withExpectedPods([failed], { created: [], deleting: new Set(['failed']) })).toEqual([failed]);
+  });
+});
+
+describe('viewPod', () => {
+  const failedWith = (message: string | undefined): V1Pod => ({
+    metadata: { name: 'p', uid: 'u', finalizers: [ACCOUNTING_FINALIZER] },
+    spec: { nodeName: 'n', containers: [] },
+    status: { phase: 'Failed', containerStatuses: [{ name: 'trainer', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 1, ...(message !== undefined ? { message } : {}) } } }] },
+  });
+  it('reads the problem a failed trainer named in its termination message', () => {
+    expect(viewPod(failedWith('NatsUnreachable: cannot connect to nats://127.0.0.1:1 within 5s: ECONNREFUSED'))).toMatchObject({
+      ending: 'failed',
+      problem: { reason: 'NatsUnreachable', message: 'cannot connect to nats://127.0.0.1:1 within 5s: ECONNREFUSED' },
+    });
+  });
+  it('ignores a termination message that names no known problem', () => {
+    expect(viewPod(failedWith('Segmentation fault')).problem).toBeUndefined();
+    expect(viewPod(failedWith(undefined)).problem).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
  * the Pod object, so that the rules live in one place.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import { parsePeerProblem, type PeerProblem } from '../../api/index.ts';
 import type { CachedPod } from '../kube/projection.ts';
 
 export const ACCOUNTING_FINALIZER = 'spotswarm.dev/peer-accounting';
@@ -33,6 +34,8 @@ export interface PodView {
   createdAt: number;
   /** Unix ms its container has been running since, if running. */
   runningSince?: number;
+  /** The problem its trainer wrote to the termination message (`Reason: message`) before exiting, if it named one. */
+  problem?: PeerProblem;
 }
 
 function hasDisruptionTarget(pod: CachedPod): boolean {
@@ -55,7 +58,9 @@ export function viewPod(pod: CachedPod | V1Pod): PodView {
   else if (phase === 'Failed') ending = 'failed';
   else if (phase === 'Succeeded') ending = 'completed';
   const running = phase === 'Running' && ending === undefined;
-  const started = pod.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+  const cs = pod.status?.containerStatuses?.[0];
+  const started = cs?.state?.running?.startedAt;
+  const problem = parsePeerProblem(cs?.state?.terminated?.message ?? cs?.lastState?.terminated?.message);
   return {
     name: pod.metadata?.name ?? '',
     uid: pod.metadata?.uid ?? '',
@@ -65,6 +70,7 @@ export function viewPod(pod: CachedPod | V1Pod): PodView {
     holdsFinalizer: (pod.metadata?.finalizers ?? []).includes(ACCOUNTING_FINALIZER),
     createdAt: time(pod.metadata?.creationTimestamp) ?? 0,
     ...(running ? { runningSince: time(started) ?? time(pod.status?.startTime) ?? 0 } : {}),
+    ...(problem ? { problem } : {}),
   };
 }
 

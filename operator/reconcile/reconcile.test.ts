@@ -14,15 +14,19 @@ describe('reconcile', () => {
     expect(r.status.observedGeneration).toBe(1);
   });
 
-  it('is Running and Ready when all desired peers run, and asks for nothing', () => {
-    const pods = [pod(), pod(), pod()];
+  it('is Running when all desired peers run, and asks for nothing; Ready only once the epoch advanced', () => {
+    const pods = [pod({ runningSince: now.getTime() - 1_000 }), pod({ runningSince: now.getTime() - 1_000 }), pod({ runningSince: now.getTime() - 1_000 })];
     const r = reconcileOne({ swarm: tinySwarm(), pods, now });
     expect(r.create).toBe(0);
     expect(r.status.phase).toBe('Running');
-    const ready = r.status.conditions!.find((c) => c.type === 'Ready')!;
-    expect(ready.status).toBe('True');
-    expect(ready.observedGeneration).toBe(1);
+    expect(r.status.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'WaitingForProgress' });
     expect(r.status.conditions!.find((c) => c.type === 'Progressing')!.status).toBe('False');
+    const telemetry = { activePeers: 3, epoch: 1, samplesPerSecond: 30, samplesAccumulated: 0, activeByCluster: {}, backends: {}, syncing: 0, problems: [] };
+    const trained = reconcileOne({ swarm: tinySwarm((s) => { s.status = r.status; }), pods, telemetry, now });
+    const ready = trained.status.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready).toMatchObject({ status: 'True', reason: 'Training', observedGeneration: 1 });
+    expect(trained.status.lastEpochTime).toBe(now.toISOString());
+    expect(trained.events).toContainEqual(expect.objectContaining({ type: 'Normal', reason: 'Training' }));
   });
 
   it('counts a preempted pod once, as a preemption, and replaces it without backoff', () => {
@@ -164,7 +168,7 @@ describe('reconcile with free-GPU capacity', () => {
 });
 
 describe('reconcile with telemetry', () => {
-  const t = (over = {}) => ({ activePeers: 2, epoch: 7, samplesPerSecond: 40, loss: 3.2, samplesAccumulated: 10, etaSeconds: 1.5, activeByCluster: { local: 2 }, ...over });
+  const t = (over = {}) => ({ activePeers: 2, epoch: 7, samplesPerSecond: 40, loss: 3.2, samplesAccumulated: 10, etaSeconds: 1.5, activeByCluster: { local: 2 }, backends: {}, syncing: 0, problems: [], ...over });
 
   it('writes epoch, throughput, loss, ETA and active peers into status', () => {
     const r = reconcileOne({ swarm: tinySwarm(), pods: [pod(), pod(), pod()], telemetry: t(), now });

@@ -7,12 +7,12 @@
  * counted exactly once, even across operator restarts and stale caches.
  */
 import {
-  CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, LOCAL_PLACEMENT, Reasons, podSelector,
-  type ClusterStatus, type Phase, type Placement, type TrainingSwarm, type TrainingSwarmStatus,
+  LOCAL_PLACEMENT, podSelector,
+  type ClusterStatus, type PeerProblem, type Phase, type Placement, type TrainingSwarm, type TrainingSwarmStatus,
 } from '../../api/index.ts';
 import { allocate } from './allocate.ts';
 import type { TelemetrySummary } from '../telemetry/aggregate.ts';
-import { setConditions, type ConditionInput } from './conditions.ts';
+import { conditionEvents, degradedProblems, progressWindowMs, setConditions, swarmConditions } from './conditions.ts';
 import type { Ending, PodView } from './pods.ts';
 
 /** First retry delay after a trainer failure; doubles per consecutive failure. */
@@ -58,7 +58,8 @@ export type SwarmEventReason = 'PodCreated' | 'ScaledUp' | 'Completed' | 'Cluste
 
 export interface SwarmEvent {
   type: 'Normal' | 'Warning';
-  reason: SwarmEventReason;
+  /** A SwarmEventReason, or a condition reason on a condition's transition (conditions.ts). */
+  reason: SwarmEventReason | (string & {});
   message: string;
 }
 
@@ -115,6 +116,7 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
   let failures = old.failures ?? 0;
   let consecutiveFailures = old.consecutiveFailures ?? 0;
   let lastFailureTime = old.lastFailureTime;
+  let lastFailure: PeerProblem | undefined = old.lastFailureReason !== undefined ? { reason: old.lastFailureReason as PeerProblem['reason'], message: old.lastFailureMessage ?? '' } : undefined;
   const nextAccounted: string[] = [];
 
   for (const pl of placements) {
@@ -134,8 +136,9 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
           failures++;
           consecutiveFailures++;
           lastFailureTime = now.toISOString();
+          lastFailure = p.problem;
         }
-        events.push({ type: p.ending === 'failed' ? 'Warning' : 'Normal', reason: endingEvent[p.ending], message: `Trainer pod ${p.name} ${p.ending}${placements.length > 1 ? ` in cluster ${pl.name}` : ''}` });
+        events.push({ type: p.ending === 'failed' ? 'Warning' : 'Normal', reason: endingEvent[p.ending], message: `Trainer pod ${p.name} ${p.ending}${placements.length > 1 ? ` in cluster ${pl.name}` : ''}${p.ending === 'failed' && p.problem ? `: ${p.problem.reason}: ${p.problem.message}` : ''}` });
       }
       nextAccounted.push(p.uid);
       // Ended but not yet going away: delete it so its GPUs and name are freed.
@@ -146,10 +149,14 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
   const activeOf = (pl: PlacementInput): PodView[] => pl.pods.filter((p) => p.ending === undefined);
   const allActive = placements.flatMap(activeOf);
   const healthy = allActive.some((p) => p.running && p.runningSince !== undefined && now.getTime() - p.runningSince >= HEALTHY_RUN_MS);
-  if (healthy) consecutiveFailures = 0;
+  if (healthy) {
+    consecutiveFailures = 0;
+    lastFailure = undefined;
+  }
 
   // Epochs never go backwards, even if the peers that knew the latest one are gone.
   const epoch = Math.max(old.epoch ?? 0, telemetry?.epoch ?? 0);
+  const lastEpochTime = epoch > (old.epoch ?? 0) ? now.toISOString() : old.lastEpochTime;
   const stopAt = swarm.spec.stopAfter?.epochs;
   const finished = old.phase === 'Succeeded' || (stopAt !== undefined && epoch >= stopAt);
   if (finished && old.phase !== 'Succeeded') {
@@ -235,26 +242,29 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
   else if ((running < min && !paused) || backingOff || unreachable.length > 0) phase = 'Degraded';
   else phase = 'Running';
 
-  const degraded: ConditionInput = backingOff
-    ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.PeersFailing, message: `${consecutiveFailures} consecutive trainer failures; backing off` }
-    : unreachable.length > 0
-      ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.ClusterUnreachable, message: unreachable.map((pl) => pl.problem ? `cluster ${pl.name}: ${pl.problem}` : `cluster ${pl.name} unreachable since ${clusters.find((c) => c.name === pl.name)!.unreachableSince}`).join('; ') }
-      : running < min && !paused
-        ? { type: CONDITION_DEGRADED, status: 'True', reason: Reasons.BelowMinPeers, message: `${running} running, below the minimum of ${min}` }
-        : { type: CONDITION_DEGRADED, status: 'False', reason: Reasons.AsExpected, message: 'No problems observed' };
-  const conditions: ConditionInput[] = [
-    running >= Math.max(min, 1)
-      ? { type: CONDITION_READY, status: 'True', reason: Reasons.MinPeersRunning, message: `${running} of at least ${min} peers running` }
-      : paused
-        ? { type: CONDITION_READY, status: 'False', reason: Reasons.Paused, message: 'spec.peers.max is 0' }
-        : { type: CONDITION_READY, status: 'False', reason: Reasons.WaitingForPeers, message: `${running} of at least ${Math.max(min, 1)} peers running` },
-    running !== desired || allActive.length !== desired
-      ? { type: CONDITION_PROGRESSING, status: 'True', reason: Reasons.Scaling, message: `${running} running, ${allActive.length - running} starting, ${desired} desired` }
-      : finished
-        ? { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.StopAfterReached, message: `Reached epoch ${epoch}` }
-        : { type: CONDITION_PROGRESSING, status: 'False', reason: Reasons.Stable, message: `${running} of ${desired} peers running` },
-    degraded,
-  ];
+  const runningSinces = allActive.filter((p) => p.running && p.runningSince !== undefined).map((p) => p.runningSince!);
+  const training = swarm.spec.training;
+  const samplesPerEpoch = training.targetBatchSize * (training.averaging.mode === 'diloco' ? training.averaging.innerSteps ?? 1 : 1);
+  const windowMs = progressWindowMs(training.averaging.timeoutSeconds, samplesPerEpoch, telemetry?.samplesPerSecond);
+  const facts = {
+    now: now.getTime(), min, running, active: allActive.length, desired, paused, finished, epoch,
+    gpus: swarm.spec.trainer.resources.gpus, backingOff, consecutiveFailures,
+    ...(lastFailure ? { lastFailure } : {}),
+    unreachable: unreachable.map((pl) => pl.problem ? `cluster ${pl.name}: ${pl.problem}` : `cluster ${pl.name} unreachable since ${clusters.find((c) => c.name === pl.name)!.unreachableSince}`),
+    ...(telemetry ? { telemetry } : {}),
+    ...(lastEpochTime ? { lastEpochAt: new Date(lastEpochTime).getTime() } : {}),
+    ...(runningSinces.length > 0 ? { runningSince: Math.min(...runningSinces) } : {}),
+    windowMs,
+  };
+  const problems = degradedProblems(facts);
+  const conditions = swarmConditions(facts, problems);
+  events.push(...conditionEvents(old.conditions, conditions, problems));
+  // Look again when the window would run out: Ready and NoProgress change with time alone.
+  if (running > 0 && !finished && !paused) {
+    const since = Math.max(facts.runningSince ?? 0, facts.lastEpochAt ?? 0);
+    const left = since + windowMs - facts.now;
+    if (left > 0) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, left + 1000);
+  }
 
   const status: TrainingSwarmStatus = {
     ...old,
@@ -265,11 +275,19 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
     failures,
     consecutiveFailures,
     ...(lastFailureTime ? { lastFailureTime } : {}),
+    ...(lastEpochTime ? { lastEpochTime } : {}),
     accountedPods: nextAccounted.sort(),
     selector: podSelector(swarm.metadata.name ?? ''),
     clusters,
     conditions: setConditions(old.conditions, conditions, generation, now),
   };
+  if (lastFailure) {
+    status.lastFailureReason = lastFailure.reason;
+    status.lastFailureMessage = lastFailure.message;
+  } else {
+    delete status.lastFailureReason;
+    delete status.lastFailureMessage;
+  }
   if (epoch > 0) status.epoch = epoch;
   if (telemetry) {
     status.samplesPerSecond = telemetry.samplesPerSecond;
@@ -277,10 +295,12 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
     if (telemetry.etaSeconds !== undefined) status.etaSeconds = telemetry.etaSeconds;
     else delete status.etaSeconds;
     if (telemetry.checkpoint) status.checkpoint = telemetry.checkpoint;
+    if (Object.keys(telemetry.backends).length > 0) status.backends = telemetry.backends;
   } else if (!finished) {
     // Nobody reports: no live throughput. Keep epoch, loss and checkpoint as the last known.
     delete status.samplesPerSecond;
     delete status.etaSeconds;
+    delete status.backends;
     if (status.peers) delete status.peers.active;
   }
 

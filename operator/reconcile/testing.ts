@@ -12,6 +12,7 @@ export function tinySwarm(patch: (s: TrainingSwarm) => void = () => {}): Trainin
   s.metadata = { ...s.metadata, namespace: 'default', uid: 'uid-1', generation: 1 };
   s.spec.priorityClassName = 'spotswarm-preemptible';
   s.spec.trainer.imagePullPolicy = 'IfNotPresent';
+  s.spec.trainer.backend = 'auto';
   s.spec.peers.maxPending = 1;
   s.spec.nats = { url: 'nats://127.0.0.1:4222', ...s.spec.nats, replicas: 1 };
   patch(s);

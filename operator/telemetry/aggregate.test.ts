@@ -18,6 +18,19 @@ describe('summarize telemetry', () => {
     expect(s.activePeers).toBe(1);
     expect(summarize([{ report: rep('a'), receivedAt: 0 }], PEER_TTL_MS + 1, 100)).toBeUndefined();
   });
+  it('counts live peers by device and groups their problems by reason, with a count and the first message', () => {
+    const s = summarize([
+      { report: rep('a', { backend: 'gpu' }), receivedAt: 1000 },
+      { report: rep('b', { backend: 'cpu-fallback', syncing: true }), receivedAt: 1000 },
+      { report: rep('c', { backend: 'gpu', problem: { reason: 'DataUnreadable', message: '/data/x.txt: ENOENT' } }), receivedAt: 1000 },
+      { report: rep('d', { backend: 'synthetic', problem: { reason: 'DataUnreadable', message: '/data/y.txt: EACCES' } }), receivedAt: 1000 },
+    ], 2000, 100)!;
+    expect(s.backends).toEqual({ gpu: 2, 'cpu-fallback': 1, cpu: 0, wasm: 0 });
+    expect(s.syncing).toBe(1);
+    expect(s.problems).toEqual([{ reason: 'DataUnreadable', peers: 2, message: 'pod-c: /data/x.txt: ENOENT' }]);
+    // A swarm whose workload reports no device (the synthetic averaging one) has no backend counts.
+    expect(summarize([{ report: rep('e', { backend: 'synthetic' }), receivedAt: 1000 }], 2000, 100)!.backends).toEqual({});
+  });
   it('rounds to three significant digits', () => {
     expect(roundSig(123.456)).toBe(123);
     expect(roundSig(0.0012345)).toBe(0.00123);

@@ -2,7 +2,7 @@
  * Turns the latest telemetry report of each peer into one swarm summary.
  * Pure: the caller keeps the reports and the clock.
  */
-import type { TelemetryReport } from '../../api/index.ts';
+import { BACKEND_DEVICES, type PeerProblemReason, type TelemetryReport } from '../../api/index.ts';
 
 /** A peer whose last report is older than this no longer counts as alive. */
 export const PEER_TTL_MS = 30_000;
@@ -30,6 +30,12 @@ export interface TelemetrySummary {
   activeByCluster: Record<string, number>;
   /** Latest checkpoint a peer reported writing, if any. */
   checkpoint?: string;
+  /** Live peers by the device they compute on (only the devices of BACKEND_DEVICES, all of them listed). */
+  backends: Record<string, number>;
+  /** Live peers downloading the swarm's state. */
+  syncing: number;
+  /** Problems live peers report, one entry per reason with the count and the first peer's message. */
+  problems: { reason: PeerProblemReason; peers: number; message: string }[];
 }
 
 /** Three significant digits: enough for a status column, and stable enough not to rewrite status on noise. */
@@ -50,6 +56,15 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
   const activeByCluster: Record<string, number> = {};
   for (const r of live) activeByCluster[r.cluster ?? 'unknown'] = (activeByCluster[r.cluster ?? 'unknown'] ?? 0) + 1;
   const remaining = Math.max(0, targetBatchSize - samplesAccumulated);
+  const backends: Record<string, number> = Object.fromEntries(BACKEND_DEVICES.map((d) => [d, 0]));
+  for (const r of live) if (r.backend !== undefined && r.backend in backends) backends[r.backend]!++;
+  const problems = new Map<PeerProblemReason, { reason: PeerProblemReason; peers: number; message: string }>();
+  for (const r of [...live].sort((a, b) => a.pod.localeCompare(b.pod))) {
+    if (!r.problem) continue;
+    const p = problems.get(r.problem.reason);
+    if (p) p.peers++;
+    else problems.set(r.problem.reason, { reason: r.problem.reason, peers: 1, message: `${r.pod}: ${r.problem.message}` });
+  }
   const checkpoints = live.map((r) => r.checkpoint).filter((c): c is string => Boolean(c)).sort();
   return {
     activePeers: live.length,
@@ -60,5 +75,8 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
     ...(samplesPerSecond > 0 ? { etaSeconds: roundSig(remaining / samplesPerSecond, 2) } : {}),
     activeByCluster,
     ...(checkpoints.length ? { checkpoint: checkpoints[checkpoints.length - 1]! } : {}),
+    backends: Object.values(backends).some((n) => n > 0) ? backends : {},
+    syncing: live.filter((r) => r.syncing === true).length,
+    problems: [...problems.values()],
   };
 }

@@ -4,7 +4,7 @@
  * restartPolicy, and on deletion stop the process within the grace period
  * and finish the deletion.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
@@ -46,6 +46,11 @@ export function podKey(namespace: string, name: string): string {
 export function logFileName(namespace: string, name: string): string {
   return `${namespace}_${name}.log`;
 }
+
+/** Kubernetes' default container terminationMessagePath. */
+const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+/** The kubelet keeps at most this much of a termination message. */
+const TERMINATION_MESSAGE_MAX_BYTES = 4096;
 
 function apiCode(err: unknown): number | undefined {
   return (err as { code?: number }).code;
@@ -203,6 +208,7 @@ export class PodWorker {
         await this.patch(runningPatch({ now: new Date(), startTime: this.startTime, startedAt: proc.startedAt, container: this.info() }));
       }
       const exit = await proc.exited;
+      const written = this.terminationMessage();
       const containerID = proc.pid ? `spotswarm://${this.uid}/${proc.pid}` : undefined;
       this.proc = undefined;
       if (this.deleting()) return; // the deletion path reports nothing more
@@ -210,7 +216,7 @@ export class PodWorker {
         exitCode: exit.exitCode,
         ...(exit.signal !== undefined ? { signal: exit.signal } : {}),
         reason: exit.startError ? 'StartError' : exit.exitCode === 0 ? 'Completed' : 'Error',
-        ...(exit.startError ? { message: exit.startError } : {}),
+        ...(exit.startError ? { message: exit.startError } : written ? { message: written } : {}),
         startedAt: proc.startedAt,
         finishedAt: exit.finishedAt,
         ...(containerID ? { containerID } : {}),
@@ -262,7 +268,11 @@ export class PodWorker {
     const mounts = await mountVolumes(this.pod, c, this.podDir, {
       reader, log: this.ctx.log, claimsDir: join(this.ctx.stateDir, 'claims'), ...(this.token ? { token: this.token } : {}),
     });
-    const all: Array<readonly [string, string]> = [[IMAGE_APP_DIR, this.ctx.repoRoot], ...mounts];
+    // The container's termination message file is a file in the pod's directory; env values naming its path point there.
+    // It starts empty (a restart's new message replaces the old) and exists, so the sandbox can keep it writable.
+    writeFileSync(this.terminationFile, '');
+    const termination = [c.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH, this.terminationFile] as const;
+    const all: Array<readonly [string, string]> = [[IMAGE_APP_DIR, this.ctx.repoRoot], ...mounts, termination];
     const env = await resolveEnv(this.pod, c, reader, base);
     for (const k of Object.keys(env)) env[k] = rewritePath(env[k] ?? '', all);
     const spec = processFor(
@@ -273,9 +283,23 @@ export class PodWorker {
       const services = await core.listServiceForAllNamespaces();
       const hosts = join(this.podDir, 'hosts');
       writeFileSync(hosts, hostsFile(this.name, this.namespace, services.items.map((x) => ({ name: x.metadata?.name ?? '', namespace: x.metadata?.namespace ?? '' }))));
-      spec.argv = sandboxed(spec.argv, { hostsFile: hosts, volumes: mounts, readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true });
+      spec.argv = sandboxed(spec.argv, { hostsFile: hosts, volumes: [...mounts, termination], readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true });
     }
     return { ...spec, env };
+  }
+
+  private get terminationFile(): string {
+    return join(this.podDir, 'termination-log');
+  }
+
+  /** What the process wrote to its termination message file (as a kubelet does, at most 4 KiB), if anything. */
+  private terminationMessage(): string | undefined {
+    try {
+      const text = readFileSync(this.terminationFile).subarray(0, TERMINATION_MESSAGE_MAX_BYTES).toString('utf8');
+      return text === '' ? undefined : text;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Sleeps, waking early when deletion starts. */

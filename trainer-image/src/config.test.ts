@@ -20,7 +20,9 @@ describe('parseConfig', () => {
       stateAveragingEvery: 0, averageOptimizerState: false,
       robust: { method: 'none', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false },
     });
-    expect(c.train).toEqual({ evalBatches: 0, backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
+    expect(c.nats.connectTimeoutMs).toBe(20_000);
+    expect(c.terminationLog).toBeUndefined();
+    expect(c.train).toEqual({ evalBatches: 0, backend: 'auto', backends: undefined, faults: { nanGradientEpochs: [], byzantine: undefined, byzantineResults: undefined } });
     expect(c.pod).toEqual({ name: 'host-1', ip: '10.1.2.3', cluster: undefined });
     expect(c.synthetic).toEqual({ vectorElements: 262_144, seed: undefined, samplesPerSecond: 100, samplesPerEpoch: undefined, dumpDir: undefined });
     expect(c.membershipTtlMs).toBe(10_000);
@@ -44,9 +46,11 @@ describe('parseConfig', () => {
 
   it('reads the train workload\'s eval batches, backends and faults, and names bad variables', () => {
     expect(parse({ [Env.EvalBatches]: '3', [Env.Backends]: 'wasm,cpu', [Env.FaultNanGradientEpochs]: '2, 5' }).train).toEqual({
-      evalBatches: 3, backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
+      evalBatches: 3, backend: 'auto', backends: ['wasm', 'cpu'], faults: { nanGradientEpochs: [2, 5], byzantine: undefined, byzantineResults: undefined },
     });
     expect(errorOf(ConfigError, () => parse({ [Env.Backends]: 'gpu' })).variable).toBe(Env.Backends);
+    expect(parse({ [Env.Backend]: 'gpu' }).train?.backend).toBe('gpu');
+    expect(errorOf(ConfigError, () => parse({ [Env.Backend]: 'tpu' })).message).toMatch(/SPOTSWARM_BACKEND: must be one of auto, gpu, cpu, wasm \(spec.trainer.backend\), got "tpu"/);
     expect(errorOf(ConfigError, () => parse({ [Env.EvalBatches]: '-1' })).variable).toBe(Env.EvalBatches);
     expect(errorOf(ConfigError, () => parse({ [Env.FaultNanGradientEpochs]: 'x' })).variable).toBe(Env.FaultNanGradientEpochs);
     expect(parse({ [Env.FaultByzantine]: 'scale:-100' }).train?.faults.byzantine).toEqual({ kind: 'scale', factor: -100 });

@@ -4,7 +4,7 @@
  * frozen. Every error names the variable, and the field inside it for JSON.
  */
 import { isIP } from 'node:net';
-import { Env } from '../../api/index.ts';
+import { Env, TRAINER_BACKENDS, type TrainerBackend } from '../../api/index.ts';
 import { type BackendKind, parseBackendOrder } from './backend/index.ts';
 import { errorMessage } from './common/index.ts';
 import { ConfigError } from './config-error.ts';
@@ -30,7 +30,9 @@ export interface SyntheticConfig {
 export interface TrainWorkloadConfig {
   /** Held-out batches evaluated after every epoch (SPOTSWARM_EVAL_BATCHES; 0 = off). */
   evalBatches: number;
-  /** Backend preference (SPOTSWARM_BACKENDS, e.g. "wasm,cpu"); undefined = the default order. */
+  /** spec.trainer.backend (SPOTSWARM_BACKEND): auto, gpu, cpu or wasm. */
+  backend: TrainerBackend;
+  /** Backend preference (SPOTSWARM_BACKENDS, e.g. "wasm,cpu"), used with backend auto; undefined = the default order. */
   backends: BackendKind[] | undefined;
   faults: TrainingFaults;
 }
@@ -38,7 +40,10 @@ export interface TrainWorkloadConfig {
 export interface TrainerConfig {
   swarm: { name: string; namespace: string; uid: string | undefined };
   pod: { name: string; ip: string; cluster: string | undefined };
-  nats: { url: string; credentials: string | undefined; replicas: number };
+  /** connectTimeoutMs: how long the trainer tries to reach NATS at start before it exits with NatsUnreachable. */
+  nats: { url: string; credentials: string | undefined; replicas: number; connectTimeoutMs: number };
+  /** The container's termination message file (SPOTSWARM_TERMINATION_LOG): a fatal problem is written there; undefined = nowhere. */
+  terminationLog: string | undefined;
   training: TrainingSpec;
   stopAfterEpochs: number | undefined;
   p2pPort: number;
@@ -60,6 +65,8 @@ export interface TrainerConfig {
 export const DEFAULT_SYNTHETIC_VECTOR_MB = 1;
 export const DEFAULT_SYNTHETIC_SAMPLES_PER_SECOND = 100;
 export const DEFAULT_MEMBERSHIP_TTL_SECONDS = 10;
+/** Below the operator's 30 s healthy run, so a trainer that never reaches NATS counts as failing and backs off. */
+export const DEFAULT_NATS_CONNECT_TIMEOUT_SECONDS = 20;
 const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
 type EnvSource = Readonly<Record<string, string | undefined>>;
@@ -148,7 +155,9 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
   const cfg: TrainerConfig = {
     swarm: { name: required(Env.SwarmName), namespace: required(Env.SwarmNamespace), uid: str(Env.SwarmUid) },
     pod: { name: str(Env.PodName) ?? fallback.hostname, ip: podIp, cluster: str(Env.Cluster) },
-    nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials], replicas: natsReplicas(env[Env.NatsReplicas]) },
+    nats: { url: natsUrl, credentials: env[Env.NatsCredentials] === '' ? undefined : env[Env.NatsCredentials], replicas: natsReplicas(env[Env.NatsReplicas]),
+      connectTimeoutMs: (num(Env.NatsConnectTimeoutSeconds, DEFAULT_NATS_CONNECT_TIMEOUT_SECONDS, { min: 1, max: 3600 }) as number) * 1000 },
+    terminationLog: str(Env.TerminationLog),
     training: parseTrainingSpec(required(Env.TrainingSpec), { dataRequired: workload === 'train' }),
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
     p2pPort,
@@ -178,6 +187,8 @@ function parseTrainWorkload(env: EnvSource): TrainWorkloadConfig {
   const evalRaw = str(Env.EvalBatches) ?? '0';
   const evalBatches = Number(evalRaw);
   if (!Number.isInteger(evalBatches) || evalBatches < 0 || evalBatches > 1000) throw new ConfigError(Env.EvalBatches, `must be an integer in [0, 1000], got ${JSON.stringify(evalRaw)}`);
+  const backend = (str(Env.Backend) ?? 'auto') as TrainerBackend;
+  if (!TRAINER_BACKENDS.includes(backend)) throw new ConfigError(Env.Backend, `must be one of ${TRAINER_BACKENDS.join(', ')} (spec.trainer.backend), got ${JSON.stringify(backend)}`);
   let backends: BackendKind[] | undefined;
   const b = str(Env.Backends);
   if (b !== undefined) {
@@ -202,5 +213,5 @@ function parseTrainWorkload(env: EnvSource): TrainWorkloadConfig {
       throw new ConfigError(name, errorMessage(e));
     }
   };
-  return { evalBatches, backends, faults: { nanGradientEpochs, byzantine: fault(Env.FaultByzantine), byzantineResults: fault(Env.FaultByzantineResults) } };
+  return { evalBatches, backend, backends, faults: { nanGradientEpochs, byzantine: fault(Env.FaultByzantine), byzantineResults: fault(Env.FaultByzantineResults) } };
 }

@@ -8,7 +8,10 @@
  *
  * SIGTERM (preemption): the averager leaves (finishing or handing off its
  * shard, telling the group), the peer deregisters, the host closes, NATS
- * drains, exit 0. Exit 1 on a fatal error, 2 on a bad configuration.
+ * drains, exit 0. Exit 1 on a fatal error, 2 on a bad configuration. A
+ * fatal problem the operator should name (NATS unreachable at start, the
+ * backend spec.trainer.backend asks for unusable) is also written to the
+ * termination message file (termination.ts).
  */
 import { hostname } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -19,7 +22,10 @@ import { createLogger } from './log.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { relayMain } from './relay/main.ts';
 import { errorMessage } from './common/index.ts';
-import { connectNats, createSwarmMetrics, Swarm, type ClaimCapOptions } from './swarm/index.ts';
+import { connectNats, createSwarmMetrics, NatsUnreachableError, Swarm, type ClaimCapOptions } from './swarm/index.ts';
+import { gpuRequirementError, orderFor } from './backend/index.ts';
+import { FatalProblem, writeTerminationMessage } from './termination.ts';
+import type { TrainWorkloadConfig } from './config.ts';
 import { ComputeWorker } from './model/index.ts';
 import { AveragingWorkload } from './workload/averaging.ts';
 import { applyByzantineFault } from './workload/faults.ts';
@@ -65,8 +71,15 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     training: cfg.training,
     vectorElements: cfg.synthetic.vectorElements,
   });
+  // The backend first: a forced backend that cannot run here fails before the peer joins anything.
+  const compute = cfg.train ? await startCompute(cfg.train, log) : undefined;
   const swarmMetrics = createSwarmMetrics(registry);
-  const nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log, metrics: swarmMetrics });
+  let nc;
+  try {
+    nc = await connectNats({ url: cfg.nats.url, credentials: cfg.nats.credentials, name: cfg.pod.name, log, metrics: swarmMetrics, firstConnectTimeoutMs: cfg.nats.connectTimeoutMs });
+  } catch (e) {
+    throw e instanceof NatsUnreachableError ? new FatalProblem('NatsUnreachable', e.message) : e;
+  }
   log.info('connected to NATS', { server: nc.getServer() });
 
   const cap = claimCap(cfg);
@@ -94,23 +107,16 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
     ...(resultsFault ? { tamperResult: (v: Float32Array) => applyByzantineFault(resultsFault, v, 0) } : {}),
   });
   if (resultsFault) log.warn('fault injection: this peer tampers with every shard result it reduces', { fault: resultsFault });
-  let workload: Workload;
-  let compute: ComputeWorker | undefined;
-  if (train) {
-    // The model computes in a worker thread (model/compute.ts): a micro-batch would block NATS and libp2p here.
-    compute = await ComputeWorker.start({ ...(train.backends ? { order: train.backends } : {}), log });
-    const backend = compute.backend;
-    log.info('TensorFlow.js backend', { backend: backend.kind, tfBackend: backend.tfBackend, simd: backend.simd, skipped: backend.attempts, thread: 'compute worker' });
-    workload = new TrainingWorkload({ swarm, averager, nc, config: cfg, train, compute, log, registry });
-  } else {
-    workload = new AveragingWorkload({ swarm, averager, config: cfg, log });
-  }
-  await workload.start();
-  ready = true;
+  const workload: Workload = train && compute
+    ? new TrainingWorkload({ swarm, averager, nc, config: cfg, train, compute, log, registry })
+    : new AveragingWorkload({ swarm, averager, config: cfg, log });
+  // Starting may wait (for readable data); SIGTERM meanwhile still leaves cleanly.
+  const started = await Promise.race([workload.start().then(() => undefined), signalled]);
+  ready = started === undefined;
 
   // A dead compute worker is fatal: leave the swarm cleanly, then exit 1 (the pod restarts).
   const computeFailed = compute ? compute.failed.then(() => 'compute worker failed') : new Promise<string>(() => undefined);
-  const why = await Promise.race([signalled, workload.ended.then((e) => e.reason), computeFailed]);
+  const why = started ?? await Promise.race([signalled, workload.ended.then((e) => e.reason), computeFailed]);
   if (why === 'compute worker failed') log.error('the compute worker failed; leaving the swarm', { reason: why, epoch: workload.epoch });
   else log.info(why.startsWith('SIG') ? `${why} received, leaving the swarm` : 'done, leaving the swarm', { reason: why, epoch: workload.epoch });
   const watchdog = setTimeout(() => {
@@ -127,6 +133,30 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
   metricsServer?.close();
   log.info('trainer stopped', { reason: why, epoch: workload.epoch });
   return why === 'compute worker failed' ? 1 : 0;
+}
+
+/**
+ * The model computes in a worker thread (model/compute.ts): a micro-batch would block NATS and
+ * libp2p here. The backend is the user's choice (spec.trainer.backend); gpu without a usable GPU
+ * is a FatalProblem naming the field.
+ */
+async function startCompute(train: TrainWorkloadConfig, log: ReturnType<typeof createLogger>): Promise<ComputeWorker> {
+  const order = train.backend === 'auto' ? train.backends : orderFor(train.backend);
+  let compute: ComputeWorker;
+  try {
+    compute = await ComputeWorker.start({ ...(order ? { order } : {}), log });
+  } catch (e) {
+    if (train.backend === 'auto') throw e;
+    throw new FatalProblem('BackendUnavailable', `spec.trainer.backend is ${train.backend}, but it cannot be used here: ${errorMessage(e)}`);
+  }
+  const b = compute.backend;
+  log.info('TensorFlow.js backend', { device: b.device, backend: b.kind, tfBackend: b.tfBackend, simd: b.simd, requested: train.backend, skipped: b.attempts, thread: 'compute worker' });
+  const unmet = gpuRequirementError(train.backend, b);
+  if (unmet !== undefined) {
+    await compute.stop();
+    throw new FatalProblem('BackendUnavailable', unmet);
+  }
+  return compute;
 }
 
 function main(): void {
@@ -149,7 +179,10 @@ function main(): void {
   run(cfg, log).then(
     (code) => process.exit(code),
     (e: unknown) => {
-      log.error('trainer failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });
+      if (e instanceof FatalProblem) {
+        log.error('trainer cannot run', { reason: e.reason, error: e.message });
+        writeTerminationMessage(cfg.terminationLog, e, log);
+      } else log.error('trainer failed', { error: errorMessage(e), stack: e instanceof Error ? e.stack : undefined });
       process.exit(1);
     },
   );

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BackendKinds, DEFAULT_BACKEND_ORDER, loadBackend, parseBackendOrder, wasmBinaryDir } from './index.ts';
+import { BackendKinds, DEFAULT_BACKEND_ORDER, deviceOf, gpuRequirementError, loadBackend, orderFor, parseBackendOrder, wasmBinaryDir } from './index.ts';
 import { existsSync } from 'node:fs';
 
 /** An importer that fails for the listed packages and imports the rest for real. */
@@ -36,6 +36,8 @@ describe('loadBackend', () => {
 
   it('with the default order lands on a backend from the list, with one attempt per skipped candidate', async () => {
     const choice = await loadBackend();
+    // This machine has no libtensorflow: auto ends on wasm (or pure JS), and says so.
+    expect(['wasm', 'cpu']).toContain(choice.device);
     const i = DEFAULT_BACKEND_ORDER.indexOf(choice.kind);
     expect(i).toBeGreaterThanOrEqual(0);
     expect(choice.attempts.map((a) => a.kind)).toEqual(DEFAULT_BACKEND_ORDER.slice(0, i));
@@ -48,6 +50,60 @@ describe('loadBackend', () => {
 
   it('finds the wasm binaries in the package', () => {
     expect(existsSync(`${wasmBinaryDir()}tfjs-backend-wasm-simd.wasm`)).toBe(true);
+  });
+});
+
+/**
+ * tfjs-node-gpu registers a backend named `tensorflow` whose `isUsingGpuDevice` says whether
+ * libtensorflow found a GPU device. The package cannot be installed here, so this importer
+ * registers a stand-in under that name (the pure-JS backend carrying the flag) when it is imported.
+ */
+const fakeNodeGpu = (isUsingGpuDevice: boolean) => async (spec: string): Promise<unknown> => {
+  if (spec !== '@tensorflow/tfjs-node-gpu') throw new Error(`Cannot find package '${spec}'`);
+  await tf.setBackend('cpu');
+  const cpu = tf.backend();
+  tf.registerBackend('tensorflow', () => Object.assign(Object.create(cpu) as tf.KernelBackend, { isUsingGpuDevice }));
+  return {};
+};
+
+describe('the device a backend really computes on', () => {
+  afterEach(async () => {
+    if (tf.findBackendFactory('tensorflow') !== null) tf.removeBackend('tensorflow');
+    await tf.setBackend('cpu');
+  });
+
+  it('reports the GPU build of libtensorflow on the CPU as cpu-fallback, and gpu refuses it naming the field', async () => {
+    const choice = await loadBackend({ order: orderFor('gpu'), importer: fakeNodeGpu(false) });
+    expect(choice).toMatchObject({ kind: 'tfjs-node-gpu', device: 'cpu-fallback', tfBackend: 'tensorflow' });
+    expect(gpuRequirementError('gpu', choice)).toMatch(/^spec.trainer.backend is gpu, but no GPU is usable here: tfjs-node-gpu loaded and computes on the CPU/);
+    expect(gpuRequirementError('auto', choice)).toBeUndefined();
+  });
+
+  it('reports gpu when libtensorflow found a GPU device', async () => {
+    const choice = await loadBackend({ order: orderFor('gpu'), importer: fakeNodeGpu(true) });
+    expect(choice.device).toBe('gpu');
+    expect(gpuRequirementError('gpu', choice)).toBeUndefined();
+  });
+
+  it('classifies every kind', () => {
+    expect(deviceOf('tfjs-node-gpu', { isUsingGpuDevice: true })).toBe('gpu');
+    expect(deviceOf('tfjs-node-gpu', {})).toBe('cpu-fallback');
+    expect(deviceOf('tfjs-node', { isUsingGpuDevice: false })).toBe('cpu');
+    expect(deviceOf('wasm', undefined)).toBe('wasm');
+    expect(deviceOf('cpu', undefined)).toBe('cpu');
+  });
+});
+
+describe('orderFor (spec.trainer.backend)', () => {
+  it('auto is the whole chain; gpu only the CUDA build; cpu never the CUDA build; wasm only wasm', () => {
+    expect(orderFor('auto')).toEqual(DEFAULT_BACKEND_ORDER);
+    expect(orderFor('gpu')).toEqual(['tfjs-node-gpu']);
+    expect(orderFor('cpu')).toEqual(['tfjs-node', 'wasm', 'cpu']);
+    expect(orderFor('wasm')).toEqual(['wasm']);
+  });
+
+  it('gpu on a machine without tfjs-node-gpu fails, listing why', async () => {
+    await expect(loadBackend({ order: orderFor('gpu') })).rejects.toThrow(/tfjs-node-gpu: import failed/);
   });
 });
 

@@ -12,10 +12,21 @@
  * without that download they are simply absent (or present without their
  * binding) and the import throws. Every failure is kept in `attempts` so the
  * trainer can log why it runs where it runs.
+ *
+ * A successful `setBackend('tensorflow')` with tfjs-node-gpu does not prove a
+ * GPU: libtensorflow runs on the CPU when it finds no CUDA device or no
+ * matching CUDA library. The backend's `isUsingGpuDevice` is what
+ * libtensorflow's own device list says once it started; `device` reports it
+ * (gpu, or cpu-fallback for the GPU build on the CPU).
+ *
+ * spec.trainer.backend picks the candidates (`ordersFor`): auto is the whole
+ * chain; gpu only tfjs-node-gpu and requires device gpu (`requireDevice`
+ * fails otherwise, naming the field); cpu the CPU builds; wasm only wasm.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { BackendDevice, TrainerBackend } from '../../../api/index.ts';
 
 export const BackendKinds = {
   NodeGpu: 'tfjs-node-gpu',
@@ -55,8 +66,10 @@ export interface BackendAttempt {
 }
 
 export interface BackendChoice {
-  /** What the trainer reports in logs and telemetry. */
+  /** The package it loaded. */
   kind: BackendKind;
+  /** The device it computes on, as the backend itself says: what the trainer reports in logs, telemetry and status.backends. */
+  device: BackendDevice;
   /** `tf.getBackend()` after the switch. */
   tfBackend: string;
   /** wasm only: whether the SIMD binary is in use. */
@@ -125,9 +138,42 @@ async function tryKind(kind: BackendKind, importer: (s: string) => Promise<unkno
     return `setBackend('${tfName}') failed: ${oneLine(e)}`;
   }
   if (!ok || tf.getBackend() !== tfName) return `setBackend('${tfName}') returned false (backend did not initialise)`;
-  const choice: BackendChoice = { kind, tfBackend: tf.getBackend(), attempts: [] };
+  const choice: BackendChoice = { kind, device: deviceOf(kind, tf.backend()), tfBackend: tf.getBackend(), attempts: [] };
   if (kind === BackendKinds.Wasm) choice.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') === true;
   return choice;
+}
+
+/**
+ * The device a loaded backend computes on. tfjs-node's backend reads
+ * libtensorflow's device list when it starts (`isUsingGpuDevice`: a GPU
+ * device was found); the GPU build without one runs on the CPU.
+ */
+export function deviceOf(kind: BackendKind, backend: unknown): BackendDevice {
+  if (kind === BackendKinds.Wasm) return 'wasm';
+  if (kind === BackendKinds.Cpu) return 'cpu';
+  const onGpu = typeof backend === 'object' && backend !== null && (backend as { isUsingGpuDevice?: unknown }).isUsingGpuDevice === true;
+  if (onGpu) return 'gpu';
+  return kind === BackendKinds.NodeGpu ? 'cpu-fallback' : 'cpu';
+}
+
+/** The candidates spec.trainer.backend allows, in preference order. */
+export function orderFor(choice: TrainerBackend): readonly BackendKind[] {
+  switch (choice) {
+    case 'auto':
+      return DEFAULT_BACKEND_ORDER;
+    case 'gpu':
+      return [BackendKinds.NodeGpu];
+    case 'cpu':
+      return [BackendKinds.Node, BackendKinds.Wasm, BackendKinds.Cpu];
+    case 'wasm':
+      return [BackendKinds.Wasm];
+  }
+}
+
+/** Why `choice` does not satisfy spec.trainer.backend gpu (a GPU is required), or undefined when it does or none is required. */
+export function gpuRequirementError(wanted: TrainerBackend, choice: BackendChoice): string | undefined {
+  if (wanted !== 'gpu' || choice.device === 'gpu') return undefined;
+  return `spec.trainer.backend is gpu, but no GPU is usable here: ${choice.kind} loaded and computes on the CPU (libtensorflow found no CUDA device or no matching CUDA library)`;
 }
 
 function isInitialised(name: string): boolean {

@@ -4,7 +4,7 @@
  * per round by compare-and-set). The averaging layer builds on this; this
  * folder imports nothing above it.
  */
-export { connectNats, isCredsFile, type NatsOptions } from './nats.ts';
+export { connectNats, isCredsFile, NatsUnreachableError, type NatsOptions } from './nats.ts';
 export { Swarm, type ClaimCapOptions, type LocalProgress, type ProgressTarget, type SwarmJoinOptions } from './swarm.ts';
 export { Membership, type MembershipOptions } from './membership.ts';
 export { Matchmaker, buildAssignment, type FormedRound, type MatchmakerOptions } from './matchmaking.ts';

@@ -59,6 +59,7 @@ export async function setUpTraining(o: TrainingSetupOptions): Promise<TrainingPa
   const evalSet = await evalBatches(o, tokenizer);
   o.log.info('model ready', {
     backend: o.compute.backend.kind,
+    device: o.compute.backend.device,
     parameters: model.size,
     vocabSize: tokenizer.vocabSize,
     tokenizer: tokenizer.hash.slice(0, 16),

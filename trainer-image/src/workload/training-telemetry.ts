@@ -5,7 +5,7 @@
  * every state change) for the operator's status.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
+import { TELEMETRY_VERSION, type PeerProblem, type TelemetryReport } from '../../../api/index.ts';
 import type { Swarm } from '../swarm/index.ts';
 
 export interface TrainingMetrics {
@@ -21,6 +21,7 @@ export interface TrainingMetrics {
   agreements: Counter<'state'>;
   outvotedReducers: Counter;
   unverifiedRounds: Counter;
+  dataErrors: Counter;
 }
 
 export function createTrainingMetrics(r: Registry): TrainingMetrics {
@@ -36,6 +37,7 @@ export function createTrainingMetrics(r: Registry): TrainingMetrics {
     agreements: new Counter({ name: 'spotswarm_trainer_round_agreements_total', help: 'Averaged vectors compared with the round\'s first finisher: canonical (applied), diverged (skipped, state downloaded), unconfirmed (NATS failed; applied)', labelNames: ['state'], registers: [r] }),
     outvotedReducers: new Counter({ name: 'spotswarm_trainer_outvoted_reducers_total', help: 'robust.verifyReducers: shard results of a reducer that differed from the one two other peers agreed on (the reducer is named in the log)', registers: [r] }),
     unverifiedRounds: new Counter({ name: 'spotswarm_trainer_unverified_rounds_total', help: 'robust.verifyReducers: rounds not applied because some shard had no two agreeing reducers', registers: [r] }),
+    dataErrors: new Counter({ name: 'spotswarm_trainer_data_errors_total', help: 'Attempts to read spec.training.data that failed (the peer reports DataUnreadable and retries)', registers: [r] }),
     syncs: new Counter({ name: 'spotswarm_trainer_state_syncs_total', help: 'How a peer got the state of its epoch without stepping', labelNames: ['source'], registers: [r] }),
   };
 }
@@ -57,7 +59,7 @@ export interface TrainingTelemetryOptions {
   swarm: Swarm;
   registry: Registry;
   pod: { name: string; cluster: string | undefined };
-  /** The TensorFlow.js backend the model runs on. */
+  /** The device the model computes on (gpu, cpu-fallback, cpu, wasm). */
   backend: string;
   now: () => number;
 }
@@ -73,6 +75,8 @@ export class TrainingTelemetry {
   #checksum = '';
   /** The newest checkpoint this peer wrote or resumed from. */
   #checkpoint: string | undefined;
+  /** Why this peer cannot train right now, reported until cleared. */
+  problem: PeerProblem | undefined;
 
   constructor(o: TrainingTelemetryOptions) {
     this.#o = o;
@@ -120,7 +124,8 @@ export class TrainingTelemetry {
     this.metrics.epoch.set(epoch);
   }
 
-  publish(epoch: number, samplesAccumulated: number): void {
+  /** `syncing`: the peer is downloading the swarm's state. */
+  publish(epoch: number, samplesAccumulated: number, syncing = false): void {
     const report: TelemetryReport = {
       v: TELEMETRY_VERSION,
       peerId: this.#o.swarm.peerId,
@@ -136,6 +141,8 @@ export class TrainingTelemetry {
     if (this.#checksum !== '') report.paramChecksum = this.#checksum;
     if (this.#checkpoint !== undefined) report.checkpoint = this.#checkpoint;
     if (this.#o.pod.cluster !== undefined) report.cluster = this.#o.pod.cluster;
+    if (syncing) report.syncing = true;
+    if (this.problem !== undefined) report.problem = this.problem;
     this.#o.swarm.publishTelemetry(report);
   }
 }

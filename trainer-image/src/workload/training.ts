@@ -28,10 +28,11 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
-import { Buckets } from '../../../api/index.ts';
+import { Buckets, PeerProblems } from '../../../api/index.ts';
 import type { Averager } from '../averaging/index.ts';
 import type { Logger } from '../common/index.ts';
 import type { TrainerConfig, TrainWorkloadConfig } from '../config.ts';
+import { DataSourceError, TokenizerLoadError } from '../data/index.ts';
 import { checksum, type ComputeHost } from '../model/index.ts';
 import type { StepReport } from '../optim/index.ts';
 import { CheckpointStore, createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, type StateMetrics } from '../state/index.ts';
@@ -61,6 +62,9 @@ const TELEMETRY_EVERY_MS = 5_000;
 const IDLE_MS = 100;
 /** Repeated loop errors are logged at most this often. */
 const ERROR_LOG_EVERY_MS = 5_000;
+/** Data that cannot be read is retried after this long, doubling up to DATA_RETRY_MAX_MS. */
+const DATA_RETRY_MIN_MS = 2_000;
+const DATA_RETRY_MAX_MS = 60_000;
 
 export interface TrainingWorkloadDeps {
   swarm: Swarm;
@@ -113,7 +117,7 @@ export class TrainingWorkload implements Workload {
     this.#spec = deps.config.training;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
-    this.#telemetry = new TrainingTelemetry({ swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.kind, now: this.#now });
+    this.#telemetry = new TrainingTelemetry({ swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.device, now: this.#now });
     this.#stateMetrics = createStateMetrics(deps.registry);
     this.#publisher = new ProgressPublisher({ swarm: deps.swarm, local: () => this.#localProgress(), gapMs: PUBLISH_GAP_MS, roundRate: true, now: this.#now });
     const m = this.#telemetry.metrics;
@@ -143,7 +147,7 @@ export class TrainingWorkload implements Workload {
     const { config: cfg, swarm, nc } = this.#d;
     const log = this.#log;
     const seed = cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`;
-    this.#parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, evalBatches: this.#d.train.evalBatches, log, now: this.#now });
+    this.#parts = await this.#setUpWhenReadable(seed);
     const { model, opt, fingerprint } = this.#parts;
 
     this.#server = new StateServer(swarm.host, { snapshot: () => this.#currentSnapshot(), workloadEpoch: () => this.#peer.epoch, log, metrics: this.#stateMetrics });
@@ -184,6 +188,31 @@ export class TrainingWorkload implements Workload {
     this.#telemetryTimer = setInterval(() => this.#publishTelemetry(), TELEMETRY_EVERY_MS);
     if (this.#reachedStop()) this.#endResolve({ reason: 'stopAfterEpochs', epoch: this.#peer.epoch });
     this.#loop = this.#run();
+  }
+
+  /**
+   * Builds the model and data; while the data cannot be read, reports DataUnreadable (source and
+   * error) in telemetry and retries with a doubling pause, so the operator can say why the swarm
+   * does not train and the peer picks the data up once it is there.
+   */
+  async #setUpWhenReadable(seed: string): Promise<TrainingParts> {
+    const { swarm, train } = this.#d;
+    for (let wait = DATA_RETRY_MIN_MS; ; wait = Math.min(2 * wait, DATA_RETRY_MAX_MS)) {
+      try {
+        const parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, evalBatches: train.evalBatches, log: this.#log, now: this.#now });
+        if (this.#telemetry.problem !== undefined) this.#log.info('the training data is readable now', { urls: this.#spec.data.urls });
+        this.#telemetry.problem = undefined;
+        return parts;
+      } catch (e) {
+        if (!(e instanceof DataSourceError || e instanceof TokenizerLoadError) || this.#stopping) throw e;
+        this.#telemetry.problem = { reason: PeerProblems.DataUnreadable, message: `spec.training.data: ${e.message}`.slice(0, 1024) };
+        this.#telemetry.metrics.dataErrors.inc();
+        this.#log.warn('cannot read the training data; retrying', { error: e.message, retryInMs: wait });
+        this.#publishTelemetry();
+        await sleep(wait, undefined, { signal: this.#abort.signal }).catch(() => undefined);
+        if (this.#stopping) throw e;
+      }
+    }
   }
 
   /**
@@ -410,6 +439,6 @@ export class TrainingWorkload implements Workload {
   }
 
   #publishTelemetry(): void {
-    this.#telemetry.publish(this.#peer.epoch, this.#localProgress().samples);
+    this.#telemetry.publish(this.#peer.epoch, this.#localProgress().samples, !holdsState(this.#peer) && (this.#peer.kind !== 'joining' || this.#peer.epoch > 0));
   }
 }

@@ -19,13 +19,13 @@ export async function runFaultyWorker(fault: Fault): Promise<void> {
   if (fault === 'no-backend') {
     try {
       await loadBackend({ order: ['wasm'], importer: (s) => Promise.reject(new Error(`Cannot find package '${s}'`)) });
-      port.postMessage({ type: 'ready', backend: { kind: 'wasm', tfBackend: 'wasm', attempts: [] } });
+      port.postMessage({ type: 'ready', backend: { kind: 'wasm', device: 'wasm', tfBackend: 'wasm', attempts: [] } });
     } catch (e) {
       port.postMessage({ type: 'failed', error: errorMessage(e) });
     }
     port.close();
   } else {
-    port.postMessage({ type: 'ready', backend: { kind: 'cpu', tfBackend: 'cpu', attempts: [] } });
+    port.postMessage({ type: 'ready', backend: { kind: 'cpu', device: 'cpu', tfBackend: 'cpu', attempts: [] } });
     port.on('message', (req: ComputeRequest) => {
       const model = { size: 1, params: [{ name: 'p', shape: [1], size: 1 }] };
       if (fault === 'slow') {
