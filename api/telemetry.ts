@@ -21,6 +21,10 @@ export interface TelemetryReport {
   checkpoint?: string;
   /** Unix milliseconds when the report was made. */
   time: number;
+  /** The swarm's pass over its corpus (0: the first), as this peer last saw its data pool. */
+  dataPass?: number;
+  /** Share of the corpus read in that pass, 0..1. */
+  dataDone?: number;
 }
 
 /** reason is a small closed set (for metric labels): too-large, not-json, not-object, or the field name. */
@@ -53,5 +57,7 @@ export function parseTelemetry(bytes: Uint8Array): TelemetryParse {
   for (const f of ['cluster', 'backend', 'paramChecksum', 'checkpoint'] as const) {
     if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 256)) return { ok: false, reason: f, error: `field ${f}: must be a string` };
   }
+  if (r['dataPass'] !== undefined && !(finiteNonNegative(r['dataPass']) && Number.isInteger(r['dataPass']))) return { ok: false, reason: 'dataPass', error: 'field dataPass: must be an integer >= 0' };
+  if (r['dataDone'] !== undefined && !(finiteNonNegative(r['dataDone']) && r['dataDone'] <= 1)) return { ok: false, reason: 'dataDone', error: 'field dataDone: must be a number in [0, 1]' };
   return { ok: true, report: r as unknown as TelemetryReport };
 }

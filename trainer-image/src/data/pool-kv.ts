@@ -142,10 +142,17 @@ export class DataPool {
   async *documents(): AsyncGenerator<string> {
     const { log, metrics, signal, peerId } = this.#o;
     while (!signal.aborted) {
-      const c = await this.#update((s): { result: Claim; state?: PoolState } => {
-        const r = claim(s ?? initialPool(this.#units.length, this.#o.now()), { peer: peerId, now: this.#o.now(), leaseMs: this.#leaseMs });
-        return r.kind === 'wait' ? { result: r } : { result: r, state: r.state };
-      });
+      let c: Claim;
+      try {
+        c = await this.#update((s): { result: Claim; state?: PoolState } => {
+          const r = claim(s ?? initialPool(this.#units.length, this.#o.now()), { peer: peerId, now: this.#o.now(), leaseMs: this.#leaseMs });
+          return r.kind === 'wait' ? { result: r } : { result: r, state: r.state };
+        });
+      } catch (e) {
+        // NATS away: the stream of documents waits, it does not end.
+        log.warn('could not claim a data unit; retrying', { error: errorMessage(e) });
+        c = { kind: 'wait', reason: 'all-leased' };
+      }
       if (c.kind === 'wait') {
         await sleep(CLAIM_RETRY_MS, undefined, { signal }).catch(() => undefined);
         continue;
@@ -197,7 +204,7 @@ export class DataPool {
       this.#o.signal.removeEventListener('abort', stop);
     }
     if (lost) return;
-    const r = await this.#transition((s) => complete(s, { ...ref, now: this.#o.now() }));
+    const r = await this.#transition((s) => complete(s, { ...ref, now: this.#o.now() })).catch((x: unknown) => ({ ok: false as const, reason: errorMessage(x) }));
     if (r.ok) {
       metrics.units.inc({ outcome: 'done' });
       log.info('data unit done', { unit: unitName(unit), index: unit.index, pass, lines });

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { TELEMETRY_VERSION, type TelemetryReport } from '../../../api/index.ts';
+import type { DataProgress } from '../data/index.ts';
 import type { Swarm } from '../swarm/index.ts';
 
 export interface TrainingMetrics {
@@ -60,6 +61,8 @@ export interface TrainingTelemetryOptions {
   /** The TensorFlow.js backend the model runs on. */
   backend: string;
   now: () => number;
+  /** The swarm's pass over its data units and the share done, when it reads a data pool. */
+  data?: () => DataProgress | undefined;
 }
 
 export class TrainingTelemetry {
@@ -136,6 +139,11 @@ export class TrainingTelemetry {
     if (this.#checksum !== '') report.paramChecksum = this.#checksum;
     if (this.#checkpoint !== undefined) report.checkpoint = this.#checkpoint;
     if (this.#o.pod.cluster !== undefined) report.cluster = this.#o.pod.cluster;
+    const data = this.#o.data?.();
+    if (data !== undefined) {
+      report.dataPass = data.pass;
+      report.dataDone = data.done;
+    }
     this.#o.swarm.publishTelemetry(report);
   }
 }

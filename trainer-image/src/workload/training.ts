@@ -26,12 +26,14 @@
  * (training-telemetry.ts).
  */
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import { Buckets } from '../../../api/index.ts';
 import type { Averager } from '../averaging/index.ts';
-import type { Logger } from '../common/index.ts';
+import { errorMessage, type Logger } from '../common/index.ts';
 import type { TrainerConfig, TrainWorkloadConfig } from '../config.ts';
+import { createDataMetrics, DataPool, DEFAULT_UNIT_BYTES, type MlmBatch, parsePosition, sourceKind } from '../data/index.ts';
 import { checksum, type ComputeHost } from '../model/index.ts';
 import type { StepReport } from '../optim/index.ts';
 import { CheckpointStore, createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, type StateMetrics } from '../state/index.ts';
@@ -94,6 +96,10 @@ export class TrainingWorkload implements Workload {
   #sync!: StateSync;
   #steps!: StepRunner;
   #checkpoints: CheckpointWriter | undefined;
+  /** The swarm's data units (undefined for a generated corpus). */
+  #pool: DataPool | undefined;
+  /** A micro-batch asked for and not ready yet (the data pool is waiting for a unit). */
+  #nextBatch: Promise<IteratorResult<MlmBatch>> | undefined;
   #server: StateServer | undefined;
   #peer: PeerState = { kind: 'joining', epoch: 0 };
   /** The state served to other peers, encoded once per state change. */
@@ -113,7 +119,9 @@ export class TrainingWorkload implements Workload {
     this.#spec = deps.config.training;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
-    this.#telemetry = new TrainingTelemetry({ swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.kind, now: this.#now });
+    this.#telemetry = new TrainingTelemetry({
+      swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.kind, now: this.#now, data: () => this.#pool?.progress(),
+    });
     this.#stateMetrics = createStateMetrics(deps.registry);
     this.#publisher = new ProgressPublisher({ swarm: deps.swarm, local: () => this.#localProgress(), gapMs: PUBLISH_GAP_MS, roundRate: true, now: this.#now });
     const m = this.#telemetry.metrics;
@@ -143,12 +151,18 @@ export class TrainingWorkload implements Workload {
     const { config: cfg, swarm, nc } = this.#d;
     const log = this.#log;
     const seed = cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`;
-    this.#parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, evalBatches: this.#d.train.evalBatches, log, now: this.#now });
+    const ref = { namespace: cfg.swarm.namespace, name: cfg.swarm.name };
+    const urls = this.#spec.data.urls;
+    if (!urls.some((u) => sourceKind(u) === 'generated')) {
+      this.#pool = await DataPool.open({
+        kv: await new Kvm(nc).open(Buckets.rounds(ref)), urls, unitBytes: DEFAULT_UNIT_BYTES, peerId: swarm.peerId, log, metrics: createDataMetrics(this.#d.registry), now: this.#now, signal: this.#abort.signal,
+      });
+    }
+    this.#parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, pool: this.#pool, evalBatches: this.#d.train.evalBatches, log, now: this.#now });
     const { model, opt, fingerprint } = this.#parts;
 
     this.#server = new StateServer(swarm.host, { snapshot: () => this.#currentSnapshot(), workloadEpoch: () => this.#peer.epoch, log, metrics: this.#stateMetrics });
     await this.#server.start();
-    const ref = { namespace: cfg.swarm.namespace, name: cfg.swarm.name };
     const store = await CheckpointStore.open(nc, { bucket: Buckets.checkpoints(ref), electionBucket: Buckets.rounds(ref), log, metrics: this.#stateMetrics });
     this.#checkpoints = new CheckpointWriter({
       store,
@@ -176,7 +190,7 @@ export class TrainingWorkload implements Workload {
       this.#stateChanged('init', 0);
       await this.#logEval();
     } else if (others.length === 0) {
-      this.#loaded(await this.#sync.resume(this.#peer.epoch));
+      await this.#loaded(await this.#sync.resume(this.#peer.epoch));
     }
     this.#publisher.publish(true);
     await swarm.register();
@@ -197,6 +211,7 @@ export class TrainingWorkload implements Workload {
     if (this.#telemetryTimer) clearInterval(this.#telemetryTimer);
     await this.#d.averager.leave();
     await this.#loop?.catch(() => undefined);
+    await this.#pool?.release().catch((e: unknown) => this.#log.warn('could not release the data unit', { error: errorMessage(e) }));
     await this.#checkpoints?.writing;
     await this.#server?.stop();
   }
@@ -280,7 +295,17 @@ export class TrainingWorkload implements Workload {
 
   async #computeMicroBatch(): Promise<void> {
     const { batches, model, opt } = this.#parts;
-    const next = await batches.next();
+    // The pool may have no unit free for a while (the end of a pass): the loop keeps matching meanwhile.
+    this.#nextBatch ??= batches.next();
+    let next: IteratorResult<MlmBatch> | undefined;
+    try {
+      next = await Promise.race([this.#nextBatch, sleep(IDLE_MS).then(() => undefined)]);
+    } catch (e) {
+      this.#nextBatch = undefined;
+      throw e;
+    }
+    if (next === undefined) return;
+    this.#nextBatch = undefined;
     if (next.done) {
       this.#log.warn('the dataset ended; idling', { epoch: this.#peer.epoch });
       await sleep(1000);
@@ -311,7 +336,10 @@ export class TrainingWorkload implements Workload {
         const { opt, fingerprint } = this.#parts;
         this.#stateChanged('step', end.report.epoch, end.report);
         // Encoded now (synchronously): the checkpoint must be exactly state(e).
-        this.#checkpoints?.maybeWrite(this.#peer.epoch, () => encodeState(opt.shared(), fingerprint));
+        this.#checkpoints?.maybeWrite(this.#peer.epoch, () => encodeState(opt.shared(), fingerprint), () => {
+          const p = this.#pool?.position();
+          return p === undefined ? undefined : JSON.stringify(p);
+        });
         await this.#logEval();
         return;
       }
@@ -336,14 +364,17 @@ export class TrainingWorkload implements Workload {
     }
     const loaded = await this.#sync.sync(this.#peer);
     if (!loaded) return;
-    this.#loaded(loaded);
+    await this.#loaded(loaded);
     if (loaded.via === 'download') await this.#logEval();
   }
 
   // ---------------------------------------------------------------- state changes
 
-  #loaded(l: Loaded): void {
+  async #loaded(l: Loaded): Promise<void> {
     if (l.checkpoint !== undefined) this.#telemetry.checkpoint = l.checkpoint;
+    // The swarm's pool is the truth while it exists; the checkpoint's position restarts a pool that is gone.
+    const position = parsePosition(l.data);
+    if (position !== undefined) await this.#pool?.restore(position);
     this.#stateChanged(l.via, l.epoch);
   }
 
