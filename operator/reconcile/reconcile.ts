@@ -277,6 +277,10 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
     if (telemetry.etaSeconds !== undefined) status.etaSeconds = telemetry.etaSeconds;
     else delete status.etaSeconds;
     if (telemetry.checkpoint) status.checkpoint = telemetry.checkpoint;
+    if (telemetry.dataPass !== undefined) {
+      status.dataPass = telemetry.dataPass;
+      status.dataDonePercent = telemetry.dataDonePercent ?? 0;
+    }
   } else if (!finished) {
     // Nobody reports: no live throughput. Keep epoch, loss and checkpoint as the last known.
     delete status.samplesPerSecond;

@@ -30,6 +30,10 @@ export interface TelemetrySummary {
   activeByCluster: Record<string, number>;
   /** Latest checkpoint a peer reported writing, if any. */
   checkpoint?: string;
+  /** The swarm's pass over its corpus: the highest any live peer reports. */
+  dataPass?: number;
+  /** Percent of the corpus read in that pass (whole, rounded down): the most any peer at that pass saw. */
+  dataDonePercent?: number;
 }
 
 /** Three significant digits: enough for a status column, and stable enough not to rewrite status on noise. */
@@ -51,6 +55,9 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
   for (const r of live) activeByCluster[r.cluster ?? 'unknown'] = (activeByCluster[r.cluster ?? 'unknown'] ?? 0) + 1;
   const remaining = Math.max(0, targetBatchSize - samplesAccumulated);
   const checkpoints = live.map((r) => r.checkpoint).filter((c): c is string => Boolean(c)).sort();
+  const passes = live.map((r) => r.dataPass).filter((p): p is number => p !== undefined);
+  const dataPass = passes.length ? Math.max(...passes) : undefined;
+  const dataDone = Math.max(0, ...live.filter((r) => r.dataPass === dataPass).map((r) => r.dataDone ?? 0));
   return {
     activePeers: live.length,
     epoch,
@@ -60,5 +67,6 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
     ...(samplesPerSecond > 0 ? { etaSeconds: roundSig(remaining / samplesPerSecond, 2) } : {}),
     activeByCluster,
     ...(checkpoints.length ? { checkpoint: checkpoints[checkpoints.length - 1]! } : {}),
+    ...(dataPass !== undefined ? { dataPass, dataDonePercent: Math.floor(dataDone * 100) } : {}),
   };
 }
