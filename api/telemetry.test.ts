@@ -7,6 +7,7 @@ const good = { v: 1, peerId: '12D3KooW', pod: 'tiny-peer-x', epoch: 4, samplesAc
 describe('parseTelemetry', () => {
   it('accepts a valid report', () => {
     expect(parseTelemetry(enc(good))).toEqual({ ok: true, report: good });
+    expect(parseTelemetry(enc({ ...good, dataPass: 2, dataDone: 0.25 }))).toEqual({ ok: true, report: { ...good, dataPass: 2, dataDone: 0.25 } });
   });
   it.each([
     [{ ...good, v: 2 }, 'v'],
@@ -16,6 +17,10 @@ describe('parseTelemetry', () => {
     [{ ...good, loss: null }, 'loss'],
     [{ ...good, peerId: '' }, 'peerId'],
     [{ ...good, checkpoint: 7 }, 'checkpoint'],
+    [{ ...good, dataPass: 1.5 }, 'dataPass'],
+    [{ ...good, dataPass: -1 }, 'dataPass'],
+    [{ ...good, dataDone: 1.01 }, 'dataDone'],
+    [{ ...good, dataDone: '50%' }, 'dataDone'],
     [[1, 2], 'not-object'],
     ['{"v":', 'not-json'],
   ])('rejects %j with reason %s', (input, reason) => {
