@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataUnitError, MAX_LINE_BYTES, rangeLines, unitLines } from './unit-reader.ts';
@@ -75,6 +77,29 @@ describe('data units', () => {
       expect(await collect(unitLines({ ...whole, start: 12, end: undefined }))).toEqual(['four']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('unitLines reads a byte range over http(s) with a Range request, and from a server that ignores Range; an HTTP error names the unit', async () => {
+    const body = Buffer.from('one\ntwo\nthree\nfour\n');
+    const ranges: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      ranges.push(req.headers.range);
+      if (req.url === '/missing') return void res.writeHead(404).end();
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (req.url === '/ranged' && m) return void res.writeHead(206, { 'content-range': `bytes ${m[1]}-${body.length - 1}/${body.length}` }).end(body.subarray(Number(m[1])));
+      res.writeHead(200).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const unit = (path: string): Unit => ({ index: 0, url: base + path, start: 4, end: 14, bytes: 10 });
+      expect(await collect(unitLines(unit('/ranged')))).toEqual(['two', 'three']);
+      expect(await collect(unitLines(unit('/plain')))).toEqual(['two', 'three']);
+      expect(ranges).toEqual(['bytes=3-', 'bytes=3-']);
+      await expect(collect(unitLines(unit('/missing')))).rejects.toThrow(`data unit ${base}/missing[4..14): HTTP 404 Not Found`);
+    } finally {
+      server.close();
     }
   });
 });
