@@ -106,6 +106,8 @@ export class TrainingWorkload implements Workload {
   #snapshot: Snapshot | undefined;
   /** Waiting for a round the others' in-flight samples will trigger (not computing). */
   #idle = false;
+  /** Waiting for data (no unit free in the pool): announces 0 samples/s, so others do not wait for this peer's micro-batches. */
+  #starved = false;
   #stopping = false;
   /** Aborts state downloads on stop (SIGTERM must not wait for retries). */
   readonly #abort = new AbortController();
@@ -304,6 +306,7 @@ export class TrainingWorkload implements Workload {
       this.#nextBatch = undefined;
       throw e;
     }
+    this.#setStarved(next === undefined);
     if (next === undefined) return;
     this.#nextBatch = undefined;
     if (next.done) {
@@ -324,6 +327,12 @@ export class TrainingWorkload implements Workload {
     if (opt.mode === 'diloco') await model.setFlat(opt.params);
     this.#telemetry.microBatch(batch.batchSize, ms, r.loss);
     this.#publisher.publish(false);
+  }
+
+  #setStarved(starved: boolean): void {
+    if (starved === this.#starved) return;
+    this.#starved = starved;
+    this.#publisher.publish(true);
   }
 
   /** Runs the round this peer is in (training-step.ts) and moves its state on by the outcome. */
@@ -427,7 +436,7 @@ export class TrainingWorkload implements Workload {
     // step with the others instead of chasing a swarm that is always one round ahead.
     const epoch = this.#peer.epoch;
     if (!holdsState(this.#peer)) return { epoch, samples: 0, samplesPerSecond: 0 };
-    return { epoch, samples: this.#parts.opt.samples, samplesPerSecond: this.#idle ? 0 : this.#telemetry.samplesPerSecond };
+    return { epoch, samples: this.#parts.opt.samples, samplesPerSecond: this.#idle || this.#starved ? 0 : this.#telemetry.samplesPerSecond };
   }
 
   /** The state this peer holds, even while stale (its META then says its older epoch; joiners skip it). */
