@@ -7,6 +7,7 @@ const good = { v: 1, peerId: '12D3KooW', pod: 'tiny-peer-x', epoch: 4, samplesAc
 describe('parseTelemetry', () => {
   it('accepts a valid report', () => {
     expect(parseTelemetry(enc(good))).toEqual({ ok: true, report: good });
+    expect(parseTelemetry(enc({ ...good, dataPass: 2, dataDone: 0.25 }))).toEqual({ ok: true, report: { ...good, dataPass: 2, dataDone: 0.25 } });
   });
   it.each([
     [{ ...good, v: 2 }, 'v'],
@@ -20,6 +21,10 @@ describe('parseTelemetry', () => {
     [{ ...good, problem: { reason: 'Bored', message: 'x' } }, 'problem'],
     [{ ...good, problem: { reason: 'DataUnreadable', message: 'x'.repeat(1025) } }, 'problem'],
     [{ ...good, problem: 'DataUnreadable' }, 'problem'],
+    [{ ...good, dataPass: 1.5 }, 'dataPass'],
+    [{ ...good, dataPass: -1 }, 'dataPass'],
+    [{ ...good, dataDone: 1.01 }, 'dataDone'],
+    [{ ...good, dataDone: '50%' }, 'dataDone'],
     [[1, 2], 'not-object'],
     ['{"v":', 'not-json'],
   ])('rejects %j with reason %s', (input, reason) => {

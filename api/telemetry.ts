@@ -21,6 +21,10 @@ export interface TelemetryReport {
   checkpoint?: string;
   /** Unix milliseconds when the report was made. */
   time: number;
+  /** The swarm's pass over its corpus (0: the first), as this peer last saw its data pool. */
+  dataPass?: number;
+  /** Share of the corpus read in that pass, 0..1. */
+  dataDone?: number;
   /** The peer is downloading the swarm's state. */
   syncing?: boolean;
   /** Why this peer cannot train right now, e.g. { reason: 'DataUnreadable', message: '<source>: <error>' }. */
@@ -83,5 +87,7 @@ export function parseTelemetry(bytes: Uint8Array): TelemetryParse {
   if (pr !== undefined && (typeof pr !== 'object' || pr === null || !Object.values<unknown>(PeerProblems).includes(pr['reason']) || typeof pr['message'] !== 'string' || pr['message'].length > 1024)) {
     return { ok: false, reason: 'problem', error: `field problem: must be {reason: one of ${Object.values(PeerProblems).join(', ')}, message: string of at most 1024}` };
   }
+  if (r['dataPass'] !== undefined && !(finiteNonNegative(r['dataPass']) && Number.isInteger(r['dataPass']))) return { ok: false, reason: 'dataPass', error: 'field dataPass: must be an integer >= 0' };
+  if (r['dataDone'] !== undefined && !(finiteNonNegative(r['dataDone']) && r['dataDone'] <= 1)) return { ok: false, reason: 'dataDone', error: 'field dataDone: must be a number in [0, 1]' };
   return { ok: true, report: r as unknown as TelemetryReport };
 }

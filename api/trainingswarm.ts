@@ -421,6 +421,10 @@ export interface TrainingSwarmStatus {
   etaSeconds?: number;
   /** Latest checkpoint a peer wrote (the final one once Succeeded). */
   checkpoint?: string;
+  /** The swarm's pass over its corpus (0: the first); absent for a generated corpus. */
+  dataPass?: number;
+  /** Percent of the corpus read in that pass. */
+  dataDonePercent?: number;
   clusters?: ClusterStatus[];
 }
 

@@ -181,6 +181,13 @@ describe('reconcile with telemetry', () => {
     expect(r.status.epoch).toBe(9);
   });
 
+  it('copies the data pass and percent done from telemetry, and keeps them when nobody reports', () => {
+    const r = reconcileOne({ swarm: tinySwarm(), pods: [pod()], telemetry: t({ dataPass: 3, dataDonePercent: 41 }), now });
+    expect(r.status).toMatchObject({ dataPass: 3, dataDonePercent: 41 });
+    const quiet = reconcileOne({ swarm: tinySwarm((s) => { s.status = r.status; }), pods: [pod()], now });
+    expect(quiet.status).toMatchObject({ dataPass: 3, dataDonePercent: 41 });
+  });
+
   it('drops live throughput when nobody reports, keeping the last epoch and loss', () => {
     const r = reconcileOne({ swarm: tinySwarm((s) => { s.status = { epoch: 9, loss: 2, samplesPerSecond: 5, etaSeconds: 3 }; }), pods: [pod()], now });
     expect(r.status).toMatchObject({ epoch: 9, loss: 2 });

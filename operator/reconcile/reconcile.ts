@@ -296,6 +296,10 @@ export function reconcile({ swarm, placements, telemetry, now }: ReconcileInput)
     else delete status.etaSeconds;
     if (telemetry.checkpoint) status.checkpoint = telemetry.checkpoint;
     if (Object.keys(telemetry.backends).length > 0) status.backends = telemetry.backends;
+    if (telemetry.dataPass !== undefined) {
+      status.dataPass = telemetry.dataPass;
+      status.dataDonePercent = telemetry.dataDonePercent ?? 0;
+    }
   } else if (!finished) {
     // Nobody reports: no live throughput. Keep epoch, loss and checkpoint as the last known.
     delete status.samplesPerSecond;

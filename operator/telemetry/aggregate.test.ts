@@ -31,6 +31,17 @@ describe('summarize telemetry', () => {
     // A swarm whose workload reports no device (the synthetic averaging one) has no backend counts.
     expect(summarize([{ report: rep('e', { backend: 'synthetic' }), receivedAt: 1000 }], 2000, 100)!.backends).toEqual({});
   });
+  it('data: the highest pass any live peer reports, and the most done any peer at that pass saw; absent without a data pool', () => {
+    const s = summarize([
+      { report: rep('a', { dataPass: 2, dataDone: 0.1 }), receivedAt: 1000 },
+      { report: rep('b', { dataPass: 2, dataDone: 0.357 }), receivedAt: 1000 },
+      { report: rep('c', { dataPass: 1, dataDone: 0.99 }), receivedAt: 1000 },
+    ], 2000, 100)!;
+    expect(s).toMatchObject({ dataPass: 2, dataDonePercent: 35 });
+    const none = summarize([{ report: rep('a'), receivedAt: 1000 }], 2000, 100)!;
+    expect(none.dataPass).toBeUndefined();
+    expect(none.dataDonePercent).toBeUndefined();
+  });
   it('rounds to three significant digits', () => {
     expect(roundSig(123.456)).toBe(123);
     expect(roundSig(0.0012345)).toBe(0.00123);

@@ -36,6 +36,10 @@ export interface TelemetrySummary {
   syncing: number;
   /** Problems live peers report, one entry per reason with the count and the first peer's message. */
   problems: { reason: PeerProblemReason; peers: number; message: string }[];
+  /** The swarm's pass over its corpus: the highest any live peer reports. */
+  dataPass?: number;
+  /** Percent of the corpus read in that pass (whole, rounded down): the most any peer at that pass saw. */
+  dataDonePercent?: number;
 }
 
 /** Three significant digits: enough for a status column, and stable enough not to rewrite status on noise. */
@@ -66,6 +70,9 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
     else problems.set(r.problem.reason, { reason: r.problem.reason, peers: 1, message: `${r.pod}: ${r.problem.message}` });
   }
   const checkpoints = live.map((r) => r.checkpoint).filter((c): c is string => Boolean(c)).sort();
+  const passes = live.map((r) => r.dataPass).filter((p): p is number => p !== undefined);
+  const dataPass = passes.length ? Math.max(...passes) : undefined;
+  const dataDone = Math.max(0, ...live.filter((r) => r.dataPass === dataPass).map((r) => r.dataDone ?? 0));
   return {
     activePeers: live.length,
     epoch,
@@ -78,5 +85,6 @@ export function summarize(reports: Iterable<ReceivedReport>, now: number, target
     backends: Object.values(backends).some((n) => n > 0) ? backends : {},
     syncing: live.filter((r) => r.syncing === true).length,
     problems: [...problems.values()],
+    ...(dataPass !== undefined ? { dataPass, dataDonePercent: Math.floor(dataDone * 100) } : {}),
   };
 }

@@ -81,7 +81,8 @@ async function* shardLines(spec: DatasetSpec, shard: Shard, opts: ReadOptions): 
   }
 }
 
-async function* shuffled(lines: AsyncIterable<string>, size: number, rng: Rng): AsyncGenerator<string> {
+/** Lines through a shuffle buffer of `size` (1: in order). */
+export async function* shuffled(lines: AsyncIterable<string>, size: number, rng: Rng): AsyncGenerator<string> {
   if (size <= 1) {
     yield* lines;
     return;

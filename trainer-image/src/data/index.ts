@@ -1,8 +1,11 @@
 /**
- * Data layer: tokenizer, streaming sharded dataset, whole-word MLM batches.
+ * Data layer: tokenizer, the swarm's pool of data units (files and byte
+ * ranges, each read by one peer per pass), the streaming dataset of a
+ * generated corpus, whole-word MLM batches.
  *
  *   const tokenizer = await createTokenizer(spec.data);
- *   const docs = createDataset({ urls: spec.data.urls, seed }, { index, count });
+ *   const pool = await DataPool.open({ kv, urls: spec.data.urls, unitBytes, peerId, … });
+ *   const docs = shuffled(pool.documents(), 256, createRng(peerId));
  *   for await (const batch of mlmBatches(docs, tokenizer, { seqLength, batchSize, maskProbability, seed: peerId })) …
  */
 import { readPrefix } from './dataset.ts';
@@ -11,7 +14,11 @@ import { loadTokenizer, type TextTokenizer, tokenizerFromJson } from './tokenize
 import { trainWordPiece } from './wordpiece.ts';
 
 export { IGNORE_INDEX, type MlmBatch, batchTensors, maskedCount, validateBatch } from './batch.ts';
-export { createDataset, type DatasetSpec, readPrefix, type Shard, shardingMode } from './dataset.ts';
+export { createDataset, type DatasetSpec, readPrefix, type Shard, shardingMode, shuffled } from './dataset.ts';
+export { createDataMetrics, type DataMetrics, DataPool, type DataPoolOptions, type DataProgress, DEFAULT_LEASE_MS } from './pool-kv.ts';
+export { type DataPosition, parsePosition } from './pool.ts';
+export { DataUnitError } from './unit-reader.ts';
+export { DEFAULT_UNIT_BYTES } from './units.ts';
 export { GENERATED_CORPORA, generatedLine, UnknownCorpusError } from './generated.ts';
 export {
   type BatchOptions, createPacker, MaskActions, type MaskAction, maskBatch, maskSequence, type MaskVocab, mlmBatches, type PackedSequence,

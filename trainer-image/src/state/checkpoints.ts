@@ -38,6 +38,8 @@ export interface CheckpointInfo {
   size: number;
   sha256: string | undefined;
   writer: string | undefined;
+  /** The swarm's data position when it was written (JSON, data/pool.ts' DataPosition), if it reads a data pool. */
+  data: string | undefined;
 }
 
 export interface LoadedCheckpoint extends DecodedState {
@@ -47,7 +49,7 @@ export interface LoadedCheckpoint extends DecodedState {
 function infoOf(o: ObjectInfo): CheckpointInfo | undefined {
   const m = CHECKPOINT_NAME_RE.exec(o.name);
   if (!m) return undefined;
-  return { name: o.name, epoch: Number(m[1]), size: o.size, sha256: o.metadata?.['sha256'], writer: o.metadata?.['writer'] };
+  return { name: o.name, epoch: Number(m[1]), size: o.size, sha256: o.metadata?.['sha256'], writer: o.metadata?.['writer'], data: o.metadata?.['data'] };
 }
 
 export class CheckpointStore {
@@ -80,15 +82,15 @@ export class CheckpointStore {
     }
   }
 
-  /** Writes epoch `epoch`'s checkpoint and prunes old ones. */
-  async write(epoch: number, blob: Uint8Array, writer: string): Promise<CheckpointInfo> {
+  /** Writes epoch `epoch`'s checkpoint (with the swarm's data position, if any) and prunes old ones. */
+  async write(epoch: number, blob: Uint8Array, writer: string, data?: string): Promise<CheckpointInfo> {
     const name = checkpointName(epoch);
     const sha256 = sha256Hex(blob);
     try {
-      const info = await this.#os.putBlob({ name, description: `spotswarm state at epoch ${epoch}`, metadata: { epoch: String(epoch), sha256, writer } }, blob);
+      const info = await this.#os.putBlob({ name, description: `spotswarm state at epoch ${epoch}`, metadata: { epoch: String(epoch), sha256, writer, ...(data !== undefined ? { data } : {}) } }, blob);
       this.#o.metrics.checkpoints.inc({ op: 'write', outcome: 'ok' });
       await this.#prune().catch((e: unknown) => this.#o.log.warn('could not prune old checkpoints', { error: e instanceof Error ? e.message : String(e) }));
-      return { name, epoch, size: info.size, sha256, writer };
+      return { name, epoch, size: info.size, sha256, writer, data };
     } catch (e) {
       this.#o.metrics.checkpoints.inc({ op: 'write', outcome: 'failed' });
       throw e;

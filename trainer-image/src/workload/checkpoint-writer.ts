@@ -30,16 +30,20 @@ export class CheckpointWriter {
     return this.#writing;
   }
 
-  /** After the step to `epoch`: writes its checkpoint when one is due and this peer wins the election. `encode` runs now, so the blob is exactly state(epoch). */
-  maybeWrite(epoch: number, encode: () => Uint8Array): void {
+  /**
+   * After the step to `epoch`: writes its checkpoint when one is due and this peer wins the election. `encode` runs now,
+   * so the blob is exactly state(epoch); `data` (the swarm's data position) too.
+   */
+  maybeWrite(epoch: number, encode: () => Uint8Array, data: () => string | undefined): void {
     const o = this.#o;
     if (epoch === 0 || (epoch % o.every !== 0 && epoch !== o.stopAfterEpochs) || this.#writing) return;
     const blob = encode();
+    const position = data();
     this.#writing = (async () => {
       try {
         if (!(await o.store.elect(epoch, o.peerId))) return;
         const t0 = o.now();
-        const info = await o.store.write(epoch, blob, o.peerId);
+        const info = await o.store.write(epoch, blob, o.peerId, position);
         o.log.info('checkpoint written', { checkpoint: info.name, epoch, bytes: info.size, ms: o.now() - t0 });
         o.written(info.name);
       } catch (err) {

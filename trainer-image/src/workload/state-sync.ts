@@ -26,6 +26,8 @@ export interface Loaded {
   epoch: number;
   /** The checkpoint it resumed from. */
   checkpoint?: string;
+  /** The data position that checkpoint recorded. */
+  data?: string;
 }
 
 export interface StateSyncOptions {
@@ -139,7 +141,7 @@ export class StateSync {
       const resumed = Math.max(epoch, loaded.state.epoch);
       if (loaded.state.epoch < epoch) opt.relabel(epoch);
       log.info('resumed from checkpoint', { checkpoint: loaded.info.name, checkpointEpoch: loaded.state.epoch, epoch: resumed, writer: loaded.info.writer, lostEpochs: Math.max(0, lost) });
-      return { via: 'checkpoint', epoch: resumed, checkpoint: loaded.info.name };
+      return { via: 'checkpoint', epoch: resumed, checkpoint: loaded.info.name, ...(loaded.info.data !== undefined ? { data: loaded.info.data } : {}) };
     }
     log.warn('no live peer and no checkpoint: starting from the initial parameters at the swarm epoch', { epoch });
     opt.relabel(epoch);

@@ -2,9 +2,10 @@
  * What the training workload builds before it joins: the tokenizer, the
  * model (in the compute worker), the collaborative optimizer over its
  * parameters, the state fingerprint peers compare, this peer's stream of
- * masked-LM batches and the held-out batches evaluated after every epoch.
+ * masked-LM batches (from the swarm's data pool, or its shard of a generated
+ * corpus) and the held-out batches evaluated after every epoch.
  */
-import { createDataset, createTokenizer, hash32, type MlmBatch, mlmBatches, sourceKind, type TextTokenizer } from '../data/index.ts';
+import { createDataset, createRng, createTokenizer, type DataPool, hash32, type MlmBatch, mlmBatches, shuffled, type TextTokenizer } from '../data/index.ts';
 import type { Logger } from '../common/index.ts';
 import { type ComputeHost, type ModelCompute, modelConfig } from '../model/index.ts';
 import { CollaborativeOptimizer, segmentsOf } from '../optim/index.ts';
@@ -13,6 +14,12 @@ import type { TrainingSpec } from '../training-spec.ts';
 
 /** Generated corpora are endless: peers read shard hash(peer id) mod this many (disjoint unless two ids collide). */
 const GENERATED_SHARDS = 64;
+/**
+ * Lines held for shuffling what this peer reads from the pool: small enough
+ * that a peer holds only a unit or two of read-ahead (a joiner finds units
+ * left to take), large enough to mix a unit's neighbouring documents.
+ */
+const POOL_SHUFFLE_LINES = 256;
 /** Lines read to train the shared vocabulary when the spec names no tokenizer.json. */
 const TOKENIZER_TRAIN_LINES = 5_000;
 
@@ -33,6 +40,8 @@ export interface TrainingSetupOptions {
   /** The swarm's seed: every peer builds the same initial parameters and vocabulary from it. */
   seed: string;
   peerId: string;
+  /** The swarm's pool of data units; undefined for a generated corpus (endless, sharded by peer id). */
+  pool: DataPool | undefined;
   evalBatches: number;
   log: Logger;
   now: () => number;
@@ -51,10 +60,10 @@ export async function setUpTraining(o: TrainingSetupOptions): Promise<TrainingPa
     optimizer: { ...t.optimizer },
   });
   const fingerprint = stateFingerprint({ v: 1, model: mc, tokenizer: tokenizer.hash, mode: t.averaging.mode });
-  const shard = t.data.urls.some((u) => sourceKind(u) === 'generated')
-    ? { index: hash32(o.peerId) % GENERATED_SHARDS, count: GENERATED_SHARDS }
-    : { index: 0, count: 1 };
-  const docs = createDataset({ urls: t.data.urls, seed: `${o.seed}/${o.peerId}` }, shard);
+  const shard = { index: hash32(o.peerId) % GENERATED_SHARDS, count: GENERATED_SHARDS };
+  const docs = o.pool !== undefined
+    ? shuffled(o.pool.documents(), POOL_SHUFFLE_LINES, createRng(`${o.seed}/${o.peerId}`))
+    : createDataset({ urls: t.data.urls, seed: `${o.seed}/${o.peerId}` }, shard);
   const batches = mlmBatches(docs, tokenizer, { seqLength: t.model.seqLength, batchSize: t.data.microBatchSize, maskProbability: t.data.maskProbability, seed: o.peerId })[Symbol.asyncIterator]();
   const evalSet = await evalBatches(o, tokenizer);
   o.log.info('model ready', {
@@ -65,7 +74,7 @@ export async function setUpTraining(o: TrainingSetupOptions): Promise<TrainingPa
     tokenizer: tokenizer.hash.slice(0, 16),
     mode: t.averaging.mode,
     optimizer: t.optimizer.name,
-    shard,
+    data: o.pool !== undefined ? { units: o.pool.units.length } : { shard },
     fingerprint: fingerprint.slice(0, 16),
     setupMs: o.now() - t0,
   });

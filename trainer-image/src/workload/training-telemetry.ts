@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { TELEMETRY_VERSION, type PeerProblem, type TelemetryReport } from '../../../api/index.ts';
+import type { DataProgress } from '../data/index.ts';
 import type { Swarm } from '../swarm/index.ts';
 
 export interface TrainingMetrics {
@@ -62,6 +63,8 @@ export interface TrainingTelemetryOptions {
   /** The device the model computes on (gpu, cpu-fallback, cpu, wasm). */
   backend: string;
   now: () => number;
+  /** The swarm's pass over its data units and the share done, when it reads a data pool. */
+  data?: () => DataProgress | undefined;
 }
 
 export class TrainingTelemetry {
@@ -143,6 +146,11 @@ export class TrainingTelemetry {
     if (this.#o.pod.cluster !== undefined) report.cluster = this.#o.pod.cluster;
     if (syncing) report.syncing = true;
     if (this.problem !== undefined) report.problem = this.problem;
+    const data = this.#o.data?.();
+    if (data !== undefined) {
+      report.dataPass = data.pass;
+      report.dataDone = data.done;
+    }
     this.#o.swarm.publishTelemetry(report);
   }
 }

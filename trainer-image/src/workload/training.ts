@@ -26,13 +26,14 @@
  * (training-telemetry.ts).
  */
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import { Buckets, PeerProblems } from '../../../api/index.ts';
 import type { Averager } from '../averaging/index.ts';
-import type { Logger } from '../common/index.ts';
+import { errorMessage, type Logger } from '../common/index.ts';
 import type { TrainerConfig, TrainWorkloadConfig } from '../config.ts';
-import { DataSourceError, TokenizerLoadError } from '../data/index.ts';
+import { createDataMetrics, DataPool, DataSourceError, DataUnitError, DEFAULT_UNIT_BYTES, type MlmBatch, parsePosition, sourceKind, TokenizerLoadError } from '../data/index.ts';
 import { checksum, type ComputeHost } from '../model/index.ts';
 import type { StepReport } from '../optim/index.ts';
 import { CheckpointStore, createStateMetrics, encodeState, makeSnapshot, type Snapshot, StateServer, type StateMetrics } from '../state/index.ts';
@@ -98,12 +99,18 @@ export class TrainingWorkload implements Workload {
   #sync!: StateSync;
   #steps!: StepRunner;
   #checkpoints: CheckpointWriter | undefined;
+  /** The swarm's data units (undefined for a generated corpus). */
+  #pool: DataPool | undefined;
+  /** A micro-batch asked for and not ready yet (the data pool is waiting for a unit). */
+  #nextBatch: Promise<IteratorResult<MlmBatch>> | undefined;
   #server: StateServer | undefined;
   #peer: PeerState = { kind: 'joining', epoch: 0 };
   /** The state served to other peers, encoded once per state change. */
   #snapshot: Snapshot | undefined;
   /** Waiting for a round the others' in-flight samples will trigger (not computing). */
   #idle = false;
+  /** Waiting for data (no unit free in the pool): announces 0 samples/s, so others do not wait for this peer's micro-batches. */
+  #starved = false;
   #stopping = false;
   /** Aborts state downloads on stop (SIGTERM must not wait for retries). */
   readonly #abort = new AbortController();
@@ -117,7 +124,9 @@ export class TrainingWorkload implements Workload {
     this.#spec = deps.config.training;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
-    this.#telemetry = new TrainingTelemetry({ swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.device, now: this.#now });
+    this.#telemetry = new TrainingTelemetry({
+      swarm: deps.swarm, registry: deps.registry, pod: deps.config.pod, backend: deps.compute.backend.device, now: this.#now, data: () => this.#pool?.progress(),
+    });
     this.#stateMetrics = createStateMetrics(deps.registry);
     this.#publisher = new ProgressPublisher({ swarm: deps.swarm, local: () => this.#localProgress(), gapMs: PUBLISH_GAP_MS, roundRate: true, now: this.#now });
     const m = this.#telemetry.metrics;
@@ -147,12 +156,12 @@ export class TrainingWorkload implements Workload {
     const { config: cfg, swarm, nc } = this.#d;
     const log = this.#log;
     const seed = cfg.swarm.uid ?? `${cfg.swarm.namespace}/${cfg.swarm.name}`;
-    this.#parts = await this.#setUpWhenReadable(seed);
+    const ref = { namespace: cfg.swarm.namespace, name: cfg.swarm.name };
+    this.#parts = await this.#setUpWhenReadable(seed, ref);
     const { model, opt, fingerprint } = this.#parts;
 
     this.#server = new StateServer(swarm.host, { snapshot: () => this.#currentSnapshot(), workloadEpoch: () => this.#peer.epoch, log, metrics: this.#stateMetrics });
     await this.#server.start();
-    const ref = { namespace: cfg.swarm.namespace, name: cfg.swarm.name };
     const store = await CheckpointStore.open(nc, { bucket: Buckets.checkpoints(ref), electionBucket: Buckets.rounds(ref), log, metrics: this.#stateMetrics });
     this.#checkpoints = new CheckpointWriter({
       store,
@@ -180,7 +189,7 @@ export class TrainingWorkload implements Workload {
       this.#stateChanged('init', 0);
       await this.#logEval();
     } else if (others.length === 0) {
-      this.#loaded(await this.#sync.resume(this.#peer.epoch));
+      await this.#loaded(await this.#sync.resume(this.#peer.epoch));
     }
     this.#publisher.publish(true);
     await swarm.register();
@@ -195,16 +204,23 @@ export class TrainingWorkload implements Workload {
    * error) in telemetry and retries with a doubling pause, so the operator can say why the swarm
    * does not train and the peer picks the data up once it is there.
    */
-  async #setUpWhenReadable(seed: string): Promise<TrainingParts> {
-    const { swarm, train } = this.#d;
+  async #setUpWhenReadable(seed: string, ref: { namespace: string; name: string }): Promise<TrainingParts> {
+    const { swarm, train, nc } = this.#d;
+    const urls = this.#spec.data.urls;
     for (let wait = DATA_RETRY_MIN_MS; ; wait = Math.min(2 * wait, DATA_RETRY_MAX_MS)) {
       try {
-        const parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, evalBatches: train.evalBatches, log: this.#log, now: this.#now });
+        if (this.#pool === undefined && !urls.some((u) => sourceKind(u) === 'generated')) {
+          this.#pool = await DataPool.open({
+            kv: await new Kvm(nc).open(Buckets.rounds(ref)), urls, unitBytes: DEFAULT_UNIT_BYTES, peerId: swarm.peerId,
+            log: this.#log, metrics: createDataMetrics(this.#d.registry), now: this.#now, signal: this.#abort.signal, onUnreadable: (e) => this.#reportUnreadable(e),
+          });
+        }
+        const parts = await setUpTraining({ spec: this.#spec, compute: this.#d.compute, seed, peerId: swarm.peerId, pool: this.#pool, evalBatches: train.evalBatches, log: this.#log, now: this.#now });
         if (this.#telemetry.problem !== undefined) this.#log.info('the training data is readable now', { urls: this.#spec.data.urls });
         this.#telemetry.problem = undefined;
         return parts;
       } catch (e) {
-        if (!(e instanceof DataSourceError || e instanceof TokenizerLoadError) || this.#stopping) throw e;
+        if (!(e instanceof DataSourceError || e instanceof TokenizerLoadError || e instanceof DataUnitError) || this.#stopping) throw e;
         this.#telemetry.problem = { reason: PeerProblems.DataUnreadable, message: `spec.training.data: ${e.message}`.slice(0, 1024) };
         this.#telemetry.metrics.dataErrors.inc();
         this.#log.warn('cannot read the training data; retrying', { error: e.message, retryInMs: wait });
@@ -213,6 +229,13 @@ export class TrainingWorkload implements Workload {
         if (this.#stopping) throw e;
       }
     }
+  }
+
+  /** A data unit that cannot be read is marked failed by the pool (not retried in a loop); the operator hears of it as DataUnreadable. */
+  #reportUnreadable(e: DataUnitError): void {
+    this.#telemetry.problem = { reason: PeerProblems.DataUnreadable, message: `spec.training.data: ${e.message}`.slice(0, 1024) };
+    this.#telemetry.metrics.dataErrors.inc();
+    this.#publishTelemetry();
   }
 
   /**
@@ -226,6 +249,7 @@ export class TrainingWorkload implements Workload {
     if (this.#telemetryTimer) clearInterval(this.#telemetryTimer);
     await this.#d.averager.leave();
     await this.#loop?.catch(() => undefined);
+    await this.#pool?.release().catch((e: unknown) => this.#log.warn('could not release the data unit', { error: errorMessage(e) }));
     await this.#checkpoints?.writing;
     await this.#server?.stop();
   }
@@ -309,7 +333,18 @@ export class TrainingWorkload implements Workload {
 
   async #computeMicroBatch(): Promise<void> {
     const { batches, model, opt } = this.#parts;
-    const next = await batches.next();
+    // The pool may have no unit free for a while (the end of a pass): the loop keeps matching meanwhile.
+    this.#nextBatch ??= batches.next();
+    let next: IteratorResult<MlmBatch> | undefined;
+    try {
+      next = await Promise.race([this.#nextBatch, sleep(IDLE_MS).then(() => undefined)]);
+    } catch (e) {
+      this.#nextBatch = undefined;
+      throw e;
+    }
+    this.#setStarved(next === undefined);
+    if (next === undefined) return;
+    this.#nextBatch = undefined;
     if (next.done) {
       this.#log.warn('the dataset ended; idling', { epoch: this.#peer.epoch });
       await sleep(1000);
@@ -330,6 +365,12 @@ export class TrainingWorkload implements Workload {
     this.#publisher.publish(false);
   }
 
+  #setStarved(starved: boolean): void {
+    if (starved === this.#starved) return;
+    this.#starved = starved;
+    this.#publisher.publish(true);
+  }
+
   /** Runs the round this peer is in (training-step.ts) and moves its state on by the outcome. */
   async #step(r: JoinedRound): Promise<void> {
     const end = await this.#steps.run(r);
@@ -340,7 +381,10 @@ export class TrainingWorkload implements Workload {
         const { opt, fingerprint } = this.#parts;
         this.#stateChanged('step', end.report.epoch, end.report);
         // Encoded now (synchronously): the checkpoint must be exactly state(e).
-        this.#checkpoints?.maybeWrite(this.#peer.epoch, () => encodeState(opt.shared(), fingerprint));
+        this.#checkpoints?.maybeWrite(this.#peer.epoch, () => encodeState(opt.shared(), fingerprint), () => {
+          const p = this.#pool?.position();
+          return p === undefined ? undefined : JSON.stringify(p);
+        });
         await this.#logEval();
         return;
       }
@@ -365,14 +409,17 @@ export class TrainingWorkload implements Workload {
     }
     const loaded = await this.#sync.sync(this.#peer);
     if (!loaded) return;
-    this.#loaded(loaded);
+    await this.#loaded(loaded);
     if (loaded.via === 'download') await this.#logEval();
   }
 
   // ---------------------------------------------------------------- state changes
 
-  #loaded(l: Loaded): void {
+  async #loaded(l: Loaded): Promise<void> {
     if (l.checkpoint !== undefined) this.#telemetry.checkpoint = l.checkpoint;
+    // The swarm's pool is the truth while it exists; the checkpoint's position restarts a pool that is gone.
+    const position = parsePosition(l.data);
+    if (position !== undefined) await this.#pool?.restore(position);
     this.#stateChanged(l.via, l.epoch);
   }
 
@@ -425,7 +472,7 @@ export class TrainingWorkload implements Workload {
     // step with the others instead of chasing a swarm that is always one round ahead.
     const epoch = this.#peer.epoch;
     if (!holdsState(this.#peer)) return { epoch, samples: 0, samplesPerSecond: 0 };
-    return { epoch, samples: this.#parts.opt.samples, samplesPerSecond: this.#idle ? 0 : this.#telemetry.samplesPerSecond };
+    return { epoch, samples: this.#parts.opt.samples, samplesPerSecond: this.#idle || this.#starved ? 0 : this.#telemetry.samplesPerSecond };
   }
 
   /** The state this peer holds, even while stale (its META then says its older epoch; joiners skip it). */
