@@ -8,6 +8,7 @@ describe('parseConfig', () => {
     expect(c.leaderElect).toBe(true);
     expect(c.metricsPort).toBe(8080);
     expect(c.logFormat).toBe('json');
+    expect(c.trainerMetricsPort).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
   it('reads every setting from its variable in the Env map', () => {
@@ -15,12 +16,12 @@ describe('parseConfig', () => {
       [Env.Kubeconfig]: '/k', [Env.ClusterName]: 'east', [Env.OperatorNamespace]: 'ops', [Env.LeaseName]: 'l', [Env.OperatorPodName]: 'op-0',
       [Env.LeaderElect]: 'false', [Env.LeaseDurationSeconds]: '30', [Env.RenewDeadlineSeconds]: '20', [Env.RetryPeriodSeconds]: '5',
       [Env.MetricsPort]: '9090', [Env.MetricsHost]: '127.0.0.1', [Env.Concurrency]: '4', [Env.NatsToken]: 't', [Env.NatsAuthSecret]: 'nats-auth',
-      [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug',
+      [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug', [Env.TrainerMetricsPort]: '9400',
     }, false);
     expect(c).toEqual({
       kubeconfig: '/k', clusterName: 'east', leaseNamespace: 'ops', leaseName: 'l', identity: 'op-0', leaderElect: false,
       leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 5_000, metricsPort: 9090, metricsHost: '127.0.0.1', concurrency: 4,
-      natsToken: 't', natsAuthSecret: 'nats-auth', natsCredentialsTtlSeconds: 7200, logFormat: 'text', logLevel: 'debug',
+      natsToken: 't', natsAuthSecret: 'nats-auth', natsCredentialsTtlSeconds: 7200, trainerMetricsPort: 9400, logFormat: 'text', logLevel: 'debug',
     });
   });
   it.each([
@@ -31,6 +32,7 @@ describe('parseConfig', () => {
     [{ SPOTSWARM_CLUSTER_NAME: 'Not_A_Label' }, 'SPOTSWARM_CLUSTER_NAME'],
     [{ SPOTSWARM_RENEW_DEADLINE_SECONDS: '20' }, 'SPOTSWARM_RENEW_DEADLINE_SECONDS'],
     [{ SPOTSWARM_NATS_AUTH_SECRET: 'Bad/Name' }, 'SPOTSWARM_NATS_AUTH_SECRET'],
+    [{ SPOTSWARM_TRAINER_METRICS_PORT: '-1' }, 'SPOTSWARM_TRAINER_METRICS_PORT'],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => parseConfig(env, false)).toThrow(ConfigError);
     expect(() => parseConfig(env, false)).toThrow(name);

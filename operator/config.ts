@@ -38,6 +38,12 @@ export interface OperatorConfig {
   natsAuthSecret?: string;
   /** Lifetime of issued trainer credentials, re-issued at half of it; 0 = no expiry. @env SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS @default 720 */
   natsCredentialsTtlSeconds: number;
+  /**
+   * Port of the trainers' /metrics, given to every trainer pod (a containerPort named `metrics` when above 0, for a
+   * PodMonitor); 0 lets each trainer pick a free port and log it (local processes sharing one host). Unset: no
+   * trainer metrics. @env SPOTSWARM_TRAINER_METRICS_PORT
+   */
+  trainerMetricsPort?: number;
   logFormat: 'json' | 'text';
   logLevel: string;
 }
@@ -106,6 +112,7 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
     ...(natsToken ? { natsToken } : {}),
     ...(natsAuthSecret ? { natsAuthSecret } : {}),
     natsCredentialsTtlSeconds: int(env, Env.NatsCredentialsTtlHours, 720, 0, 24 * 3650) * 3600,
+    ...(env[Env.TrainerMetricsPort] ? { trainerMetricsPort: int(env, Env.TrainerMetricsPort, 0, 0, 65535) } : {}),
     logFormat,
     logLevel,
   });

@@ -79,6 +79,7 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     telemetry,
     ...(natsAuth ? { natsAuth } : {}),
+    ...(config.trainerMetricsPort !== undefined ? { trainerMetricsPort: config.trainerMetricsPort } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;

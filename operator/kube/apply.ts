@@ -10,7 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Placement } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
-import type { OperatorMetrics } from '../metrics.ts';
+import { recordSwarmStatus, type OperatorMetrics } from '../metrics.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import type { PlacementActions } from '../reconcile/reconcile.ts';
@@ -39,6 +39,8 @@ export interface ApplyDeps {
   relays: RelayManager;
   expectations: PodExpectations;
   natsAuth?: NatsCredentialIssuer;
+  /** Port of the trainers' /metrics, passed to the pod template; unset = none. */
+  trainerMetricsPort?: number;
 }
 
 /** One reconcile's run of the steps: the deps, and what earlier steps leave for later ones. */
@@ -146,13 +148,13 @@ async function copyCredentials(ctx: ApplyContext, swarm: SwarmObject, observed: 
  * missing namespace in a remote cluster) does not stop the others.
  */
 async function createPods(ctx: ApplyContext, swarm: SwarmObject, observed: Observed): Promise<StepResult> {
-  const { expectations, metrics, events, log, local } = ctx.deps;
+  const { expectations, metrics, events, log, local, trainerMetricsPort } = ctx.deps;
   const { namespace, name, uid, placements, checked } = observed;
   const relayAddr = ctx.relay && 'addr' in ctx.relay ? ctx.relay.addr : undefined;
   for (const { pl, c, act } of reachablePlacements(observed)) {
     const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
     if (act.create <= 0 || !relayed || ctx.withoutCredentials.has(pl.name)) continue;
-    const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local });
+    const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local, ...(trainerMetricsPort !== undefined ? { metricsPort: trainerMetricsPort } : {}) });
     const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
     const answered = results.filter((r) => r.status === 'fulfilled').map((r) => ({ name: r.value.metadata!.name!, ...(r.value.metadata?.resourceVersion ? { resourceVersion: r.value.metadata.resourceVersion } : {}) }));
     // From here the created pods are expected by name instead of as a count.
@@ -179,9 +181,7 @@ async function awaitEvents(ctx: ApplyContext): Promise<StepResult> {
 async function recordPeers(ctx: ApplyContext, _swarm: SwarmObject, { result, namespace, name, key }: Observed): Promise<StepResult> {
   const s = result.status.peers!;
   const { metrics, log } = ctx.deps;
-  metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
-  metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
-  metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
+  recordSwarmStatus(metrics, namespace, name, result.status);
   if (ctx.created > 0 || ctx.deleted > 0) log.info('reconciled', { swarm: key, created: ctx.created, deleted: ctx.deleted, running: s.running, desired: s.desired });
 }
 
