@@ -4,7 +4,8 @@
 #
 #   testkit/cluster/build-tools.sh              # build what is missing, print the bin dir
 #   testkit/cluster/build-tools.sh nats-server  # only these components (etcd,
-#                                               # nats-server, helm, kubernetes)
+#                                               # nats-server, helm, kubernetes,
+#                                               # prometheus)
 #   SPOTSWARM_CACHE=/somewhere testkit/...      # use another cache root
 #
 # Each component builds under its own lock, so concurrent callers wait for
@@ -20,6 +21,9 @@ K8S_VERSION="${K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"
 NATS_VERSION="${NATS_VERSION:-v2.15.2}"
+# Prometheus 3.16 (its Go module is tagged v0.316.0); built without the web UI
+# assets, which the HTTP API the tests query does not need.
+PROM_VERSION="${PROM_VERSION:-v0.316.0}"
 
 CACHE="${SPOTSWARM_CACHE:-$HOME/.cache/spotswarm}"
 TOOLS="$CACHE/tools"
@@ -105,7 +109,7 @@ build_etcd() {
     bash -c "cd '$src' && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o '$etcd_dir/bin/etcd.tmp' go.etcd.io/etcd/server/v3 && mv '$etcd_dir/bin/etcd.tmp' '$etcd_dir/bin/etcd'"
 }
 
-# helm and nats-server have no replace directives, so `go install` works.
+# helm, nats-server and prometheus have no replace directives, so `go install` works.
 go_install() {
   local name="$1" module="$2" version="$3" bin="$4"
   local dir="$TOOLS/$name-$version"
@@ -126,21 +130,23 @@ locked() {
 }
 
 wanted=("$@")
-[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes)
+[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes prometheus)
 for c in "${wanted[@]}"; do
   case "$c" in
     etcd) locked "etcd-$ETCD_VERSION" build_etcd ;;
     nats-server) locked "nats-$NATS_VERSION" go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" nats-server ;;
     helm) locked "helm-$HELM_VERSION" go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
     kubernetes) locked "kubernetes-$K8S_VERSION" build_kubernetes ;;
-    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes)" ;;
+    prometheus) locked "prometheus-$PROM_VERSION" go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROM_VERSION" prometheus ;;
+    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes, prometheus)" ;;
   esac
 done
 
 # One directory of symlinks, keyed by the whole version set, for PATH use.
-set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION"
+set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION-prom$PROM_VERSION"
 mkdir -p "$set_dir"
-for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server"; do
+for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server" \
+  "$TOOLS/prometheus-$PROM_VERSION/bin/prometheus"; do
   [[ -x "$f" && "$f" != *.tmp ]] || continue
   ln -sf "$f" "$set_dir/$(basename "$f")"
 done
