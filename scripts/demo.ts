@@ -104,7 +104,8 @@ function eventsSection(describe: string): string {
 
 async function main(): Promise<void> {
   log.info('building or locating the control-plane tools (cached after the first run)');
-  toolsDir();
+  // Only what the demo runs: Prometheus and helm are for tests, and would lengthen a first run.
+  toolsDir(['etcd', 'kubernetes', 'nats-server']);
   cp = await startControlPlane({ name: 'demo', log, logDir: join(logDir, 'controlplane') });
   nats = await startNats();
   log.info(`nats-server with JetStream at ${nats.url}`);
