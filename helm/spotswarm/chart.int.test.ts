@@ -111,6 +111,9 @@ describe('helm chart', () => {
     ['operator.logLevel=loud', '/operator/logLevel'],
     ['nats.replicas=2', '/nats/replicas'],
     ['unknown=1', 'unknown'],
+    ['monitoring.serviceMonitor.interval=soon', '/monitoring/serviceMonitor/interval'],
+    ['monitoring.trainerMetrics.port=0', '/monitoring/trainerMetrics/port'],
+    ['monitoring.podMonitor.extra=1', 'extra'],
   ])('values.schema.json rejects %s', async (set, field) => {
     const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);
     expect(r.code).not.toBe(0);
@@ -172,15 +175,5 @@ describe('helm chart: monitoring', () => {
     expect(cm.data['spotswarm.json']).toBe(readFileSync(dashboardFile, 'utf8').trimEnd());
     expect(JSON.parse(cm.data['spotswarm.json']).uid).toBe('spotswarm-swarm');
     expect(readFileSync(join(root, 'docs/grafana/spotswarm-dashboard.json'), 'utf8')).toBe(readFileSync(dashboardFile, 'utf8'));
-  });
-
-  it.each([
-    ['monitoring.serviceMonitor.interval=soon', '/monitoring/serviceMonitor/interval'],
-    ['monitoring.trainerMetrics.port=0', '/monitoring/trainerMetrics/port'],
-    ['monitoring.podMonitor.extra=1', 'extra'],
-  ])('values.schema.json rejects %s', async (set, field) => {
-    const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(field);
   });
 });
