@@ -22,7 +22,9 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"
 NATS_VERSION="${NATS_VERSION:-v2.15.2}"
 # Prometheus 3.16 (its Go module is tagged v0.316.0); built without the web UI
-# assets, which the HTTP API the tests query does not need.
+# assets and, with the remove_all_sd tag, without the cloud service-discovery
+# plugins (static and file targets stay), which the tests do not need and whose
+# SDKs take most of a cold build.
 PROM_VERSION="${PROM_VERSION:-v0.316.0}"
 
 CACHE="${SPOTSWARM_CACHE:-$HOME/.cache/spotswarm}"
@@ -111,13 +113,13 @@ build_etcd() {
 
 # helm, nats-server and prometheus have no replace directives, so `go install` works.
 go_install() {
-  local name="$1" module="$2" version="$3" bin="$4"
+  local name="$1" module="$2" version="$3" bin="$4" tags="${5:-}"
   local dir="$TOOLS/$name-$version"
   if [[ -x "$dir/bin/$bin" ]]; then log "$name $version: cached"; return; fi
   log "$name $version: building"
   mkdir -p "$dir/bin"
   run_logged "$name" "$dir/build.log" \
-    env GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$module@$version"
+    env GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath -tags "$tags" -ldflags '-s -w' "$module@$version"
 }
 
 # Runs a component's build while holding that component's lock.
@@ -137,7 +139,7 @@ for c in "${wanted[@]}"; do
     nats-server) locked "nats-$NATS_VERSION" go_install nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" nats-server ;;
     helm) locked "helm-$HELM_VERSION" go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm ;;
     kubernetes) locked "kubernetes-$K8S_VERSION" build_kubernetes ;;
-    prometheus) locked "prometheus-$PROM_VERSION" go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROM_VERSION" prometheus ;;
+    prometheus) locked "prometheus-$PROM_VERSION" go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROM_VERSION" prometheus remove_all_sd ;;
     *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes, prometheus)" ;;
   esac
 done
