@@ -39,7 +39,7 @@ export const Env = {
   RelayMaxReservations: 'SPOTSWARM_RELAY_MAX_RESERVATIONS',
   /** Port for the trainer's libp2p host (0 = any free port). */
   P2pPort: 'SPOTSWARM_P2P_PORT',
-  /** Port for the trainer's /metrics and /healthz (0 = off). */
+  /** Port for the trainer's /metrics and /healthz (unset = off; 0 = a free port, logged as metricsPort). The relay reads it too, with 0 = off. */
   MetricsPort: 'SPOTSWARM_METRICS_PORT',
   /** "json" in pods, "text" on a terminal. */
   LogFormat: 'SPOTSWARM_LOG_FORMAT',
@@ -122,6 +122,8 @@ export const Env = {
   NatsCredentialsTtlHours: 'SPOTSWARM_NATS_CREDENTIALS_TTL_HOURS',
   /** The trainer image for swarms that leave out spec.trainer.image (the chart sets it from trainer.image). */
   DefaultTrainerImage: 'SPOTSWARM_TRAINER_IMAGE',
+  /** Port the trainer pods serve /metrics on (their SPOTSWARM_METRICS_PORT, and a containerPort named `metrics` when above 0); unset = no trainer metrics. */
+  TrainerMetricsPort: 'SPOTSWARM_TRAINER_METRICS_PORT',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

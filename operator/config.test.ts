@@ -8,6 +8,7 @@ describe('parseConfig', () => {
     expect(c.leaderElect).toBe(true);
     expect(c.metricsPort).toBe(8080);
     expect(c.logFormat).toBe('json');
+    expect(c.trainerMetricsPort).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
   it('reads every setting from its variable in the Env map', () => {
@@ -16,14 +17,14 @@ describe('parseConfig', () => {
       [Env.LeaderElect]: 'false', [Env.LeaseDurationSeconds]: '30', [Env.RenewDeadlineSeconds]: '20', [Env.RetryPeriodSeconds]: '5',
       [Env.MetricsPort]: '9090', [Env.MetricsHost]: '127.0.0.1', [Env.Concurrency]: '4', [Env.NatsToken]: 't', [Env.NatsAuthSecret]: 'nats-auth',
       [Env.NatsCredentialsTtlHours]: '2', [Env.LogFormat]: 'text', [Env.LogLevel]: 'debug', [Env.DefaultTrainerImage]: 'ghcr.io/spotswarm/trainer:0.1.0',
-      [Env.InClusterRoot]: '/pod/root', [Env.DefaultNatsUrl]: 'nats://r-nats.ns.svc:4222', [Env.NatsStoreSize]: '16Gi',
+      [Env.InClusterRoot]: '/pod/root', [Env.DefaultNatsUrl]: 'nats://r-nats.ns.svc:4222', [Env.NatsStoreSize]: '16Gi', [Env.TrainerMetricsPort]: '9400',
     }, false);
     expect(c).toEqual({
       kubeconfig: '/k', clusterName: 'east', leaseNamespace: 'ops', leaseName: 'l', identity: 'op-0', leaderElect: false,
       leaseDurationMs: 30_000, renewDeadlineMs: 20_000, retryPeriodMs: 5_000, metricsPort: 9090, metricsHost: '127.0.0.1', concurrency: 4,
       natsToken: 't', natsAuthSecret: 'nats-auth', natsCredentialsTtlSeconds: 7200, logFormat: 'text', logLevel: 'debug',
       defaultTrainerImage: 'ghcr.io/spotswarm/trainer:0.1.0',
-      inClusterRoot: '/pod/root', defaultNatsUrl: 'nats://r-nats.ns.svc:4222', natsStoreBytes: 16 * 2 ** 30,
+      inClusterRoot: '/pod/root', defaultNatsUrl: 'nats://r-nats.ns.svc:4222', natsStoreBytes: 16 * 2 ** 30, trainerMetricsPort: 9400,
     });
   });
   it.each([
@@ -38,6 +39,7 @@ describe('parseConfig', () => {
     [{ SPOTSWARM_DEFAULT_NATS_URL: 'http://nats:4222' }, 'SPOTSWARM_DEFAULT_NATS_URL'],
     [{ SPOTSWARM_NATS_STORE_SIZE: '16 GB' }, 'SPOTSWARM_NATS_STORE_SIZE'],
     [{ SPOTSWARM_NATS_STORE_SIZE: '0' }, 'SPOTSWARM_NATS_STORE_SIZE'],
+    [{ SPOTSWARM_TRAINER_METRICS_PORT: '-1' }, 'SPOTSWARM_TRAINER_METRICS_PORT'],
   ])('rejects %j naming the variable', (env, name) => {
     expect(() => parseConfig(env, false)).toThrow(ConfigError);
     expect(() => parseConfig(env, false)).toThrow(name);

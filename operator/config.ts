@@ -46,6 +46,12 @@ export interface OperatorConfig {
   natsCredentialsTtlSeconds: number;
   /** Trainer image of swarms that leave out spec.trainer.image; unset, such swarms are Degraded. @env SPOTSWARM_TRAINER_IMAGE */
   defaultTrainerImage?: string;
+  /**
+   * Port of the trainers' /metrics, given to every trainer pod (a containerPort named `metrics` when above 0, for a
+   * PodMonitor); 0 lets each trainer pick a free port and log it (local processes sharing one host). Unset: no
+   * trainer metrics. @env SPOTSWARM_TRAINER_METRICS_PORT
+   */
+  trainerMetricsPort?: number;
   logFormat: 'json' | 'text';
   logLevel: string;
 }
@@ -135,6 +141,7 @@ export function parseConfig(env: RawEnv, isTTY: boolean): Readonly<OperatorConfi
     ...(natsStoreBytes ? { natsStoreBytes } : {}),
     natsCredentialsTtlSeconds: int(env, Env.NatsCredentialsTtlHours, 720, 0, 24 * 3650) * 3600,
     ...(defaultTrainerImage ? { defaultTrainerImage } : {}),
+    ...(env[Env.TrainerMetricsPort] ? { trainerMetricsPort: int(env, Env.TrainerMetricsPort, 0, 0, 65535) } : {}),
     logFormat,
     logLevel,
   });

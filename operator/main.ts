@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     ...(natsAuth ? { natsAuth } : {}),
     ...(config.defaultNatsUrl ? { defaultNatsUrl: config.defaultNatsUrl } : {}),
     ...(config.natsStoreBytes ? { natsStoreBytes: config.natsStoreBytes } : {}),
+    ...(config.trainerMetricsPort !== undefined ? { trainerMetricsPort: config.trainerMetricsPort } : {}),
   });
   onTelemetry = (k) => controller.telemetryChanged(k);
   let synced = false;

@@ -1,5 +1,5 @@
 /**
- * npm run demo [-- --exit] [--epochs 3] [--timeout 600] [--chaos] [--chaos-interval 30] [--nodes 3] [--gpus 1]
+ * npm run demo [-- --exit] [--epochs 3] [--timeout 600] [--chaos] [--chaos-interval 30] [--nodes 3] [--gpus 1] [--plot out.png]
  *
  * The whole system on one machine: a real control plane, a nats-server with
  * JetStream, the test kubelet with fake GPU nodes, the operator (with leader
@@ -10,10 +10,12 @@
  * Without --exit it then prints a live table until Ctrl-C, and stops every
  * process it started. `--chaos` evicts a random running trainer pod every
  * `--chaos-interval` seconds; with --exit, two evictions and the recovery
- * from them happen before the printout.
+ * from them happen before the printout. `--plot out.png` writes a PNG of
+ * the loss and the running peers over time, from the statuses the demo read
+ * until the printout (scripts/demo/plot.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
@@ -23,6 +25,7 @@ import { startControlPlane, type ControlPlane, makeLogger, toolPath, toolsDir } 
 import { runKubectl, waitFor, startNats, type NatsServer, startOperator, type OperatorProcess } from '../testkit/harness/index.ts';
 import { startKubelet, type Kubelet } from '../testkit/kubelet/index.ts';
 import { chaosUntilRecovered, evictRandomPeer, runChaos } from './demo/chaos.ts';
+import { renderPlot, sampleOf, type StatusSample } from './demo/plot.ts';
 import { liveView, waitForTraining, type ReadStatus } from './demo/watch.ts';
 
 const { values } = parseArgs({
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '600' },
     chaos: { type: 'boolean', default: false },
     'chaos-interval': { type: 'string', default: '30' },
+    plot: { type: 'string' },
   },
 });
 function positiveInt(flag: string, text: string): number {
@@ -100,7 +104,8 @@ function eventsSection(describe: string): string {
 
 async function main(): Promise<void> {
   log.info('building or locating the control-plane tools (cached after the first run)');
-  toolsDir();
+  // Only what the demo runs: Prometheus and helm are for tests, and would lengthen a first run.
+  toolsDir(['etcd', 'kubernetes', 'nats-server']);
   cp = await startControlPlane({ name: 'demo', log, logDir: join(logDir, 'controlplane') });
   nats = await startNats();
   log.info(`nats-server with JetStream at ${nats.url}`);
@@ -126,7 +131,14 @@ async function main(): Promise<void> {
   kc.loadFromFile(cp.kubeconfigPath);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
-  const read: ReadStatus = async () => ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'default', name: SWARM })) as TrainingSwarm).status ?? {};
+  const appliedAt = Date.now();
+  // Every status read until the printout, for --plot.
+  let samples: StatusSample[] | undefined = values.plot ? [] : undefined;
+  const read: ReadStatus = async () => {
+    const st = ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: 'default', name: SWARM })) as TrainingSwarm).status ?? {};
+    samples?.push(sampleOf((Date.now() - appliedAt) / 1000, st));
+    return st;
+  };
 
   const want = Math.min(swarm.spec.peers.max, nodes * gpus);
   await waitFor(async () => ((await read()).peers?.running ?? 0) >= want, { what: `${want} running peers`, timeoutMs: 120_000 });
@@ -137,6 +149,11 @@ async function main(): Promise<void> {
   if (values.chaos && values.exit) {
     log.info(`chaos: evicting a random running trainer pod every ${chaosIntervalMs / 1000}s, ${EXIT_CHAOS_EVICTIONS} times`);
     await chaosUntilRecovered({ ...chaos, read, evictions: EXIT_CHAOS_EVICTIONS, timeoutMs });
+  }
+  if (values.plot && samples) {
+    writeFileSync(values.plot, await renderPlot(samples, `${SWARM}: loss and peers running, ${samples.length} status reads${values.chaos ? ', with chaos' : ''}`));
+    log.info(`wrote the plot of ${samples.length} status reads to ${values.plot}`);
+    samples = undefined;
   }
   process.stdout.write(`\n$ kubectl get trainingswarms -o wide\n${await kubectl('get', 'trainingswarms', '-o', 'wide')}`);
   process.stdout.write(`\n$ kubectl get pods -o wide\n${await kubectl('get', 'pods', '-o', 'wide')}`);

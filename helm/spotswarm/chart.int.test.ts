@@ -140,6 +140,9 @@ describe('helm chart', () => {
     ['unknown=1', 'unknown'],
     ['trainer.image.repository=', '/trainer/image/repository'],
     ['operator.imagePullSecrets[0].nam=regcred', '/operator/imagePullSecrets/0'],
+    ['monitoring.serviceMonitor.interval=soon', '/monitoring/serviceMonitor/interval'],
+    ['monitoring.trainerMetrics.port=0', '/monitoring/trainerMetrics/port'],
+    ['monitoring.podMonitor.extra=1', 'extra'],
   ])('values.schema.json rejects %s', async (set, field) => {
     const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', set);
     expect(r.code).not.toBe(0);
@@ -151,5 +154,55 @@ describe('helm chart', () => {
     const pc = (await render()).find((o) => o.kind === 'PriorityClass');
     const shipped = parse(readFileSync(join(root, 'crds/priorityclass.yaml'), 'utf8'));
     expect({ name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy }).toEqual({ name: shipped.metadata.name, value: shipped.value, preemptionPolicy: shipped.preemptionPolicy });
+  });
+});
+
+describe('helm chart: monitoring', () => {
+  const dashboardFile = join(chart, 'dashboards/spotswarm.json');
+
+  it('renders no monitors, no dashboard and no trainer metrics port by default', async () => {
+    const objs = await render();
+    expect(objs.some((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor' || o.metadata.labels?.grafana_dashboard)).toBe(false);
+    expect(objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('SPOTSWARM_TRAINER_METRICS_PORT');
+  });
+
+  it('renders a ServiceMonitor that selects the operator metrics Service and keeps its per-swarm labels', async () => {
+    const objs = await render('monitoring.serviceMonitor.enabled=true', 'monitoring.serviceMonitor.labels.release=kps');
+    const sm = objs.find((o) => o.kind === 'ServiceMonitor');
+    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(sm.metadata.labels.release).toBe('kps');
+    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'ks-operator-metrics');
+    expect(svc.metadata.labels).toMatchObject(sm.spec.selector.matchLabels);
+    const nats = objs.filter((o) => o.kind === 'Service' && o.metadata.name !== 'ks-operator-metrics');
+    for (const s of nats) expect(s.metadata.labels).not.toMatchObject(sm.spec.selector.matchLabels);
+    expect(sm.spec.namespaceSelector).toEqual({ matchNames: ['spotswarm-system'] });
+    expect(sm.spec.endpoints).toEqual([{ port: svc.spec.ports[0].name, path: '/metrics', interval: '30s', honorLabels: true }]);
+    const r = await helm('template', 'ks', '.', '--kube-version', KUBE_VERSION, '--set', 'monitoring.serviceMonitor.enabled=true', '--set', 'metrics.service=false');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('monitoring.serviceMonitor.enabled needs metrics.service=true');
+  });
+
+  it('renders a PodMonitor for trainer pods in every namespace, and the operator gives trainer pods the metrics port', async () => {
+    const objs = await render('monitoring.podMonitor.enabled=true', 'monitoring.podMonitor.interval=15s');
+    const pm = objs.find((o) => o.kind === 'PodMonitor');
+    expect(pm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(pm.spec.selector).toEqual({ matchLabels: { 'spotswarm.dev/role': 'trainer' } });
+    expect(pm.spec.namespaceSelector).toEqual({ any: true });
+    expect(pm.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics', interval: '15s' });
+    expect(pm.spec.podMetricsEndpoints[0].relabelings).toContainEqual({ sourceLabels: ['__meta_kubernetes_pod_label_spotswarm_dev_swarm'], targetLabel: 'swarm' });
+    const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'SPOTSWARM_TRAINER_METRICS_PORT', value: '9400' });
+    const only = await render('monitoring.trainerMetrics.enabled=true', 'monitoring.trainerMetrics.port=9500');
+    expect(only.some((o) => o.kind === 'PodMonitor')).toBe(false);
+    expect(only.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env).toContainEqual({ name: 'SPOTSWARM_TRAINER_METRICS_PORT', value: '9500' });
+  });
+
+  it('ships the dashboard JSON unchanged in a ConfigMap labelled grafana_dashboard: "1", and the same file in docs/', async () => {
+    const objs = await render('monitoring.dashboard.enabled=true', 'monitoring.dashboard.namespace=grafana', 'monitoring.dashboard.annotations.grafana_folder=spotswarm');
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1');
+    expect(cm.metadata).toMatchObject({ name: 'ks-dashboard', namespace: 'grafana', annotations: { grafana_folder: 'spotswarm' } });
+    expect(cm.data['spotswarm.json']).toBe(readFileSync(dashboardFile, 'utf8').trimEnd());
+    expect(JSON.parse(cm.data['spotswarm.json']).uid).toBe('spotswarm-swarm');
+    expect(readFileSync(join(root, 'docs/grafana/spotswarm-dashboard.json'), 'utf8')).toBe(readFileSync(dashboardFile, 'utf8'));
   });
 });

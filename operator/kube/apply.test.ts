@@ -1,6 +1,7 @@
 import type { CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import type { OperatorMetrics } from '../metrics.ts';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../metrics.ts';
 import { ACCOUNTING_FINALIZER } from '../reconcile/pods.ts';
 import { placementsOf, type PlacementActions } from '../reconcile/reconcile.ts';
 import { tinySwarm } from '../reconcile/testing.ts';
@@ -79,12 +80,11 @@ function setup(o: { failCreates?: number; statusConflict?: boolean } = {}) {
       return {};
     },
   } as unknown as CustomObjectsApi;
-  const counter = { inc: () => {}, set: () => {} };
   const deps: ApplyDeps = {
     local,
     custom,
     events: { record: async (_s, type, reason, message) => { events.push(`${type} ${reason}: ${message}`); } },
-    metrics: { podsCreated: counter, podEndings: counter, peers: counter, peersByBackend: counter, conditions: counter } as unknown as OperatorMetrics,
+    metrics: createMetrics(new Registry()),
     log: { info: () => {}, warn: () => {}, debug: () => {} } as unknown as Logger,
     relays: {} as RelayManager,
     expectations,

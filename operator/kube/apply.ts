@@ -8,9 +8,9 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { CustomObjectsApi } from '@kubernetes/client-node';
-import { BACKEND_DEVICES, type Placement } from '../../api/index.ts';
+import type { Placement } from '../../api/index.ts';
 import type { Logger } from '../log.ts';
-import type { OperatorMetrics } from '../metrics.ts';
+import { recordSwarmStatus, type OperatorMetrics } from '../metrics.ts';
 import type { NatsCredentialIssuer } from '../natsauth/issuer.ts';
 import { trainerPod } from '../reconcile/pod-template.ts';
 import type { PlacementActions } from '../reconcile/reconcile.ts';
@@ -40,6 +40,8 @@ export interface ApplyDeps {
   relays: RelayManager;
   expectations: PodExpectations;
   natsAuth?: NatsCredentialIssuer;
+  /** Port of the trainers' /metrics, passed to the pod template; unset = none. */
+  trainerMetricsPort?: number;
 }
 
 /** One reconcile's run of the steps: the deps, and what earlier steps leave for later ones. */
@@ -160,13 +162,13 @@ async function copySecrets(ctx: ApplyContext, swarm: SwarmObject, observed: Obse
  * not stop the others.
  */
 async function createPods(ctx: ApplyContext, swarm: SwarmObject, observed: Observed): Promise<StepResult> {
-  const { expectations, metrics, events, log, local } = ctx.deps;
+  const { expectations, metrics, events, log, local, trainerMetricsPort } = ctx.deps;
   const { namespace, name, uid, placements, checked } = observed;
   const relayAddr = ctx.relay && 'addr' in ctx.relay ? ctx.relay.addr : undefined;
   await Promise.all([...reachablePlacements(observed)].map(async ({ pl, c, act }) => {
     const relayed = placementWithRelay(pl, relayAddr); // undefined while the operator's relay is not ready
     if (act.create <= 0 || !relayed || ctx.withoutSecrets.has(pl.name)) return;
-    const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local });
+    const body = trainerPod(checked.podSwarm, { placement: relayed, remote: c !== local, ...(trainerMetricsPort !== undefined ? { metricsPort: trainerMetricsPort } : {}) });
     const results = await Promise.allSettled(Array.from({ length: act.create }, () => c.request('create', 'pods', () => c.core.createNamespacedPod({ namespace, body }))));
     const answered = results.filter((r) => r.status === 'fulfilled').map((r) => ({ name: r.value.metadata!.name!, ...(r.value.metadata?.resourceVersion ? { resourceVersion: r.value.metadata.resourceVersion } : {}) }));
     // From here the created pods are expected by name instead of as a count.
@@ -193,11 +195,7 @@ async function awaitEvents(ctx: ApplyContext): Promise<StepResult> {
 async function recordPeers(ctx: ApplyContext, _swarm: SwarmObject, { result, namespace, name, key }: Observed): Promise<StepResult> {
   const s = result.status.peers!;
   const { metrics, log } = ctx.deps;
-  metrics.peers.set({ namespace, swarm: name, state: 'desired' }, s.desired);
-  metrics.peers.set({ namespace, swarm: name, state: 'scheduled' }, s.scheduled);
-  metrics.peers.set({ namespace, swarm: name, state: 'running' }, s.running);
-  for (const backend of BACKEND_DEVICES) metrics.peersByBackend.set({ namespace, swarm: name, backend }, result.status.backends?.[backend] ?? 0);
-  for (const c of result.status.conditions ?? []) metrics.conditions.set({ namespace, swarm: name, type: c.type }, c.status === 'True' ? 1 : 0);
+  recordSwarmStatus(metrics, namespace, name, result.status);
   if (ctx.created > 0 || ctx.deleted > 0) log.info('reconciled', { swarm: key, created: ctx.created, deleted: ctx.deleted, running: s.running, desired: s.desired });
 }
 

@@ -66,6 +66,8 @@ export interface ControllerDeps {
   defaultNatsUrl?: string;
   /** Bytes of the JetStream store: swarms whose checkpoints would not fit are Degraded (CheckpointTooLarge). */
   natsStoreBytes?: number;
+  /** Port of the trainers' /metrics (operator config trainerMetricsPort); unset = none. */
+  trainerMetricsPort?: number;
   now?: () => Date;
 }
 
@@ -125,7 +127,10 @@ export class SwarmController {
     this.#relays = new RelayManager({ now: this.#now, core: d.core, apps: withSharedConnections(d.kubeConfig).makeApiClient(AppsV1Api), events: d.events, log: d.log, request: (v, r, call) => this.#local.request(v, r, call) });
     this.#clusters = new PlacementClusters({ local: this.#local, core: d.core, secretsNamespace: d.secretsNamespace, newCluster: (name, kc) => this.#newCluster(name, kc), log: d.log, now: this.#now });
     const natsAuth = d.natsAuth ? { natsAuth: d.natsAuth } : {};
-    this.#apply = { local: this.#local, custom: d.custom, events: d.events, metrics: d.metrics, log: d.log, relays: this.#relays, expectations: this.#expectations, ...natsAuth };
+    this.#apply = {
+      local: this.#local, custom: d.custom, events: d.events, metrics: d.metrics, log: d.log, relays: this.#relays, expectations: this.#expectations, ...natsAuth,
+      ...(d.trainerMetricsPort !== undefined ? { trainerMetricsPort: d.trainerMetricsPort } : {}),
+    };
     this.#cleanup = { local: this.#local, custom: d.custom, clusters: this.#clusters, expectations: this.#expectations, cluster: d.cluster, log: d.log, ...natsAuth };
   }
 

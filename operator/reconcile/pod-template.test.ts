@@ -53,6 +53,17 @@ describe('trainerPod', () => {
     expect(env.get('SPOTSWARM_CLUSTER')!.value).toBe('dc2');
   });
 
+  it('serves /metrics on the trainer metrics port of the operator: env and a containerPort named metrics; 0 = a free port, no containerPort', () => {
+    expect(c.ports).toBeUndefined();
+    expect(c.env!.some((e) => e.name === 'SPOTSWARM_METRICS_PORT')).toBe(false);
+    const withPort = trainerPod(swarm, { placement: local, remote: false, metricsPort: 9400 }).spec!.containers[0]!;
+    expect(withPort.ports).toEqual([{ name: 'metrics', containerPort: 9400, protocol: 'TCP' }]);
+    expect(withPort.env!.find((e) => e.name === 'SPOTSWARM_METRICS_PORT')!.value).toBe('9400');
+    const anyPort = trainerPod(swarm, { placement: local, remote: false, metricsPort: 0 }).spec!.containers[0]!;
+    expect(anyPort.ports).toBeUndefined();
+    expect(anyPort.env!.find((e) => e.name === 'SPOTSWARM_METRICS_PORT')!.value).toBe('0');
+  });
+
   it('passes relays in Relay mode', () => {
     const r = trainerPod(swarm, { remote: true, placement: { name: 'nat', weight: 1, network: { mode: 'Relay', relays: ['/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWA', '/ip4/5.6.7.8/tcp/4001/p2p/12D3KooWB'] } } });
     const env = new Map(r.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));

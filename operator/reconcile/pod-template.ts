@@ -1,5 +1,5 @@
 /** The trainer Pod the operator creates for a swarm: a pure function of the swarm. */
-import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerPort, V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import {
   API_VERSION, Env, GPU_RESOURCE, KIND, LABEL_PLACEMENT, LABEL_ROLE, LABEL_SWARM, LABEL_SWARM_UID, ROLE_TRAINER,
   type Placement, type TrainingSwarm,
@@ -18,6 +18,8 @@ export interface PodTemplateOptions {
   placement: Placement;
   /** A pod in another cluster than the swarm: no ownerReference (it cannot cross clusters). */
   remote: boolean;
+  /** Port of the trainer's /metrics (a containerPort named `metrics` when above 0; 0 = a free port the trainer logs); unset = none. */
+  metricsPort?: number;
 }
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
@@ -74,7 +76,12 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
     env.push({ name: Env.P2pPort, value: String(net.hostPort) }, fieldEnv(Env.AnnounceHost, 'status.hostIP'));
   }
   if (net.mode === 'Relay') env.push({ name: Env.Relays, value: (net.relays ?? []).join(',') });
+  if (opts.metricsPort !== undefined) env.push({ name: Env.MetricsPort, value: String(opts.metricsPort) });
   env.push(...((trainer.env ?? []) as V1EnvVar[]));
+
+  const ports: V1ContainerPort[] = [];
+  if (net.mode === 'HostPort') ports.push({ name: 'p2p', containerPort: net.hostPort!, hostPort: net.hostPort!, protocol: 'TCP' });
+  if (opts.metricsPort) ports.push({ name: 'metrics', containerPort: opts.metricsPort, protocol: 'TCP' });
 
   const quantities: Record<string, string> = {};
   if (trainer.resources.gpus > 0) quantities[GPU_RESOURCE] = String(trainer.resources.gpus);
@@ -125,7 +132,7 @@ export function trainerPod(swarm: TrainingSwarm, opts: PodTemplateOptions): V1Po
         terminationMessagePath: TERMINATION_MESSAGE_PATH,
         terminationMessagePolicy: 'File',
         resources: { requests: quantities, limits: quantities },
-        ...(net.mode === 'HostPort' ? { ports: [{ name: 'p2p', containerPort: net.hostPort!, hostPort: net.hostPort!, protocol: 'TCP' }] } : {}),
+        ...(ports.length > 0 ? { ports } : {}),
         securityContext: {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,

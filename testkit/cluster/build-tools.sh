@@ -4,7 +4,8 @@
 #
 #   testkit/cluster/build-tools.sh              # build what is missing, print the bin dir
 #   testkit/cluster/build-tools.sh nats-server  # only these components (etcd,
-#                                               # nats-server, helm, kubernetes, actionlint)
+#                                               # nats-server, helm, kubernetes,
+#                                               # actionlint, prometheus)
 #   SPOTSWARM_CACHE=/somewhere testkit/...      # use another cache root
 #
 # Each component builds under its own lock, so concurrent callers wait for
@@ -21,6 +22,11 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"
 NATS_VERSION="${NATS_VERSION:-v2.15.2}"
 ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
+# Prometheus 3.16 (its Go module is tagged v0.316.0); built without the web UI
+# assets and, with the remove_all_sd tag, without the cloud service-discovery
+# plugins (static and file targets stay), which the tests do not need and whose
+# SDKs take most of a cold build.
+PROM_VERSION="${PROM_VERSION:-v0.316.0}"
 
 CACHE="${SPOTSWARM_CACHE:-$HOME/.cache/spotswarm}"
 TOOLS="$CACHE/tools"
@@ -106,15 +112,15 @@ build_etcd() {
     bash -c "cd '$src' && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o '$etcd_dir/bin/etcd.tmp' go.etcd.io/etcd/server/v3 && mv '$etcd_dir/bin/etcd.tmp' '$etcd_dir/bin/etcd'"
 }
 
-# helm and nats-server have no replace directives, so `go install` works.
+# helm, nats-server and prometheus have no replace directives, so `go install` works.
 go_install() {
-  local name="$1" module="$2" version="$3" bin="$4"
+  local name="$1" module="$2" version="$3" bin="$4" tags="${5:-}"
   local dir="$TOOLS/$name-$version"
   if [[ -x "$dir/bin/$bin" ]]; then log "$name $version: cached"; return; fi
   log "$name $version: building"
   mkdir -p "$dir/bin"
   run_logged "$name" "$dir/build.log" \
-    env GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' "$module@$version"
+    env GOBIN="$dir/bin" CGO_ENABLED=0 go install -trimpath -tags "$tags" -ldflags '-s -w' "$module@$version"
 }
 
 # Runs a component's build while holding that component's lock.
@@ -127,7 +133,7 @@ locked() {
 }
 
 wanted=("$@")
-[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes actionlint)
+[[ ${#wanted[@]} == 0 ]] && wanted=(etcd nats-server helm kubernetes actionlint prometheus)
 for c in "${wanted[@]}"; do
   case "$c" in
     etcd) locked "etcd-$ETCD_VERSION" build_etcd ;;
@@ -136,15 +142,16 @@ for c in "${wanted[@]}"; do
     kubernetes) locked "kubernetes-$K8S_VERSION" build_kubernetes ;;
     # Checks .github/workflows/*.yml (.github/workflows.test.ts runs it).
     actionlint) locked "actionlint-$ACTIONLINT_VERSION" go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" actionlint ;;
-    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes, actionlint)" ;;
+    prometheus) locked "prometheus-$PROM_VERSION" go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROM_VERSION" prometheus remove_all_sd ;;
+    *) fail "$c" "unknown component (etcd, nats-server, helm, kubernetes, actionlint, prometheus)" ;;
   esac
 done
 
 # One directory of symlinks, keyed by the whole version set, for PATH use.
-set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION"
+set_dir="$TOOLS/bin-k8s$K8S_VERSION-etcd$ETCD_VERSION-helm$HELM_VERSION-nats$NATS_VERSION-prom$PROM_VERSION"
 mkdir -p "$set_dir"
 for f in "$k8s_dir"/bin/* "$etcd_dir/bin/etcd" "$TOOLS/helm-$HELM_VERSION/bin/helm" "$TOOLS/nats-server-$NATS_VERSION/bin/nats-server" \
-  "$TOOLS/actionlint-$ACTIONLINT_VERSION/bin/actionlint"; do
+  "$TOOLS/actionlint-$ACTIONLINT_VERSION/bin/actionlint" "$TOOLS/prometheus-$PROM_VERSION/bin/prometheus"; do
   [[ -x "$f" && "$f" != *.tmp ]] || continue
   ln -sf "$f" "$set_dir/$(basename "$f")"
 done

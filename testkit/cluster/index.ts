@@ -5,9 +5,9 @@
  * shares. This file is the public face; `main.ts` is the `cluster:up` CLI.
  */
 export { ControlPlaneStartError, startControlPlane, type ControlPlane, type ControlPlaneOptions } from './controlplane.ts';
-export { httpGet, type GetOptions } from './http.ts';
+export { httpGet, pollUntil, type GetOptions } from './http.ts';
 export { kubeconfigYaml } from './kubeconfig.ts';
 export { makeLogger, type Logger } from './log.ts';
 export { freePort } from './ports.ts';
-export { pidAlive } from './proc.ts';
+export { pidAlive, startProcess, tailFile, type ManagedProcess } from './proc.ts';
 export { toolPath, toolsDir, type Tool } from './tools.ts';

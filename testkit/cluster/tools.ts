@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type Tool = 'etcd' | 'kube-apiserver' | 'kube-scheduler' | 'kube-controller-manager' | 'kubectl' | 'helm' | 'nats-server' | 'actionlint';
+export type Tool = 'etcd' | 'kube-apiserver' | 'kube-scheduler' | 'kube-controller-manager' | 'kubectl' | 'helm' | 'nats-server' | 'actionlint' | 'prometheus';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'build-tools.sh');
 const componentOf: Record<Tool, string> = {
@@ -19,6 +19,7 @@ const componentOf: Record<Tool, string> = {
   helm: 'helm',
   'nats-server': 'nats-server',
   actionlint: 'actionlint',
+  prometheus: 'prometheus',
 };
 const built = new Map<string, string>();
 

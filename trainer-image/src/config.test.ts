@@ -37,6 +37,13 @@ describe('parseConfig', () => {
     }).toThrow(TypeError);
   });
 
+  it('serves metrics only when SPOTSWARM_METRICS_PORT is set; 0 asks for a free port', () => {
+    expect(parse({}).metricsPort).toBeUndefined();
+    expect(parse({ [Env.MetricsPort]: '0' }).metricsPort).toBe(0);
+    expect(parse({ [Env.MetricsPort]: '9400' }).metricsPort).toBe(9400);
+    expect(errorOf(ConfigError, () => parse({ [Env.MetricsPort]: '70000' })).variable).toBe(Env.MetricsPort);
+  });
+
   it('reads spec.training.averaging.robust, filling the CRD defaults', () => {
     const spec = (robust: unknown): Record<string, string> => ({ [Env.TrainingSpec]: JSON.stringify({ targetBatchSize: 5, data: { urls: ['generated:tiny-corpus'] }, averaging: { maxGroupSize: 4, robust } }) });
     expect(parse(spec({ method: 'centered-clip', clipTau: 2 })).training.averaging.robust).toEqual({ method: 'centered-clip', trimFraction: 0.2, clipTau: 2, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false });

@@ -52,7 +52,8 @@ export interface TrainerConfig {
    * Relay listens only through `relays` (circuit relay multiaddrs with /p2p/).
    */
   network: { mode: 'PodNetwork' | 'HostPort' | 'Relay'; announceIp: string | undefined; relays: string[] | undefined };
-  metricsPort: number;
+  /** Port of /metrics and /healthz: undefined (the variable unset) = off, 0 = a free port chosen at start and logged. */
+  metricsPort: number | undefined;
   log: { format: 'json' | 'text'; level: string };
   membershipTtlMs: number;
   /** train (the default): LeanALBERT training; averaging: the synthetic data-plane workload. */
@@ -162,7 +163,7 @@ export function parseConfig(env: EnvSource, fallback: { hostname: string }): Tra
     stopAfterEpochs: num(Env.StopAfterEpochs, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }),
     p2pPort,
     network: { mode, announceIp, relays },
-    metricsPort: num(Env.MetricsPort, 0, { min: 0, max: 65535, integer: true }) as number,
+    metricsPort: num(Env.MetricsPort, undefined, { min: 0, max: 65535, integer: true }),
     log: { format, level },
     membershipTtlMs: (num(Env.MembershipTtlSeconds, DEFAULT_MEMBERSHIP_TTL_SECONDS, { min: 1, max: 3600 }) as number) * 1000,
     workload,

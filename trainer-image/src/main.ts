@@ -14,6 +14,7 @@
  * termination message file (termination.ts).
  */
 import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Env } from '../../api/index.ts';
 import { createAverager } from './averaging/index.ts';
@@ -55,7 +56,9 @@ async function run(cfg: TrainerConfig, log: ReturnType<typeof createLogger>): Pr
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let ready = false;
-  const metricsServer = cfg.metricsPort > 0 ? await serveMetrics(cfg.metricsPort, registry, () => ready) : undefined;
+  const metricsServer = cfg.metricsPort !== undefined ? await serveMetrics(cfg.metricsPort, registry, () => ready) : undefined;
+  // With port 0 the OS chose it: the log is how a local scraper finds it.
+  if (metricsServer) log.info('metrics served', { metricsPort: (metricsServer.address() as AddressInfo).port });
 
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -16,14 +16,19 @@ export interface StateMetrics {
   checkpoints: Counter<'op' | 'outcome'>;
 }
 
+/** The outcomes of a whole download; each starts at 0 so that a dashboard sees the series before the first download. */
+export const DOWNLOAD_OUTCOMES = ['ok', 'failed', 'no_donor'] as const;
+
 export function createStateMetrics(registry: Registry = new Registry()): StateMetrics {
+  const downloads = new Counter({ name: 'spotswarm_state_downloads_total', help: 'State downloads, by outcome', labelNames: ['outcome'], registers: [registry] });
+  for (const outcome of DOWNLOAD_OUTCOMES) downloads.inc({ outcome }, 0);
   return {
     badFrames: new Counter({ name: 'spotswarm_state_bad_frames_total', help: 'State-protocol frames rejected by the codec', labelNames: ['side', 'reason'], registers: [registry] }),
     served: new Counter({ name: 'spotswarm_state_served_total', help: 'State requests this peer answered, by reply', labelNames: ['reply'], registers: [registry] }),
     servedBytes: new Counter({ name: 'spotswarm_state_served_bytes_total', help: 'State bytes this peer sent to joining or lagging peers', registers: [registry] }),
     downloadedBytes: new Counter({ name: 'spotswarm_state_downloaded_bytes_total', help: 'State bytes this peer downloaded from donors', registers: [registry] }),
     chunkFailures: new Counter({ name: 'spotswarm_state_chunk_failures_total', help: 'State chunk requests that failed', labelNames: ['reason'], registers: [registry] }),
-    downloads: new Counter({ name: 'spotswarm_state_downloads_total', help: 'State downloads, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    downloads,
     checkpoints: new Counter({ name: 'spotswarm_checkpoints_total', help: 'Checkpoint writes and loads, by outcome', labelNames: ['op', 'outcome'], registers: [registry] }),
   };
 }
