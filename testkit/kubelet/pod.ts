@@ -5,7 +5,7 @@
  * and finish the deletion.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { Env } from '../../api/index.ts';
@@ -283,7 +283,7 @@ export class PodWorker {
       const services = await core.listServiceForAllNamespaces();
       const hosts = join(this.podDir, 'hosts');
       writeFileSync(hosts, hostsFile(this.name, this.namespace, services.items.map((x) => ({ name: x.metadata?.name ?? '', namespace: x.metadata?.namespace ?? '' }))));
-      spec.argv = sandboxed(spec.argv, { hostsFile: hosts, volumes: [...mounts, termination], readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true });
+      spec.argv = sandboxed(spec.argv, { hostsFile: hosts, volumes: [...mounts, termination], keepVisible: [this.ctx.repoRoot, this.ctx.stateDir, dirname(this.ctx.nodeBin)], readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true });
     }
     return { ...spec, env };
   }

@@ -41,6 +41,24 @@ describe('sandboxScript', () => {
   });
 });
 
+describe('sandboxScript over paths the pod needs', () => {
+  it('binds every volume onto itself before any onto its mountPath, and mounts none over a path the pod must still see', () => {
+    const s = sandboxScript({
+      hostsFile: '/tmp/k/p/hosts', volumes: [['/tmp', '/tmp/k/p/v/tmp'], ['/dev/termination-log', '/tmp/k/p/termination-log']], keepVisible: ['/tmp/repo', '/tmp/k'], readOnlyRoot: true,
+    }, hostMounts(mountinfo));
+    const lines = s.split('\n');
+    // /tmp holds the repo, the kubelet's state and the other volume: the emptyDir must not hide them
+    expect(lines).not.toContain("mount --bind '/tmp/k/p/v/tmp' '/tmp'");
+    expect(lines.filter((l) => l.startsWith('mount --bind') && !l.includes('/etc/hosts'))).toEqual([
+      "mount --bind '/tmp/k/p/v/tmp' '/tmp/k/p/v/tmp'",
+      "mount --bind '/tmp/k/p/termination-log' '/tmp/k/p/termination-log'",
+    ]);
+    // where nothing needed lies below it, /tmp still gets the volume
+    expect(sandboxScript({ hostsFile: '/p/hosts', volumes: [['/tmp', '/p/v/tmp']], keepVisible: ['/srv/repo'], readOnlyRoot: true }, hostMounts(mountinfo)).split('\n'))
+      .toContain("mount --bind '/p/v/tmp' '/tmp'");
+  });
+});
+
 describe('sandboxed', () => {
   it('wraps the command so that unshare and sh exec it with its own arguments', () => {
     const argv = sandboxed(['/bin/echo', "it's"], { hostsFile: '/h', volumes: [], readOnlyRoot: false }, []);

@@ -21,6 +21,12 @@ export interface SandboxSpec {
   /** [mountPath, localDir] of the pod's volumes; these stay writable. */
   volumes: ReadonlyArray<readonly [string, string]>;
   readOnlyRoot: boolean;
+  /**
+   * Host paths the process must still see (the repo it runs from, the
+   * kubelet's state directory): a volume is not mounted over a mountPath that
+   * holds one of them, nor over one that holds another volume's directory.
+   */
+  keepVisible?: readonly string[];
 }
 
 /** Mount points of this machine with their per-mount options ("rw,nosuid,relatime"), from /proc/self/mountinfo. */
@@ -50,10 +56,15 @@ export function sandboxScript(spec: SandboxSpec, mounts: ReadonlyArray<{ path: s
   const lines = ['set -e', `mount --bind ${quote(spec.hostsFile)} /etc/hosts`];
   if (spec.readOnlyRoot) {
     const dirs = new Set<string>();
-    for (const [mountPath, local] of spec.volumes) {
+    // Every volume is bound onto itself first, so that a volume bound over its mountPath (such as /tmp) cannot hide another.
+    for (const [, local] of spec.volumes) {
       dirs.add(local);
       lines.push(`mount --bind ${quote(local)} ${quote(local)}`);
-      if (existsSync(mountPath) && statSync(mountPath).isDirectory()) lines.push(`mount --bind ${quote(local)} ${quote(mountPath)}`);
+    }
+    const visible = [...(spec.keepVisible ?? []), ...dirs];
+    const hides = (mountPath: string): boolean => visible.some((p) => p === mountPath || p.startsWith(mountPath.endsWith('/') ? mountPath : `${mountPath}/`));
+    for (const [mountPath, local] of spec.volumes) {
+      if (existsSync(mountPath) && statSync(mountPath).isDirectory() && !hides(mountPath)) lines.push(`mount --bind ${quote(local)} ${quote(mountPath)}`);
     }
     for (const m of mounts) {
       if (keepsWritable(m.path) || dirs.has(m.path) || m.path === '/etc/hosts') continue;
