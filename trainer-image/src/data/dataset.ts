@@ -22,7 +22,8 @@
 import { createRng, type Rng } from './rng.ts';
 import { generatedCorpus } from './generated.ts';
 import { errorMessage } from '../common/index.ts';
-import { DataSourceError, readLines, type ReadOptions, sourceKind } from './source.ts';
+import { readLines } from './documents.ts';
+import { DataSourceError, type ReadOptions, sourceKind } from './source.ts';
 
 export interface DatasetSpec {
   /** Absolute paths, file:// or http(s) URLs, or generated:<name>; read in order. */

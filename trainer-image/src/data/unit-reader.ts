@@ -1,15 +1,21 @@
 /**
- * The lines of one data unit (units.ts): a whole file, or the lines that
- * start inside a byte range of it. Local files (absolute path or file://)
- * are read from the range's offset; http(s) with a Range request (a server
- * that ignores it sends the whole body, which is skipped up to the range).
+ * The documents of one data unit (units.ts): the lines of a whole file, or
+ * the lines that start inside a byte range of it. Local files (absolute path
+ * or file://) are read from the range's offset; http(s) with a Range request
+ * (a server that ignores it sends the whole body, which is skipped up to the
+ * range). A compressed file (formats.ts) is one unit, decompressed as it is
+ * read; a JSON Lines file yields the text field of each line.
  *
  * Lines are checked as they are read: they must be UTF-8 and at most
- * MAX_LINE_BYTES long. A unit that breaks either, or cannot be opened,
- * throws a DataUnitError naming the unit and the byte offset.
+ * MAX_LINE_BYTES long (in a compressed file, offsets count decompressed
+ * bytes); a JSON Lines line must be an object with the text field. A unit
+ * that breaks any of these, is a truncated or corrupt compressed stream, or
+ * cannot be opened, throws a DataUnitError naming the unit and the byte or
+ * line.
  */
 import { createReadStream } from 'node:fs';
 import { errorMessage } from '../common/index.ts';
+import { decompressed, fileFormat, jsonlText } from './formats.ts';
 import { sourceKind, type ReadOptions } from './source.ts';
 import { type Unit, unitName } from './units.ts';
 
@@ -107,8 +113,10 @@ async function* skipTo(body: AsyncIterable<Uint8Array>, from: number): AsyncGene
   }
 }
 
-/** The lines of `unit`, blank ones included. Throws DataUnitError (naming the unit) when it cannot be read. */
+/** The documents of `unit` (lines, or JSON Lines texts), blank ones included. Throws DataUnitError (naming the unit) when it cannot be read. */
 export async function* unitLines(unit: Unit, opts: ReadOptions = {}): AsyncGenerator<string> {
+  const format = fileFormat(unit.url);
+  if (format.compression !== undefined && (unit.start > 0 || unit.end !== undefined)) throw new DataUnitError(unit, 'a compressed file cannot be read from a byte range');
   const from = Math.max(0, unit.start - 1);
   let chunks: AsyncIterable<Uint8Array>;
   switch (sourceKind(unit.url)) {
@@ -121,8 +129,20 @@ export async function* unitLines(unit: Unit, opts: ReadOptions = {}): AsyncGener
     case 'generated':
       throw new DataUnitError(unit, 'a generated corpus is endless and has no units');
   }
+  if (format.compression !== undefined) chunks = decompressed(chunks, format.compression);
   try {
-    yield* rangeLines(chunks, from, unit);
+    if (!format.jsonl) return yield* rangeLines(chunks, from, unit);
+    let n = 0;
+    for await (const line of rangeLines(chunks, from, unit)) {
+      n++;
+      let text: string;
+      try {
+        text = jsonlText(line);
+      } catch (e) {
+        throw new DataUnitError(unit, `JSON Lines line ${n}${unit.start > 0 ? ' of the range' : ''}: ${errorMessage(e)}`);
+      }
+      yield text;
+    }
   } catch (e) {
     if (e instanceof DataUnitError || opts.signal?.aborted) throw e;
     throw new DataUnitError(unit, errorMessage(e));
