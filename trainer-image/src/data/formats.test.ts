@@ -34,11 +34,13 @@ function withDir(f: (dir: string) => Promise<void>): () => Promise<void> {
   };
 }
 
-async function serve(files: Record<string, Uint8Array | string>): Promise<{ base: string; server: Server }> {
+/** Serves `files`; those in `encoded` are sent as their gzip with `Content-Encoding`, as object stores send objects stored with that metadata. */
+async function serve(files: Record<string, Uint8Array | string>, encoded: Record<string, string> = {}): Promise<{ base: string; server: Server }> {
   const server = createServer((req, res) => {
     const body = files[req.url ?? ''];
     if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': String(Buffer.byteLength(body)), 'accept-ranges': 'bytes' }).end(body);
+    const encoding = encoded[req.url ?? ''];
+    res.writeHead(200, { 'content-length': String(Buffer.byteLength(body)), 'accept-ranges': 'bytes', ...(encoding ? { 'content-encoding': encoding } : {}) }).end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -164,13 +166,14 @@ describe('data formats', () => {
     expect(() => parseManifest('/m.manifest', 's3://b/k\n')).toThrow(/line "s3:\/\/b\/k": expected an absolute path/);
   }));
 
-  it('over http: a manifest resolves relative URLs, the corpus holds the listed files, compressed ones are read whole', async () => {
+  it('over http: a manifest resolves relative URLs, the corpus holds the listed files, compressed ones are read whole, also when sent with Content-Encoding', async () => {
     const { base, server } = await serve({
       '/c/list.manifest': 'part-0.txt.zst\nsub/part-1.jsonl.gz\n',
       '/c/empty.manifest': '\n',
+      '/c/encoded.txt.gz': gzipSync('e1\ne2\n'),
       '/c/part-0.txt.zst': zstdCompressSync('z1\nz2\n'),
       '/c/sub/part-1.jsonl.gz': gzipSync('{"text":"g1"}\n'),
-    });
+    }, { '/c/encoded.txt.gz': 'gzip' });
     try {
       const corpus = await measureCorpus([`${base}/c/list.manifest`], 4);
       expect(corpus.files.map((f) => f.url)).toEqual([`${base}/c/part-0.txt.zst`, `${base}/c/sub/part-1.jsonl.gz`]);
@@ -178,6 +181,7 @@ describe('data formats', () => {
       expect(units.map((u) => [u.start, u.end])).toEqual([[0, undefined], [0, undefined]]);
       expect((await Promise.all(units.map((u) => collect(unitLines(u))))).flat()).toEqual(['z1', 'z2', 'g1']);
       expect(await collect(readLines(`${base}/c/list.manifest`))).toEqual(['z1', 'z2', 'g1']);
+      expect(await collect(unitLines(whole(`${base}/c/encoded.txt.gz`)))).toEqual(['e1', 'e2']);
       await expect(measureCorpus([`${base}/c/empty.manifest`], 4)).rejects.toThrow(`${base}/c/empty.manifest: the manifest lists no data files`);
       await expect(expandUrls([`${base}/c/nope.manifest`])).rejects.toThrow(`${base}/c/nope.manifest: manifest: HTTP 404 Not Found`);
     } finally {

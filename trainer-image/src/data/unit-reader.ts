@@ -15,7 +15,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { errorMessage } from '../common/index.ts';
-import { decompressed, fileFormat, jsonlText } from './formats.ts';
+import { type Compression, decompressed, fileFormat, jsonlText } from './formats.ts';
 import { sourceKind, type ReadOptions } from './source.ts';
 import { type Unit, unitName } from './units.ts';
 
@@ -93,15 +93,22 @@ async function* fileChunks(path: string, start: number, signal: AbortSignal | un
   }
 }
 
-async function* httpChunks(unit: Unit, from: number, opts: ReadOptions): AsyncGenerator<Uint8Array, void, undefined> {
+/**
+ * The body of `unit` from byte `from`, decompressed when `compression` is set. A server that sends the file with
+ * `Content-Encoding: gzip` (or zstd), as object stores do for objects stored with that metadata, has it decoded by
+ * fetch already.
+ */
+async function* httpChunks(unit: Unit, from: number, compression: Compression | undefined, opts: ReadOptions): AsyncGenerator<Uint8Array, void, undefined> {
   const headers: Record<string, string> = from > 0 ? { range: `bytes=${from}-` } : {};
   const res = await (opts.fetch ?? fetch)(unit.url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
   if (!res.ok || res.body === null) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`HTTP ${res.status} ${res.statusText}`);
   }
+  const encoding = res.headers.get('content-encoding')?.toLowerCase() ?? '';
+  if (compression !== undefined) yield* encoding.includes(compression) ? res.body : decompressed(res.body, compression);
   // 200 instead of 206: the server sent the whole body; rangeLines skips to the range.
-  if (res.status !== 206 && from > 0) yield* skipTo(res.body, from);
+  else if (res.status !== 206 && from > 0) yield* skipTo(res.body, from);
   else yield* res.body;
 }
 
@@ -122,14 +129,14 @@ export async function* unitLines(unit: Unit, opts: ReadOptions = {}): AsyncGener
   switch (sourceKind(unit.url)) {
     case 'file':
       chunks = fileChunks(unit.url.startsWith('file://') ? new URL(unit.url).pathname : unit.url, from, opts.signal);
+      if (format.compression !== undefined) chunks = decompressed(chunks, format.compression);
       break;
     case 'http':
-      chunks = httpChunks(unit, from, opts);
+      chunks = httpChunks(unit, from, format.compression, opts);
       break;
     case 'generated':
       throw new DataUnitError(unit, 'a generated corpus is endless and has no units');
   }
-  if (format.compression !== undefined) chunks = decompressed(chunks, format.compression);
   try {
     if (!format.jsonl) return yield* rangeLines(chunks, from, unit);
     let n = 0;
