@@ -2,10 +2,13 @@
  * Measures a spec's files once, so that the swarm can cut them into units
  * (units.ts): the size of a local file from stat, of an http(s) object from
  * a HEAD request's Content-Length (0 when the server sends none, or does not
- * accept byte ranges: the object is then one unit).
+ * accept byte ranges: the object is then one unit). Manifests and local
+ * directories are first expanded into the files they list (manifest.ts), so
+ * the listing too is taken once per swarm.
  */
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../common/index.ts';
+import { expandUrls } from './manifest.ts';
 import { DataSourceError, type ReadOptions, sourceKind } from './source.ts';
 import { type Corpus, CORPUS_VERSION, type CorpusFile } from './units.ts';
 
@@ -24,11 +27,14 @@ async function sizeOf(url: string, opts: ReadOptions): Promise<number> {
   }
 }
 
-/** The corpus of `urls`. A file that cannot be measured is kept as one unit of unknown size: reading it reports the error against that unit. */
+/**
+ * The corpus of `urls`. A file that cannot be measured is kept as one unit of unknown size: reading it reports the
+ * error against that unit. A manifest or directory that cannot be read or lists nothing throws DataSourceError.
+ */
 export async function measureCorpus(urls: readonly string[], unitBytes: number, opts: ReadOptions & { warn?: (url: string, error: string) => void } = {}): Promise<Corpus> {
   if (urls.length === 0) throw new DataSourceError('(none)', 'data.urls is empty');
   const files: CorpusFile[] = [];
-  for (const url of urls) {
+  for (const url of await expandUrls(urls, opts)) {
     let size = 0;
     try {
       size = await sizeOf(url, opts);

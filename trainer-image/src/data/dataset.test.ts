@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDataset, type DatasetSpec, readPrefix, type Shard, shardingMode } from './dataset.ts';
 import { generatedLine, GENERATED_CORPORA } from './generated.ts';
-import { DataSourceError, readLines, sourceKind } from './source.ts';
+import { readLines } from './documents.ts';
+import { DataSourceError, sourceKind } from './source.ts';
 
 async function take<T>(it: AsyncIterable<T>, n = Infinity): Promise<T[]> {
   const out: T[] = [];

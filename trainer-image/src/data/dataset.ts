@@ -22,7 +22,8 @@
 import { createRng, type Rng } from './rng.ts';
 import { generatedCorpus } from './generated.ts';
 import { errorMessage } from '../common/index.ts';
-import { DataSourceError, readLines, type ReadOptions, sourceKind } from './source.ts';
+import { readLines } from './documents.ts';
+import { DataSourceError, type ReadOptions, sourceKind } from './source.ts';
 
 export interface DatasetSpec {
   /** Absolute paths, file:// or http(s) URLs, or generated:<name>; read in order. */
@@ -109,7 +110,8 @@ export async function* shuffled(lines: AsyncIterable<string>, size: number, rng:
 /**
  * This peer's documents: sharded, shuffled, and (by default) repeated pass
  * after pass. Throws DataSourceError at once for a malformed URL or unknown
- * generated corpus, and while iterating for a source that cannot be read.
+ * generated corpus; while iterating, DataSourceError for a manifest or
+ * directory and DataUnitError for a file that cannot be read (documents.ts).
  */
 export function createDataset(spec: DatasetSpec, shard: Shard, opts: ReadOptions = {}): AsyncIterable<string> {
   validateShard(shard);

@@ -24,7 +24,8 @@ export {
   type BatchOptions, createPacker, MaskActions, type MaskAction, maskBatch, maskSequence, type MaskVocab, mlmBatches, type PackedSequence,
 } from './mlm.ts';
 export { createRng, hash32, type Rng, shuffleInPlace } from './rng.ts';
-export { DataSourceError, readLines, type ReadOptions, sourceKind } from './source.ts';
+export { readLines } from './documents.ts';
+export { DataSourceError, type ReadOptions, sourceKind } from './source.ts';
 export {
   loadTokenizer, type SpecialIds, type TextTokenizer, tokenizerFromJson, type TokenizerJson, TokenizerLoadError, type WordEncoding,
 } from './tokenizer.ts';

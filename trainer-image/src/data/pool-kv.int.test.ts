@@ -1,19 +1,22 @@
 /**
  * The data pool against a real nats-server: peers reading at once through
  * compare-and-set never take the same unit, every unit is read once per
- * pass, an unreadable unit is marked failed (hook, metric, log line), and a
- * released unit goes back to the pool.
+ * pass, an unreadable unit is marked failed (hook, metric, log line), a
+ * released unit goes back to the pool, and a corpus listed by a manifest, of
+ * compressed and JSON Lines shards, is read the same way.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import { startNats, type NatsServer } from '../../../testkit/harness/index.ts';
 import type { Logger } from '../common/index.ts';
 import { createDataMetrics, DataPool } from './pool-kv.ts';
+import { DataSourceError } from './source.ts';
 import type { DataUnitError } from './unit-reader.ts';
 
 type Line = { message: string; meta: Record<string, unknown> };
@@ -131,5 +134,53 @@ describe('data pool in NATS KV', () => {
     expect(c.progress()).toMatchObject({ pass: 7 });
     expect(c.position()).toEqual({ pass: 7, done: [0] });
     expect(log.lines.some((l) => l.message === 'data pool restored from the checkpoint')).toBe(true);
+  });
+  it('a manifest of gzip, zstd and JSON Lines shards: a compressed shard is one unit, each unit read once per pass, a truncated one failed; an empty manifest is a DataSourceError', async () => {
+    const shards = join(dir, 'fmt');
+    mkdirSync(shards);
+    const lines = (f: string, n: number): string[] => Array.from({ length: n }, (_, l) => `${f} line ${l} of the corpus`);
+    writeFileSync(join(shards, 'a.txt.gz'), gzipSync(lines('a', 80).join('\n') + '\n')); // larger than unitBytes: one unit all the same
+    writeFileSync(join(shards, 'b.jsonl.zst'), zstdCompressSync(lines('b', 20).map((text) => JSON.stringify({ text })).join('\n') + '\n'));
+    writeFileSync(join(shards, 'c.jsonl'), lines('c', 40).map((text) => JSON.stringify({ text, id: 1 })).join('\n') + '\n');
+    const full = zstdCompressSync(lines('d', 50).join('\n'));
+    writeFileSync(join(shards, 'd.txt.zst'), full.subarray(0, full.length - 8));
+    const manifest = join(dir, 'fmt.manifest');
+    writeFileSync(manifest, 'fmt/a.txt.gz\nfmt/b.jsonl.zst\nfmt/c.jsonl\nfmt/d.txt.zst\n');
+    const abort = new AbortController();
+    const logs = [capture(), capture(), capture()];
+    const unreadable: DataUnitError[] = [];
+    const pools = await Promise.all(['fa', 'fb', 'fc'].map((peerId, i) => DataPool.open({
+      kv, urls: [manifest], unitBytes: 256, peerId, log: logs[i]!, metrics: createDataMetrics(new Registry()), now: Date.now, signal: abort.signal, onUnreadable: (e) => unreadable.push(e),
+    })));
+    const units = pools[0]!.units;
+    expect(units.filter((u) => u.url.endsWith('.gz') || u.url.endsWith('.zst')).map((u) => [u.url, u.start, u.end])).toEqual(
+      ['a.txt.gz', 'b.jsonl.zst', 'd.txt.zst'].map((f) => [join(shards, f), 0, undefined]),
+    );
+    expect(units.filter((u) => u.url.endsWith('c.jsonl')).length).toBeGreaterThan(1);
+    const docs: string[] = [];
+    const readers = pools.map(async (p) => {
+      for await (const d of p.documents()) {
+        docs.push(d);
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+    const all = (): Line[] => logs.flatMap((l) => l.lines);
+    await waitFor(async () => all().some((l) => l.message === 'data pass started' && l.meta['pass'] === 1));
+    abort.abort();
+    await Promise.all(readers);
+    const done = all().filter((l) => l.message === 'data unit done' && l.meta['pass'] === 0).map((l) => l.meta['index'] as number).sort((a, b) => a - b);
+    const truncated = units.findIndex((u) => u.url.endsWith('d.txt.zst'));
+    expect(done).toEqual([...Array(units.length).keys()].filter((i) => i !== truncated));
+    for (const text of [...lines('a', 80), ...lines('b', 20), ...lines('c', 40)]) expect(docs).toContain(text);
+    // Once in pass 0 (a peer may have read it again in pass 1 before the readers stopped).
+    const failed = all().filter((l) => l.message === 'data unit unreadable' && l.meta['pass'] === 0).map((l) => l.meta['error']);
+    expect(failed).toEqual([`data unit ${join(shards, 'd.txt.zst')}: unexpected end of file (the zstd stream ends inside a frame)`]);
+    expect(unreadable.length).toBeGreaterThanOrEqual(1);
+
+    const empty = join(dir, 'empty.manifest');
+    writeFileSync(empty, '# no shards yet\n');
+    const opening = DataPool.open({ kv, urls: [empty], unitBytes: 256, peerId: 'fe', log: capture(), metrics: createDataMetrics(new Registry()), now: Date.now, signal: new AbortController().signal });
+    await expect(opening).rejects.toBeInstanceOf(DataSourceError);
+    await expect(opening).rejects.toThrow(`${empty}: the manifest lists no data files`);
   });
 });

@@ -1,15 +1,21 @@
 /**
- * The lines of one data unit (units.ts): a whole file, or the lines that
- * start inside a byte range of it. Local files (absolute path or file://)
- * are read from the range's offset; http(s) with a Range request (a server
- * that ignores it sends the whole body, which is skipped up to the range).
+ * The documents of one data unit (units.ts): the lines of a whole file, or
+ * the lines that start inside a byte range of it. Local files (absolute path
+ * or file://) are read from the range's offset; http(s) with a Range request
+ * (a server that ignores it sends the whole body, which is skipped up to the
+ * range). A compressed file (formats.ts) is one unit, decompressed as it is
+ * read; a JSON Lines file yields the text field of each line.
  *
  * Lines are checked as they are read: they must be UTF-8 and at most
- * MAX_LINE_BYTES long. A unit that breaks either, or cannot be opened,
- * throws a DataUnitError naming the unit and the byte offset.
+ * MAX_LINE_BYTES long (in a compressed file, offsets count decompressed
+ * bytes); a JSON Lines line must be an object with the text field. A unit
+ * that breaks any of these, is a truncated or corrupt compressed stream, or
+ * cannot be opened, throws a DataUnitError naming the unit and the byte or
+ * line.
  */
 import { createReadStream } from 'node:fs';
 import { errorMessage } from '../common/index.ts';
+import { type Compression, decompressed, fileFormat, jsonlText } from './formats.ts';
 import { sourceKind, type ReadOptions } from './source.ts';
 import { type Unit, unitName } from './units.ts';
 
@@ -87,15 +93,22 @@ async function* fileChunks(path: string, start: number, signal: AbortSignal | un
   }
 }
 
-async function* httpChunks(unit: Unit, from: number, opts: ReadOptions): AsyncGenerator<Uint8Array, void, undefined> {
+/**
+ * The body of `unit` from byte `from`, decompressed when `compression` is set. A server that sends the file with
+ * `Content-Encoding: gzip` (or zstd), as object stores do for objects stored with that metadata, has it decoded by
+ * fetch already.
+ */
+async function* httpChunks(unit: Unit, from: number, compression: Compression | undefined, opts: ReadOptions): AsyncGenerator<Uint8Array, void, undefined> {
   const headers: Record<string, string> = from > 0 ? { range: `bytes=${from}-` } : {};
   const res = await (opts.fetch ?? fetch)(unit.url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
   if (!res.ok || res.body === null) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`HTTP ${res.status} ${res.statusText}`);
   }
+  const encoding = res.headers.get('content-encoding')?.toLowerCase() ?? '';
+  if (compression !== undefined) yield* encoding.includes(compression) ? res.body : decompressed(res.body, compression);
   // 200 instead of 206: the server sent the whole body; rangeLines skips to the range.
-  if (res.status !== 206 && from > 0) yield* skipTo(res.body, from);
+  else if (res.status !== 206 && from > 0) yield* skipTo(res.body, from);
   else yield* res.body;
 }
 
@@ -107,22 +120,36 @@ async function* skipTo(body: AsyncIterable<Uint8Array>, from: number): AsyncGene
   }
 }
 
-/** The lines of `unit`, blank ones included. Throws DataUnitError (naming the unit) when it cannot be read. */
+/** The documents of `unit` (lines, or JSON Lines texts), blank ones included. Throws DataUnitError (naming the unit) when it cannot be read. */
 export async function* unitLines(unit: Unit, opts: ReadOptions = {}): AsyncGenerator<string> {
+  const format = fileFormat(unit.url);
+  if (format.compression !== undefined && (unit.start > 0 || unit.end !== undefined)) throw new DataUnitError(unit, 'a compressed file cannot be read from a byte range');
   const from = Math.max(0, unit.start - 1);
   let chunks: AsyncIterable<Uint8Array>;
   switch (sourceKind(unit.url)) {
     case 'file':
       chunks = fileChunks(unit.url.startsWith('file://') ? new URL(unit.url).pathname : unit.url, from, opts.signal);
+      if (format.compression !== undefined) chunks = decompressed(chunks, format.compression);
       break;
     case 'http':
-      chunks = httpChunks(unit, from, opts);
+      chunks = httpChunks(unit, from, format.compression, opts);
       break;
     case 'generated':
       throw new DataUnitError(unit, 'a generated corpus is endless and has no units');
   }
   try {
-    yield* rangeLines(chunks, from, unit);
+    if (!format.jsonl) return yield* rangeLines(chunks, from, unit);
+    let n = 0;
+    for await (const line of rangeLines(chunks, from, unit)) {
+      n++;
+      let text: string;
+      try {
+        text = jsonlText(line);
+      } catch (e) {
+        throw new DataUnitError(unit, `JSON Lines line ${n}${unit.start > 0 ? ' of the range' : ''}: ${errorMessage(e)}`);
+      }
+      yield text;
+    }
   } catch (e) {
     if (e instanceof DataUnitError || opts.signal?.aborted) throw e;
     throw new DataUnitError(unit, errorMessage(e));

@@ -1,10 +1,12 @@
 /**
  * A corpus as units of work: each file is one unit, and a file larger than
  * `unitBytes` is cut into byte ranges of `unitBytes` (a line belongs to the
- * range its first byte is in, so a line is never split between two units).
+ * range its first byte is in, so a line is never split between two units),
+ * unless it is compressed (formats.ts): that is one unit, read from its start.
  * Pure: the file sizes come in (corpus.ts measures them once per swarm).
  */
 import { createHash } from 'node:crypto';
+import { isWholeFile } from './formats.ts';
 
 export const CORPUS_VERSION = 1;
 /** Default unit size: 64 MiB is a few minutes of reading for the tiny model and under a minute for base. */
@@ -41,7 +43,7 @@ export interface Unit {
 export function unitsOf(c: Corpus): Unit[] {
   const out: Unit[] = [];
   for (const f of c.files) {
-    if (f.size <= c.unitBytes) {
+    if (f.size <= c.unitBytes || isWholeFile(f.url)) {
       out.push({ index: out.length, url: f.url, start: 0, end: undefined, bytes: f.size });
     } else {
       for (let s = 0; s < f.size; s += c.unitBytes) {
