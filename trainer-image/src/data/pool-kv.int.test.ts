@@ -80,8 +80,10 @@ describe('data pool in NATS KV', () => {
     const units = pools[0]!.units.length;
     expect(units).toBeGreaterThan(urls.length);
     expect(pools.every((p) => p.units.length === units)).toBe(true);
+    // Each line takes a little time to use, as training on it would: a unit is read for longer than a claim
+    // takes, so every peer claims units while the others read (a reader that never yields could take them all).
     const readers = pools.map(async (p) => {
-      for await (const _ of p.documents()) await new Promise((r) => setImmediate(r));
+      for await (const _ of p.documents()) await new Promise((r) => setTimeout(r, 10));
     });
     // The pass is over once some peer started the next one.
     await waitFor(async () => all().some((l) => l.message === 'data pass started' && l.meta['pass'] === 1));
