@@ -15,6 +15,8 @@
  * Environment (all optional):
  *   BENCH_PEERS=2,4,8  BENCH_SIZES_MIB=16,64,256  BENCH_COMPRESSION=none,int8
  *   BENCH_TCP_MIB=1024  BENCH_P2P_MIB=512
+ *   BENCH_ROUNDS=3   (timed rounds per configuration after the warm-up; time and CPU are the median
+ *                     round's, peak RSS is over all of them: later rounds reuse the reducers' buffers)
  *   BENCH_BUDGET_S=540   (configurations that would start after this many seconds are skipped and listed as such)
  *   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (extra node flags for the workers)
  *   BENCH_LOG=1   (the averagers' info/warn lines on stderr)
@@ -41,6 +43,7 @@ const codecs = list(env.BENCH_COMPRESSION, 'none,int8') as Array<'none' | 'fp16'
 const tcpMiB = Number(env.BENCH_TCP_MIB ?? 1024);
 const p2pMiB = Number(env.BENCH_P2P_MIB ?? 512);
 const budgetSeconds = Number(env.BENCH_BUDGET_S ?? 540);
+const timedRounds = Math.max(1, Number(env.BENCH_ROUNDS ?? 3));
 const verifyRows = env.BENCH_VERIFY === '1';
 /** What a round computes: the weighted mean, a robust trimmed mean, or that verified (verify.ts). */
 type Mode = 'mean' | 'robust' | 'verified';
@@ -171,6 +174,9 @@ interface Row {
   boundP2pSeconds: number;
   ratioP2p: number;
   peakRssMiB: number[];
+  /** Largest peak RSS of a peer over the vector's size (goal: at most 2.5). */
+  peakRssOverVector: number;
+  rounds: number;
   /** CPU time (user + system) of the busiest peer during the round: on a shared machine, wall time is not all ours */
   cpuSecondsMaxPeer: number;
   bytesSentPerPeerMiB: number;
@@ -199,9 +205,16 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
     const length = (sizeMiB * MiB) / 4;
     for (const w of workers) w.send({ type: 'vector', length });
     await Promise.all(workers.map((w) => w.next('vector-ready')));
-    for (const w of workers) w.send(run(`bench-${n}-${sizeMiB}-${compression}-${mode}`, members));
-    const results = await Promise.all(workers.map((w) => w.next('result')));
-    const seconds = Math.max(...results.map((r) => r.ms as number)) / 1000;
+    const timed: Msg[][] = [];
+    for (let k = 0; k < timedRounds; k++) {
+      for (const w of workers) w.send(run(`bench-${n}-${sizeMiB}-${compression}-${mode}-${k}`, members));
+      timed.push(await Promise.all(workers.map((w) => w.next('result'))));
+    }
+    // the median round by time; peak RSS is cumulative (the last round's report holds it)
+    const slowest = (rs: Msg[]): number => Math.max(...rs.map((r) => r.ms as number));
+    const results = [...timed].sort((a, b) => slowest(a) - slowest(b))[Math.floor(timed.length / 2)]!;
+    const peakRssMiB = timed.at(-1)!.map((r) => Math.round((r.maxRssKiB as number) / 1024));
+    const seconds = slowest(results) / 1000;
     const S = sizeMiB * MiB;
     const boundTcp = (2 * (n - 1) / n) * S / bTcp;
     const boundP2p = (2 * (n - 1) / n) * S / bP2p;
@@ -215,7 +228,9 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
       ratioTcp: round3(seconds / boundTcp),
       boundP2pSeconds: round3(boundP2p),
       ratioP2p: round3(seconds / boundP2p),
-      peakRssMiB: results.map((r) => Math.round((r.maxRssKiB as number) / 1024)),
+      peakRssMiB,
+      peakRssOverVector: round3(Math.max(...peakRssMiB) / sizeMiB),
+      rounds: timedRounds,
       cpuSecondsMaxPeer: round3(Math.max(...results.map((r) => r.cpuMs as number)) / 1000),
       bytesSentPerPeerMiB: round3(Math.max(...results.map((r) => r.bytesSent as number)) / MiB),
       maxAbsError: Math.max(...results.map((r) => r.maxErr as number)),
@@ -238,12 +253,12 @@ const pad = (s: unknown, n: number): string => String(s).padStart(n);
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}, ${timedRounds} timed round(s) each (median); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const bTcp = await rawTcpThroughput(tcpMiB);
   console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
   const bP2p = await libp2pThroughput(p2pMiB);
   console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s`);
-  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('max err', 9)}  peak RSS MiB per peer`);
+  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('max err', 9)}  peak RSS MiB per peer (max ÷ vector)`);
   const rows: Row[] = [];
   const skipped: Array<{ peers: number; sizeMiB: number; compression: string; reason: string }> = [];
   for (const n of peersList) {
@@ -257,7 +272,7 @@ async function main(): Promise<void> {
         for (const mode of verifyRows && n >= 3 ? (['mean', 'robust', 'verified'] as const) : (['mean'] as const)) {
           const r = await allReduce(n, size, c, bTcp, bP2p, mode);
           rows.push(r);
-          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')}${mode === 'mean' ? '' : `  (${mode})`}`);
+          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')} (${r.peakRssOverVector.toFixed(1)}x)${mode === 'mean' ? '' : `  (${mode})`}`);
         }
         const robust = rows.find((x) => x.peers === n && x.sizeMiB === size && x.mode === 'robust' && x.compression === rows.at(-1)!.compression);
         const verified = rows.at(-1)!;
