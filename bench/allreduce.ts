@@ -5,10 +5,14 @@
  *
  * Measures in the same run:
  *   - B_tcp: raw TCP throughput between two processes (node:net, 1 MiB writes);
- *   - B_p2p: libp2p (TCP + noise + yamux) single-stream throughput between two processes;
+ *   - B_p2p: libp2p (TCP + noise + yamux) single-stream throughput between two processes,
+ *     and its CPU (sender + receiver) per byte;
  *   - for N peers and vector size S: the time of one all-reduce (slowest peer),
  *     the bandwidth-optimal bound 2(N−1)/N·S/B and the ratio time/bound for
- *     both B, the peak RSS of every peer, with and without compression.
+ *     both B, the peak RSS of every peer, with and without compression;
+ *   - the busiest peer's CPU-seconds in the round, and their ratio to what the libp2p
+ *     stack alone spends on the bytes that peer moved (`cpu÷stk`: 1 would be a round
+ *     that costs nothing beyond its transport).
  * Every round is spot-checked against the exact weighted mean.
  * The last line of output is one JSON object.
  *
@@ -130,7 +134,11 @@ async function rawTcpThroughput(totalMiB: number): Promise<number> {
   return median(best);
 }
 
-async function libp2pThroughput(totalMiB: number): Promise<number> {
+/**
+ * libp2p single-stream throughput (bytes/s), and the CPU it costs: sender's
+ * plus receiver's CPU-seconds per byte moved (medians of 2 repetitions).
+ */
+async function libp2pThroughput(totalMiB: number): Promise<{ rate: number; cpuPerByte: number }> {
   const sink = new Worker(['p2p-sink']);
   const info = await sink.next('listening');
   const host: Libp2p = await createTestHost();
@@ -139,23 +147,29 @@ async function libp2pThroughput(totalMiB: number): Promise<number> {
   await host.dial(remote);
   const total = totalMiB * MiB;
   const rates: number[] = [];
+  const cpuPerByte: number[] = [];
   for (let rep = 0; rep < 2; rep++) {
     sink.send({ type: 'expect', bytes: total });
     await sink.next('ready');
     const stream = await host.dialProtocol(remote, P2P_BENCH_PROTOCOL);
     const done = new Promise<void>((resolve) => stream.addEventListener('message', () => resolve(), { once: true }));
     const t = performance.now();
+    const cpu0 = process.cpuUsage();
     for (let sent = 0; sent < total; sent += MiB) {
       // a fresh buffer per write: the stream may hold on to it until it is sent
       if (!stream.send(new Uint8Array(MiB))) await waitWritable(stream);
     }
     await done;
     rates.push((total / (performance.now() - t)) * 1000);
+    const c = process.cpuUsage(cpu0);
+    sink.send({ type: 'cpu' });
+    const sinkCpuMs = (await sink.next('cpu')).cpuMs as number;
+    cpuPerByte.push(((c.user + c.system) / 1000 + sinkCpuMs) / 1000 / total);
     await stream.close().catch(() => undefined);
   }
   await host.stop();
   await sink.kill();
-  return median(rates);
+  return { rate: median(rates), cpuPerByte: median(cpuPerByte) };
 }
 
 function median(xs: number[]): number {
@@ -176,15 +190,25 @@ interface Row {
   peakRssMiB: number[];
   /** Largest peak RSS of a peer over the vector's size (goal: at most 2.5). */
   peakRssOverVector: number;
+  /** RSS of each peer just before the (median) round: the process, its libp2p host and its input vector. */
+  rssBeforeRoundMiB: number[];
   rounds: number;
   /** CPU time (user + system) of the busiest peer during the round: on a shared machine, wall time is not all ours */
   cpuSecondsMaxPeer: number;
+  /**
+   * CPU the libp2p stack alone spends on the bytes the busiest peer moved
+   * ((sent + received) / 2 × the single-stream test's sender + receiver CPU
+   * per byte), and the round's CPU over it: what the round costs beyond the
+   * transport, measured in CPU rather than wall time (a shared machine).
+   */
+  stackCpuSeconds: number;
+  cpuOverStack: number;
   bytesSentPerPeerMiB: number;
   maxAbsError: number;
   fractionAveraged: number;
 }
 
-async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number, mode: Mode = 'mean'): Promise<Row> {
+async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number, p2pCpuPerByte: number, mode: Mode = 'mean'): Promise<Row> {
   const run = (roundId: string, members: unknown): Msg => ({
     type: 'run',
     verify: mode === 'verified',
@@ -216,6 +240,8 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
     const peakRssMiB = timed.at(-1)!.map((r) => Math.round((r.maxRssKiB as number) / 1024));
     const seconds = slowest(results) / 1000;
     const S = sizeMiB * MiB;
+    const cpuMax = Math.max(...results.map((r) => r.cpuMs as number)) / 1000;
+    const stackCpu = Math.max(...results.map((r) => (((r.bytesSent as number) + (r.bytesReceived as number)) / 2) * p2pCpuPerByte));
     const boundTcp = (2 * (n - 1) / n) * S / bTcp;
     const boundP2p = (2 * (n - 1) / n) * S / bP2p;
     return {
@@ -229,9 +255,12 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
       boundP2pSeconds: round3(boundP2p),
       ratioP2p: round3(seconds / boundP2p),
       peakRssMiB,
+      rssBeforeRoundMiB: results.map((r) => Math.round((r.rssBeforeKiB as number) / 1024)),
       peakRssOverVector: round3(Math.max(...peakRssMiB) / sizeMiB),
       rounds: timedRounds,
-      cpuSecondsMaxPeer: round3(Math.max(...results.map((r) => r.cpuMs as number)) / 1000),
+      cpuSecondsMaxPeer: round3(cpuMax),
+      stackCpuSeconds: round3(stackCpu),
+      cpuOverStack: round3(cpuMax / stackCpu),
       bytesSentPerPeerMiB: round3(Math.max(...results.map((r) => r.bytesSent as number)) / MiB),
       maxAbsError: Math.max(...results.map((r) => r.maxErr as number)),
       fractionAveraged: Math.min(...results.map((r) => r.fractionAveraged as number)),
@@ -256,9 +285,9 @@ async function main(): Promise<void> {
   console.log(`all-reduce benchmark: peers ${peersList.join(',')}, sizes ${sizesMiB.join(',')} MiB, compression ${codecs.join(',')}, ${timedRounds} timed round(s) each (median); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const bTcp = await rawTcpThroughput(tcpMiB);
   console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
-  const bP2p = await libp2pThroughput(p2pMiB);
-  console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s`);
-  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('max err', 9)}  peak RSS MiB per peer (max ÷ vector)`);
+  const { rate: bP2p, cpuPerByte: p2pCpuPerByte } = await libp2pThroughput(p2pMiB);
+  console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s, ${(p2pCpuPerByte * MiB * 1000).toFixed(1)} ms of CPU (sender + receiver) per MiB`);
+  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('cpu÷stk', 7)} ${pad('max err', 9)}  peak RSS MiB per peer (max ÷ vector; RSS before the round)`);
   const rows: Row[] = [];
   const skipped: Array<{ peers: number; sizeMiB: number; compression: string; reason: string }> = [];
   for (const n of peersList) {
@@ -270,9 +299,9 @@ async function main(): Promise<void> {
           continue;
         }
         for (const mode of verifyRows && n >= 3 ? (['mean', 'robust', 'verified'] as const) : (['mean'] as const)) {
-          const r = await allReduce(n, size, c, bTcp, bP2p, mode);
+          const r = await allReduce(n, size, c, bTcp, bP2p, p2pCpuPerByte, mode);
           rows.push(r);
-          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')} (${r.peakRssOverVector.toFixed(1)}x)${mode === 'mean' ? '' : `  (${mode})`}`);
+          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.cpuOverStack.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')} (${r.peakRssOverVector.toFixed(1)}x; ${r.rssBeforeRoundMiB.join(' ')} before)${mode === 'mean' ? '' : `  (${mode})`}`);
         }
         const robust = rows.find((x) => x.peers === n && x.sizeMiB === size && x.mode === 'robust' && x.compression === rows.at(-1)!.compression);
         const verified = rows.at(-1)!;
@@ -282,7 +311,7 @@ async function main(): Promise<void> {
   }
   const totalSeconds = round3((performance.now() - t0) / 1000);
   console.log(JSON.stringify({
-    bench: 'allreduce', tcpMiBps: Math.round(bTcp / MiB), libp2pSingleStreamMiBps: Math.round(bP2p / MiB), cores: (await import('node:os')).availableParallelism(),
+    bench: 'allreduce', tcpMiBps: Math.round(bTcp / MiB), libp2pSingleStreamMiBps: Math.round(bP2p / MiB), libp2pCpuMsPerMiB: round3(p2pCpuPerByte * MiB * 1000), cores: (await import('node:os')).availableParallelism(),
     loadAverage1m: round3(loadavg()[0]!), totalSeconds, rows, skipped,
   }));
 }
