@@ -26,6 +26,10 @@
  *   BENCH_LOG=1   (the averagers' info/warn lines on stderr)
  *   BENCH_VERIFY=1   (for N ≥ 3, also a robust trimmed-mean round and the same round with
  *                     verifyReducers, i.e. three passes; prints verified/robust time ratios)
+ *   BENCH_GLOO=1   (also torch.distributed's gloo all-reduce of the same N × S, same rounds, median,
+ *                   run alone before that size's rows; prints `gloo s` and the project's time over
+ *                   it (`÷gloo`) per row. The pinned torch venv of bench:reference is built on first
+ *                   use, a few GB from PyPI, and reused after; see allreduce-gloo.ts)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -35,6 +39,7 @@ import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createTestHost, waitWritable } from '../trainer-image/src/averaging/index.ts';
+import { glooColumns, glooPython, type GlooResult, runGloo } from './allreduce-gloo.ts';
 
 const MiB = 1 << 20;
 /** Same id as in allreduce-worker.ts (not imported: that module runs on import). */
@@ -49,6 +54,7 @@ const p2pMiB = Number(env.BENCH_P2P_MIB ?? 512);
 const budgetSeconds = Number(env.BENCH_BUDGET_S ?? 540);
 const timedRounds = Math.max(1, Number(env.BENCH_ROUNDS ?? 3));
 const verifyRows = env.BENCH_VERIFY === '1';
+const withGloo = env.BENCH_GLOO === '1';
 /** What a round computes: the weighted mean, a robust trimmed mean, or that verified (verify.ts). */
 type Mode = 'mean' | 'robust' | 'verified';
 const TRIMMED = { method: 'trimmed-mean', trimFraction: 0.2, clipTau: 1, clipIterations: 3, maxSamplesRatio: 4, verifyReducers: false } as const;
@@ -206,6 +212,9 @@ interface Row {
   bytesSentPerPeerMiB: number;
   maxAbsError: number;
   fractionAveraged: number;
+  /** BENCH_GLOO=1 only: gloo's median round for the same peers × size, and seconds over it. */
+  glooSeconds?: number;
+  ratioGloo?: number;
 }
 
 async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: number, bP2p: number, p2pCpuPerByte: number, mode: Mode = 'mean'): Promise<Row> {
@@ -242,8 +251,8 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
     const S = sizeMiB * MiB;
     const cpuMax = Math.max(...results.map((r) => r.cpuMs as number)) / 1000;
     const stackCpu = Math.max(...results.map((r) => (((r.bytesSent as number) + (r.bytesReceived as number)) / 2) * p2pCpuPerByte));
-    const boundTcp = (2 * (n - 1) / n) * S / bTcp;
-    const boundP2p = (2 * (n - 1) / n) * S / bP2p;
+    const boundTcp = bandwidthBound(n, S, bTcp);
+    const boundP2p = bandwidthBound(n, S, bP2p);
     return {
       peers: n,
       sizeMiB,
@@ -277,6 +286,8 @@ async function allReduce(n: number, sizeMiB: number, compression: string, bTcp: 
   }
 }
 
+/** The bandwidth-optimal all-reduce time of `bytes` between `n` peers at `rate` bytes/s: 2(n−1)/n · bytes / rate. */
+const bandwidthBound = (n: number, bytes: number, rate: number): number => (2 * (n - 1) / n) * bytes / rate;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const pad = (s: unknown, n: number): string => String(s).padStart(n);
 
@@ -287,7 +298,10 @@ async function main(): Promise<void> {
   console.log(`raw TCP between two processes (node:net): ${(bTcp / MiB).toFixed(0)} MiB/s`);
   const { rate: bP2p, cpuPerByte: p2pCpuPerByte } = await libp2pThroughput(p2pMiB);
   console.log(`libp2p single stream (tcp+noise+yamux) between two processes: ${(bP2p / MiB).toFixed(0)} MiB/s, ${(p2pCpuPerByte * MiB * 1000).toFixed(1)} ms of CPU (sender + receiver) per MiB`);
-  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('cpu÷stk', 7)} ${pad('max err', 9)}  peak RSS MiB per peer (max ÷ vector; RSS before the round)`);
+  const python = withGloo ? await glooPython((l) => console.error(`[venv] ${l}`)) : undefined;
+  if (python) console.log(`gloo baseline: torch.distributed all_reduce (sum, float32), ${python.created ? 'venv built now' : 'cached venv'}`);
+  console.log(`${pad('N', 3)} ${pad('MiB', 5)} ${pad('codec', 6)} ${pad('time s', 8)} ${pad('tcp bnd', 8)} ${pad('ratio', 7)} ${pad('p2p bnd', 8)} ${pad('ratio', 6)} ${pad('sent MiB', 9)} ${pad('cpu s', 7)} ${pad('cpu÷stk', 7)} ${pad('max err', 9)}${python ? ` ${pad('gloo s', 7)} ${pad('÷gloo', 6)}` : ''}  peak RSS MiB per peer (max ÷ vector; RSS before the round)`);
+  const glooRuns: GlooResult[] = [];
   const rows: Row[] = [];
   const skipped: Array<{ peers: number; sizeMiB: number; compression: string; reason: string }> = [];
   for (const n of peersList) {
@@ -298,10 +312,19 @@ async function main(): Promise<void> {
           console.log(`${pad(n, 3)} ${pad(size, 5)} ${pad(c, 6)}  skipped: time budget of ${budgetSeconds} s spent`);
           continue;
         }
+        let gloo = glooRuns.find((g) => g.peers === n && g.sizeMiB === size);
+        if (python && !gloo) {
+          gloo = await runGloo(python.python, n, size, timedRounds, (l) => console.error(l));
+          glooRuns.push(gloo);
+          console.log(`    gloo ${n} × ${size} MiB: ${gloo.seconds.toFixed(3)} s per round (median of ${gloo.rounds}), ${(gloo.seconds / bandwidthBound(n, size * MiB, bTcp)).toFixed(1)}x the TCP bound, torch ${gloo.torch}`);
+        }
         for (const mode of verifyRows && n >= 3 ? (['mean', 'robust', 'verified'] as const) : (['mean'] as const)) {
-          const r = await allReduce(n, size, c, bTcp, bP2p, p2pCpuPerByte, mode);
+          const measured = await allReduce(n, size, c, bTcp, bP2p, p2pCpuPerByte, mode);
+          const g = glooColumns(measured.seconds, gloo);
+          const r: Row = g ? { ...measured, glooSeconds: round3(g.glooSeconds), ratioGloo: round3(g.ratioGloo) } : measured;
           rows.push(r);
-          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.cpuOverStack.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}  ${r.peakRssMiB.join(' ')} (${r.peakRssOverVector.toFixed(1)}x; ${r.rssBeforeRoundMiB.join(' ')} before)${mode === 'mean' ? '' : `  (${mode})`}`);
+          const glooText = g ? ` ${pad(g.glooSeconds.toFixed(3), 7)} ${pad(g.ratioGloo.toFixed(1), 6)}` : '';
+          console.log(`${pad(r.peers, 3)} ${pad(r.sizeMiB, 5)} ${pad(r.compression, 6)} ${pad(r.seconds.toFixed(3), 8)} ${pad(r.boundTcpSeconds.toFixed(3), 8)} ${pad(r.ratioTcp.toFixed(1), 7)} ${pad(r.boundP2pSeconds.toFixed(3), 8)} ${pad(r.ratioP2p.toFixed(2), 6)} ${pad(r.bytesSentPerPeerMiB.toFixed(1), 9)} ${pad(r.cpuSecondsMaxPeer.toFixed(2), 7)} ${pad(r.cpuOverStack.toFixed(2), 7)} ${pad(r.maxAbsError.toExponential(1), 9)}${glooText}  ${r.peakRssMiB.join(' ')} (${r.peakRssOverVector.toFixed(1)}x; ${r.rssBeforeRoundMiB.join(' ')} before)${mode === 'mean' ? '' : `  (${mode})`}`);
         }
         const robust = rows.find((x) => x.peers === n && x.sizeMiB === size && x.mode === 'robust' && x.compression === rows.at(-1)!.compression);
         const verified = rows.at(-1)!;
@@ -313,6 +336,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({
     bench: 'allreduce', tcpMiBps: Math.round(bTcp / MiB), libp2pSingleStreamMiBps: Math.round(bP2p / MiB), libp2pCpuMsPerMiB: round3(p2pCpuPerByte * MiB * 1000), cores: (await import('node:os')).availableParallelism(),
     loadAverage1m: round3(loadavg()[0]!), totalSeconds, rows, skipped,
+    ...(python ? { gloo: glooRuns } : {}),
   }));
 }
 
