@@ -67,10 +67,15 @@ async function p2pSink(): Promise<void> {
       }
     });
   });
+  let cpu0 = process.cpuUsage();
   onMessage((m) => {
     if (m.type === 'expect') {
       expected = m.bytes as number;
+      cpu0 = process.cpuUsage();
       send({ type: 'ready' });
+    } else if (m.type === 'cpu') {
+      const c = process.cpuUsage(cpu0);
+      send({ type: 'cpu', cpuMs: (c.user + c.system) / 1000 });
     }
   });
   send({ type: 'listening', peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String) });
@@ -114,6 +119,7 @@ async function peer(): Promise<void> {
       send({ type: 'vector-ready' });
     } else if (m.type === 'run') {
       const spec = m.spec as RoundSpec;
+      const rssBeforeKiB = process.memoryUsage().rss / 1024;
       const t = performance.now();
       const cpu0 = process.cpuUsage();
       const r = m.verify === true ? (await averageVerified(averager, spec, vector)).result : await averager.run(spec, vector);
@@ -142,7 +148,7 @@ async function peer(): Promise<void> {
       }
       send({
         type: 'result', ms, cpuMs: (cpu.user + cpu.system) / 1000, maxErr, fractionAveraged: r.fractionAveraged, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,
-        compression: r.compression, maxRssKiB: process.resourceUsage().maxRSS,
+        compression: r.compression, maxRssKiB: process.resourceUsage().maxRSS, rssBeforeKiB,
       });
     } else if (m.type === 'stop') {
       await averager.stop();

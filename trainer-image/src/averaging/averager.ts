@@ -10,6 +10,7 @@ import {
   DEFAULT_CHUNK_BYTES, DEFAULT_FP16_MIN_ELEMENTS, DEFAULT_INT8_BLOCK, FINISHED_ROUNDS_REMEMBERED, MAX_CHUNK_ELEMENTS,
   MAX_INT8_BLOCK, MIN_INT8_BLOCK, PROTOCOL,
 } from './constants.ts';
+import { Float64Pool } from './buffer-pool.ts';
 import type { ResolvedOptions, RoundContext } from './context.ts';
 import { DEFAULT_DEADLINE_POLICY, type DeadlinePolicy } from './deadline.ts';
 import { AveragerLeftError, InvalidRoundSpecError } from './errors.ts';
@@ -89,7 +90,7 @@ export class Averager implements AveragerApi {
     this.#log = opts.logger ?? silentLogger;
     this.#metrics = createMetrics(opts.registry);
     if (!opts.privateKey.publicKey.equals(host.peerId.publicKey)) throw new InvalidRoundSpecError('options.privateKey', `is not the key of host ${host.peerId.toString()}`);
-    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier(), ...(opts.tamperResult ? { tamperResult: opts.tamperResult } : {}) };
+    this.#ctx = { host, selfId: host.peerId.toString(), opts: this.#opts, log: this.#log, metrics: this.#metrics, signer: new ChunkSigner(opts.privateKey), verifier: new ChunkVerifier(), sums: new Float64Pool(), ...(opts.tamperResult ? { tamperResult: opts.tamperResult } : {}) };
     host.addEventListener('peer:disconnect', this.#onDisconnect);
     this.#ready = host.handle(PROTOCOL, (stream, connection) => this.#onStream(stream, connection), {
       maxInboundStreams: 1024,

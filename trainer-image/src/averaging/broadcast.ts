@@ -64,22 +64,33 @@ export async function broadcastResult(r: RoundView, shard: Shard, backup: boolea
   const open = { kind: 'result', backup, groupSize: r.n, sender: r.self, shard: s, shardLength: shard.length, handoff: null, roundId: r.id } as const;
   const context = streamContext(open);
 
+  // Our own shard's mean goes straight into our output, and an uncompressed
+  // chunk's payload is a view of it: no array and no copy per chunk. Safe
+  // because nothing else writes that range of the output during the round
+  // (no result stream is accepted for the shard we reduce as primary) and
+  // the round ends only after every stream took or dropped the chunk. A
+  // shard we reduce as backup may also arrive from another reducer into the
+  // same range, so its means get arrays of their own.
+  const inOutput = writeLocal && s === r.self && !backup;
   const compute = (i: number): EncodedChunk => {
     const c = plan[i]!;
     const g = shard.start + c.a;
+    const local = writeLocal && !localDone[i];
     let codec: ChunkCodec = 'empty';
     let payload: Uint8Array = new Uint8Array(0);
     if (c.weight > 0) {
-      // a fresh array per chunk: streams may hold the bytes until they are written
-      const mean = new Float32Array(c.count);
+      // otherwise a fresh array per chunk: streams may hold the bytes until they are written
+      const mean = local && inOutput ? r.output.subarray(g, g + c.count) : new Float32Array(c.count);
       acc.resultInto(c.a, c.weight, mean);
       r.ctx.tamperResult?.(mean);
       [codec, payload] = encodePayload(r.codec, mean, int8BlockSize);
+      // the output holds what the other members get: the decoded payload
+      if (local && (codec !== 'none' || !inOutput)) decodeInto(codec, payload, c.count, r.output.subarray(g, g + c.count), codec === 'int8' ? int8BlockSize : 0);
+    } else if (local) {
+      r.output.set(r.input.subarray(g, g + c.count), g);
     }
-    if (writeLocal && !localDone[i]) {
+    if (local) {
       localDone[i] = 1;
-      if (c.weight > 0) decodeInto(codec === 'empty' ? 'none' : codec, payload, c.count, r.output.subarray(g, g + c.count), codec === 'int8' ? int8BlockSize : 0);
-      else r.output.set(r.input.subarray(g, g + c.count), g);
       r.coverage[s]!.set(c.a, c.a + c.count, c.weight > 0 ? c.bits : selfBits);
       if (--localLeft === 0) r.resultWrittenLocally(s);
     }

@@ -32,6 +32,23 @@ describe('fp16', () => {
     }
   });
 
+  it('encodes vectors to the same bits as the scalar conversion (every exponent, ties, carries)', () => {
+    const bits = new Uint32Array(1 << 16);
+    for (let i = 0; i < bits.length; i++) {
+      // every float32 exponent; mantissas with the dropped 13 bits at, just below and just above a tie
+      const exp = i & 0xff;
+      const low = [0x1000, 0x0fff, 0x1001, 0x1fff, 0][(i >>> 8) % 5]!;
+      const high = ((i >>> 8) * 0x9e37) & 0x3ff;
+      bits[i] = ((i >>> 15) << 31) | (exp << 23) | (high << 13) | low;
+    }
+    const xs = new Float32Array(bits.buffer).filter((x) => !(Math.abs(x) > FP16_MAX));
+    const enc = encode('fp16', xs, 0);
+    expect(enc).toBeDefined();
+    const got = new Uint16Array(enc!.buffer, enc!.byteOffset, xs.length);
+    const xb = new Uint32Array(xs.buffer);
+    for (let i = 0; i < xs.length; i++) if (got[i] !== f32BitsToF16(xb[i]!)) throw new Error(`bits 0x${xb[i]!.toString(16)}: 0x${got[i]!.toString(16)}, expected 0x${f32BitsToF16(xb[i]!).toString(16)}`);
+  });
+
   it('rounds to the nearest fp16, ties to even', () => {
     expect(fromFp16Bits(toFp16Bits(1 + 2 ** -11))).toBe(1); // tie: 1 is even
     expect(fromFp16Bits(toFp16Bits(1 + 3 * 2 ** -11))).toBe(1 + 2 ** -9); // tie: up to even

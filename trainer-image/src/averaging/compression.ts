@@ -150,9 +150,17 @@ export function encodeInto(codec: Codec, src: Float32Array, dst: Uint8Array, blo
     const out = direct ? new Uint16Array(dst.buffer, dst.byteOffset, n) : new Uint16Array(n);
     for (let i = 0; i < n; i++) {
       const f = bits[i]!;
-      const h = f32BitsToF16(f);
+      const e = (f >>> 23) & 0xff;
+      let h: number;
+      if (e > 112 && e < 143) {
+        // fp16's normal range: drop 13 mantissa bits, rounding to nearest even (a carry into the exponent is correct), and rebias
+        const m = f & 0x7fffffff;
+        h = ((f >>> 16) & 0x8000) | (((m + 0xfff + ((m >>> 13) & 1)) >>> 13) - (112 << 10));
+      } else {
+        h = f32BitsToF16(f);
+      }
       // finite input that became ±Inf: out of fp16 range
-      if ((h & 0x7fff) === 0x7c00 && ((f >>> 23) & 0xff) !== 0xff) return false;
+      if ((h & 0x7fff) === 0x7c00 && e !== 0xff) return false;
       out[i] = h;
     }
     if (!direct) dst.set(new Uint8Array(out.buffer));
@@ -167,14 +175,14 @@ export function encodeInto(codec: Codec, src: Float32Array, dst: Uint8Array, blo
     const lo = b * blockSize;
     const hi = Math.min(n, lo + blockSize);
     let m = 0;
-    let finite = true;
+    let nonFinite = 0; // v − v is 0 for finite v, NaN for NaN and ±Infinity: no branch per element
     for (let i = lo; i < hi; i++) {
       const v = src[i]!;
       const a = v < 0 ? -v : v;
-      if (a > m) m = a;
-      else if (a !== a) finite = false; // NaN
+      m = a > m ? a : m;
+      nonFinite += v - v;
     }
-    if (!finite || m === Infinity) {
+    if (nonFinite !== 0) {
       scales[b] = NaN;
       for (let i = lo; i < hi; i++) q[i] = 0;
       continue;
@@ -193,10 +201,8 @@ export function encodeInto(codec: Codec, src: Float32Array, dst: Uint8Array, blo
     }
     const inv = 1 / s;
     for (let i = lo; i < hi; i++) {
-      let r = round(src[i]! * inv);
-      if (r > 127) r = 127;
-      else if (r < -127) r = -127;
-      q[i] = r;
+      const r = round(src[i]! * inv);
+      q[i] = r > 127 ? 127 : r < -127 ? -127 : r;
     }
   }
   if (dst.byteOffset % 4 !== 0) dst.set(new Uint8Array(scales.buffer), 0);

@@ -8,6 +8,7 @@
 import type { Libp2p } from '@libp2p/interface';
 import type { Logger } from '../common/index.ts';
 import type { AckReason } from './codec.ts';
+import type { Float64Pool } from './buffer-pool.ts';
 import type { AutoThresholds, Codec } from './compression.ts';
 import type { Coverage } from './coverage.ts';
 import type { DeadlinePolicy } from './deadline.ts';
@@ -70,6 +71,8 @@ export interface RoundContext {
   signer: ChunkSigner;
   /** Checks every chunk we receive against its writer's peer id. */
   verifier: ChunkVerifier;
+  /** Reducers' float64 sums, reused across rounds. */
+  sums: Float64Pool;
   /** Fault injection (AveragerOptions.tamperResult). */
   tamperResult?: (values: Float32Array) => void;
 }

@@ -40,7 +40,7 @@ export class ReduceTask {
     this.round = round;
     this.shard = shard;
     this.backup = backup;
-    this.#acc = shardReduction(shard.length, round.spec.robust, round.ranks);
+    this.#acc = shardReduction(shard.length, round.spec.robust, round.ranks, round.ctx.sums);
     const r = round;
     const expected = new Set<number>();
     for (let m = 0; m < r.n; m++) if (m !== r.self && r.weights[m]! > 0 && !r.gone.has(m) && !(backup && m === shard.index)) expected.add(m);

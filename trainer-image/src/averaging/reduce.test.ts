@@ -1,5 +1,6 @@
 import { firstNonFinite } from '../common/index.ts';
 import { NonFiniteContributionError } from './errors.ts';
+import { Float64Pool } from './buffer-pool.ts';
 import { assertFinite, effectiveWeights, ShardAccumulator } from './reduce.ts';
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs);
@@ -81,6 +82,45 @@ describe('weighted reduction', () => {
     expect(firstNonFinite(f32([0, -0, 3.4e38, -3.4e38, 1e-45]))).toBe(-1);
     expect(firstNonFinite(f32([0, 1, NaN]))).toBe(2);
     expect(() => assertFinite(f32([Infinity]))).toThrow(NonFiniteContributionError);
+  });
+
+  it('gives the same means from a reused, dirty sum buffer as from a fresh one', () => {
+    const pool = new Float64Pool();
+    const dirty = pool.take(6);
+    dirty.fill(1e30);
+    pool.give(dirty);
+    const acc = new ShardAccumulator(6, pool);
+    // members stop at different places and arrive in any order: each element is stored once, then added to
+    acc.add(1, 1, 0, f32([4, 4]));
+    acc.add(0, 2, 0, f32([1, 1, 1]));
+    acc.add(2, 1, 0, f32([7, 7, 7, 7]));
+    acc.add(0, 2, 3, f32([1, 1, 1]));
+    const means = acc.segments().map((g) => {
+      const out = new Float32Array(g.end - g.start);
+      acc.resultInto(g.start, g.weight, out);
+      return [...out];
+    });
+    expect(means).toEqual([[3.25, 3.25], [3, 3], [1, 1]]);
+    expect(() => acc.resultInto(0, 1, new Float32Array(7))).toThrow(RangeError);
+    acc.release();
+    acc.release();
+    // released once: the pool holds the buffer once, and hands it out (a view of it) again
+    const again = pool.take(4);
+    expect(again.buffer).toBe(dirty.buffer);
+    expect(pool.take(4).buffer).not.toBe(dirty.buffer);
+  });
+
+  it('pools buffers by size: none more than twice the need, the largest kept', () => {
+    const pool = new Float64Pool();
+    const big = new Float64Array(100);
+    pool.give(big);
+    expect(pool.take(40).buffer).not.toBe(big.buffer);
+    expect(pool.take(60).buffer).toBe(big.buffer);
+    for (const n of [10, 30, 20]) pool.give(new Float64Array(n));
+    // the 10 was dropped: a need of 10 gets the 20
+    const ten = pool.take(10);
+    expect([ten.length, ten.buffer.byteLength]).toEqual([10, 8 * 20]);
+    expect(pool.take(16).buffer.byteLength).toBe(8 * 30);
   });
 
   it('averages uniformly when every weight is 0', () => {

@@ -13,6 +13,7 @@
 import type { RobustAggregation } from '../../../api/index.ts';
 import { firstNonFinite } from '../common/index.ts';
 import { NonFiniteContributionError } from './errors.ts';
+import type { Float64Pool } from './buffer-pool.ts';
 import { robustReduceInto } from './robust.ts';
 
 /** Throws NonFiniteContributionError if `values` holds NaN or ±Infinity. */
@@ -114,28 +115,45 @@ abstract class PrefixParts {
   }
 }
 
-/** The sample-weighted mean, streamed: one float64 sum per element, whatever the group size. */
+/**
+ * The sample-weighted mean, streamed: one float64 sum per element, whatever
+ * the group size. Parts are prefixes, so the elements some part has reached
+ * are [0, high): an add stores its values' products beyond `high` and adds
+ * them below it. The sum buffer therefore needs no zeroing and can come from
+ * a pool (buffer-pool.ts) and go back to it on `release`.
+ */
 export class ShardAccumulator extends PrefixParts implements ShardReduction {
   #acc: Float64Array;
+  #high = 0;
+  readonly #pool: Float64Pool | undefined;
 
-  constructor(length: number) {
+  constructor(length: number, pool?: Float64Pool) {
     super(length);
-    this.#acc = new Float64Array(length);
+    this.#pool = pool;
+    this.#acc = pool ? pool.take(length) : new Float64Array(length);
   }
 
   protected store(_member: number, weight: number, offset: number, values: Float32Array): void {
     const acc = this.#acc;
-    for (let k = 0, j = offset; k < values.length; k++, j++) acc[j]! += weight * values[k]!;
+    const end = offset + values.length;
+    const split = Math.min(Math.max(this.#high, offset), end);
+    for (let k = 0, j = offset; j < split; k++, j++) acc[j]! += weight * values[k]!;
+    for (let k = split - offset, j = split; j < end; k++, j++) acc[j] = weight * values[k]!;
+    if (end > this.#high) this.#high = end;
   }
 
   resultInto(start: number, weight: number, out: Float32Array): void {
     if (!(weight > 0)) throw new RangeError('resultInto: no contributors');
+    if (start + out.length > this.#high) throw new RangeError(`resultInto: [${start}, ${start + out.length}) lies beyond the parts received (${this.#high})`);
     const acc = this.#acc;
     for (let k = 0, j = start; k < out.length; k++, j++) out[k] = acc[j]! / weight;
   }
 
   release(): void {
+    const acc = this.#acc;
     this.#acc = new Float64Array(0);
+    this.#high = 0;
+    this.#pool?.give(acc);
   }
 }
 
@@ -195,9 +213,9 @@ export class RobustShard extends PrefixParts implements ShardReduction {
   }
 }
 
-/** The reduction a reducer runs for a shard of `length` elements under the round's rule; `rank` as for RobustShard. */
-export function shardReduction(length: number, rule: RobustAggregation | undefined, rank: readonly number[]): ShardReduction {
-  return rule === undefined || rule.method === 'none' ? new ShardAccumulator(length) : new RobustShard(length, rule, rank);
+/** The reduction a reducer runs for a shard of `length` elements under the round's rule; `rank` as for RobustShard; the mean's sums from `pool`. */
+export function shardReduction(length: number, rule: RobustAggregation | undefined, rank: readonly number[], pool?: Float64Pool): ShardReduction {
+  return rule === undefined || rule.method === 'none' ? new ShardAccumulator(length, pool) : new RobustShard(length, rule, rank);
 }
 
 /** Each member's position when the members are sorted by peer id. */
